@@ -1,0 +1,94 @@
+/**
+ * Pulls pieces from an `Iterable | AsyncIterable` of bytes, racing each pull against an
+ * `AbortSignal`. Internal. Sync sources are read without any await, and no extra async
+ * generator is stacked on the caller's source, so a stream of small pieces pays no
+ * per-piece promise overhead beyond what the source itself costs.
+ */
+import { AbortError, InvalidArgumentError } from '../errors.ts'
+import type { MaybePromise } from '../hash/types.ts'
+import { describe } from './bytes.ts'
+
+export type ByteSource = Iterable<Uint8Array> | AsyncIterable<Uint8Array>
+
+export interface Puller {
+  /** The next piece, or `undefined` at the end. */
+  next(): MaybePromise<Uint8Array | undefined>
+  /** Stops the source early (closes a socket, ends a generator); idempotent. */
+  close(): void
+}
+
+function check(result: IteratorResult<unknown>): Uint8Array | undefined {
+  if (result.done === true) return undefined
+  if (!(result.value instanceof Uint8Array)) {
+    throw new InvalidArgumentError(
+      `a byte source must yield Uint8Array pieces, got ${describe(result.value)}`,
+    )
+  }
+  return result.value
+}
+
+function abortError(signal: AbortSignal): Error {
+  return new AbortError('the operation was aborted', { cause: signal.reason })
+}
+
+/** Opens `source` for pulling. Throws `InvalidArgumentError` when it is not iterable. */
+export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
+  const asyncIterable =
+    source != null && typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
+  if (
+    !asyncIterable &&
+    (source == null || typeof (source as Iterable<Uint8Array>)[Symbol.iterator] !== 'function')
+  ) {
+    throw new InvalidArgumentError(`a byte source must be an iterable of Uint8Array, got ${describe(source)}`)
+  }
+  let done = false
+  if (!asyncIterable) {
+    const iterator = (source as Iterable<Uint8Array>)[Symbol.iterator]()
+    return {
+      next() {
+        if (signal?.aborted) throw abortError(signal)
+        const piece = check(iterator.next())
+        if (piece === undefined) done = true
+        return piece
+      },
+      close() {
+        if (done) return
+        done = true
+        iterator.return?.()
+      },
+    }
+  }
+  const iterator = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  // One abort promise for the whole stream, raced against each pull: a stalled source
+  // cannot outlive the signal.
+  let aborted: Promise<never> | undefined
+  let onAbort: (() => void) | undefined
+  if (signal !== undefined) {
+    aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(abortError(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    aborted.catch(() => {})
+  }
+  return {
+    next() {
+      if (signal?.aborted) throw abortError(signal)
+      const pull = iterator.next()
+      const raced = aborted === undefined ? pull : Promise.race([pull, aborted])
+      return raced.then((result) => {
+        const piece = check(result)
+        if (piece === undefined) done = true
+        return piece
+      })
+    },
+    close() {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+      onAbort = undefined
+      if (done) return
+      done = true
+      // Not awaited: an async generator stuck in a pull would only answer after that
+      // pull, and a Node stream's iterator destroys the stream synchronously anyway.
+      Promise.resolve(iterator.return?.()).catch(() => {})
+    },
+  }
+}
