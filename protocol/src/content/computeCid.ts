@@ -84,7 +84,7 @@ export async function computeCid(
       addLeaf(leaf instanceof Promise ? await leaf : leaf)
     }
   } finally {
-    input.close()
+    await input.close()
   }
   const exact = leaves.length === count * HASH_SIZE ? leaves : leaves.slice(0, count * HASH_SIZE)
   const cid = formatCid({ chunkSize, size, root: merkleRoot(exact) })

@@ -13,8 +13,11 @@ export type ByteSource = Iterable<Uint8Array> | AsyncIterable<Uint8Array>
 export interface Puller {
   /** The next piece, or `undefined` at the end. */
   next(): MaybePromise<Uint8Array | undefined>
-  /** Stops the source early (closes a socket, ends a generator); idempotent. */
-  close(): void
+  /**
+   * Stops the source early (closes a socket, ends a generator); idempotent. Resolves once
+   * the source has cleaned up, unless a pull is still pending (then it does not wait).
+   */
+  close(): MaybePromise<void>
 }
 
 function check(result: IteratorResult<unknown>): Uint8Array | undefined {
@@ -61,6 +64,7 @@ export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
   const iterator = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
   // One abort promise for the whole stream, raced against each pull: a stalled source
   // cannot outlive the signal.
+  let pulling = false
   let aborted: Promise<never> | undefined
   let onAbort: (() => void) | undefined
   if (signal !== undefined) {
@@ -73,9 +77,13 @@ export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
   return {
     next() {
       if (signal?.aborted) throw abortError(signal)
-      const pull = iterator.next()
+      pulling = true
+      // Promise.resolve returns a native promise as is; it only wraps odd iterators.
+      const pull = Promise.resolve(iterator.next())
       const raced = aborted === undefined ? pull : Promise.race([pull, aborted])
       return raced.then((result) => {
+        // Left true when the abort won the race: that pull is still pending.
+        pulling = false
         const piece = check(result)
         if (piece === undefined) done = true
         return piece
@@ -86,9 +94,13 @@ export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
       onAbort = undefined
       if (done) return
       done = true
-      // Not awaited: an async generator stuck in a pull would only answer after that
-      // pull, and a Node stream's iterator destroys the stream synchronously anyway.
-      Promise.resolve(iterator.return?.()).catch(() => {})
+      const closing = Promise.resolve(iterator.return?.()).then(
+        () => {},
+        () => {},
+      )
+      // An async generator stuck in a pull answers return() only after that pull: do not
+      // wait for it then (a Node stream's iterator destroys the stream at once anyway).
+      return pulling ? undefined : closing
     },
   }
 }

@@ -69,6 +69,6 @@ export async function* verifyStream(
     const last = core.end()
     if (last instanceof Promise) await last
   } finally {
-    input.close()
+    await input.close()
   }
 }
