@@ -1,1 +1,44 @@
-export {}
+/**
+ * EIP-712 signed records: site manifests, node records, tickets, bandwidth
+ * receipts and purge requests. Format rules: `docs/protocol-records.md`.
+ */
+export * from './bandwidthReceipt.ts'
+export {
+  decodeRecord,
+  encodeRecord,
+  hashRecord,
+  RECORD_KIND_NAMES,
+  type RecordKind,
+  type RecordMessages,
+  type RecordSigner,
+  type RecordTypedData,
+  type RecordTypesByKind,
+  type RecordVerifyOptions,
+  recordTypedData,
+  signerOf,
+  signRecord,
+  structHashRecord,
+  type TimestampVerifyOptions,
+  type VerifyOptions,
+  type VerifySiteManifestOptions,
+  validateRecord,
+  verifyRecord,
+} from './codec.ts'
+export * from './domain.ts'
+export { comparePaths, pathProblem } from './fields.ts'
+export * from './limits.ts'
+export * from './nodeRecord.ts'
+export * from './purgeRequest.ts'
+export {
+  type BandwidthReceipt,
+  type ManifestEntry,
+  type NodeRecord,
+  type PurgeRequest,
+  RECEIPT_KIND,
+  type ReceiptKind,
+  type Signed,
+  type SiteManifest,
+  type Ticket,
+} from './schemas.ts'
+export * from './siteManifest.ts'
+export * from './ticket.ts'
