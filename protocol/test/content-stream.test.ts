@@ -224,12 +224,12 @@ describe('verifyStream', () => {
     for (const sizes of [[100], [CHUNK], [5000]]) {
       const { bytes, error } = await drain(verifyStream(cid, slowly(split(bad, sizes)), { leaves }))
       expect(error).toMatchObject({ code: 'SHOAL_ERR_INTEGRITY', message: expect.stringMatching(/chunk 2 /) })
-      // Only whole verified chunks before chunk 2 came out, never a byte of chunk 2.
-      expect(bytes.length).toBeLessThanOrEqual(2 * CHUNK)
-      expect(bytes).toEqual(data.subarray(0, bytes.length))
+      // Exactly the verified chunks before chunk 2 came out, never a byte of chunk 2.
+      expect(bytes).toEqual(data.subarray(0, 2 * CHUNK))
     }
-    const { bytes } = await drain(verifyStream(cid, split(bad, [100]), { leaves }))
-    expect(bytes).toEqual(data.subarray(0, 2 * CHUNK))
+    const whole = await drain(verifyStream(cid, [bad], { leaves }))
+    expect(whole.bytes).toEqual(data.subarray(0, 2 * CHUNK))
+    expect(whole.error).toMatchObject({ code: 'SHOAL_ERR_INTEGRITY' })
   })
 
   it('fails on truncated and on oversized input', async () => {
@@ -370,6 +370,17 @@ describe('createChunkVerifier', () => {
     expect(error).toMatchObject({ code: 'SHOAL_ERR_INTEGRITY', message: expect.stringMatching(/chunk 1 /) })
     await expect(verifier.write(data.subarray(2 * CHUNK))).rejects.toBe(error)
     await expect(verifier.end()).rejects.toBe(error)
+  })
+
+  it('rejects a write that completes a bad chunk, whatever it completed before it', async () => {
+    const { cid, leaves } = await computeCid(data, { chunkSize: CHUNK })
+    const verifier = createChunkVerifier(cid, leaves)
+    const bad = data.slice()
+    bad[3 * CHUNK] = bad[3 * CHUNK]! ^ 0x01
+    await expect(verifier.write(bad)).rejects.toMatchObject({
+      code: 'SHOAL_ERR_INTEGRITY',
+      message: /chunk 3 /,
+    })
   })
 
   it('rejects missing and extra bytes', async () => {

@@ -55,10 +55,15 @@ export interface ChunkVerifier {
   end(): Promise<readonly VerifiedChunk[]>
 }
 
-/** The sync-capable core that `createChunkVerifier` and `verifyStream` share. Internal. */
+/**
+ * The sync-capable core that `createChunkVerifier` and `verifyStream` share. Internal.
+ * Unlike the public verifier, a write that meets a bad chunk returns the verified chunks
+ * before it and sets `failure`; the next call throws it.
+ */
 export interface VerifierCore {
   readonly range: AlignedRange
   readonly received: number
+  readonly failure: Error | undefined
   write(piece: Uint8Array): MaybePromise<readonly VerifiedChunk[]>
   end(): MaybePromise<readonly VerifiedChunk[]>
 }
@@ -94,10 +99,16 @@ export function createVerifierCore(
   const mismatch = (chunk: VerifiedChunk) =>
     new IntegrityError(`chunk ${chunk.index} of ${cid.text} does not match its leaf hash`)
 
+  // Returns the verified chunks before the first bad one and records the failure: the
+  // caller decides whether that verified prefix is still released.
   const check = (chunks: VerifiedChunk[], digests: Uint8Array[]): readonly VerifiedChunk[] => {
     for (let k = 0; k < chunks.length; k++) {
       const chunk = chunks[k]!
-      if (!equalHash(digests[k]!, 0, leaves, chunk.index * HASH_SIZE)) fail(mismatch(chunk))
+      if (!equalHash(digests[k]!, 0, leaves, chunk.index * HASH_SIZE)) {
+        failure = mismatch(chunk)
+        pieces = []
+        return chunks.slice(0, k)
+      }
     }
     return chunks
   }
@@ -128,6 +139,9 @@ export function createVerifierCore(
     range,
     get received() {
       return received
+    },
+    get failure() {
+      return failure
     },
     write(piece) {
       assertOpen()
@@ -202,10 +216,14 @@ export function createChunkVerifier(
       return core.received
     },
     async write(piece) {
-      return core.write(piece)
+      const chunks = await core.write(piece)
+      if (core.failure !== undefined) throw core.failure
+      return chunks
     },
     async end() {
-      return core.end()
+      const chunks = await core.end()
+      if (core.failure !== undefined) throw core.failure
+      return chunks
     },
   }
 }

@@ -21,10 +21,12 @@ export interface VerifyStreamOptions {
  * `alignRange(cid, start, end).fetchStart` and ending at its `fetchEnd`. Each chunk is
  * buffered (as references to the incoming pieces), hashed and compared with its leaf;
  * only then are its bytes, trimmed to `[start, end)`, yielded — as views of the pieces,
- * without a copy. The first chunk that does not match throws `IntegrityError` naming the
- * chunk before any byte of it is released; a source that ends early or delivers more
- * than the span also throws `IntegrityError`. Aborting `signal` throws `AbortError`, also
- * while the source is stalled. The source is closed when the generator stops early.
+ * without a copy. The first chunk that does not match throws `IntegrityError` naming it:
+ * every verified chunk before it has been released, no byte of it has. A source that ends
+ * early or delivers more than the span also throws `IntegrityError`. Aborting `signal`
+ * throws `AbortError`, also while the source is stalled. The source is closed when the
+ * generator stops early. Pieces are retained until their chunk is verified, so a source
+ * must not reuse a buffer it has handed over (Node streams and fetch bodies never do).
  *
  * @example
  * const { fetchStart, fetchEnd } = alignRange(cid, 1000, 2000)
@@ -65,9 +67,12 @@ export async function* verifyStream(
           throwIfAborted(signal)
         }
       }
+      // The chunks before a bad one were released above; now report the bad one.
+      if (core.failure !== undefined) throw core.failure
     }
     const last = core.end()
     if (last instanceof Promise) await last
+    if (core.failure !== undefined) throw core.failure
   } finally {
     await input.close()
   }
