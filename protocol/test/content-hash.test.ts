@@ -152,9 +152,10 @@ describe('the content API on the browser build', () => {
     try {
       const script = join(dir, 'scenario.mjs')
       await writeFile(script, SCENARIO)
-      const [nodeRun, browserRun] = await Promise.all(
-        ['node', 'browser'].map((mode) => run(process.execPath, [script, mode], { timeout: 20_000 })),
-      )
+      const [nodeRun, browserRun] = await Promise.all([
+        run(process.execPath, [script, 'node'], { timeout: 20_000 }),
+        run(process.execPath, [script, 'browser'], { timeout: 20_000 }),
+      ])
       const onNode = JSON.parse(nodeRun.stdout)
       const inBrowser = JSON.parse(browserRun.stdout)
       expect(onNode.backends).toEqual(['sha256-node.ts'])
