@@ -76,6 +76,11 @@ describe('formatCid / parseCid', () => {
     expect(text).toMatch(/^[a-z0-9]+$/)
     expect(text.length).toBeLessThanOrEqual(63)
     expect(encodeURIComponent(text)).toBe(text)
+    // One DNS label (≤ 63 characters) up to 256 MiB − 1; larger sizes take a 5-byte varint.
+    expect(formatCid({ chunkSize: 1024, size: 2 ** 28 - 1, root }).text).toHaveLength(62)
+    expect(formatCid({ chunkSize: 1024, size: 2 ** 28, root }).text).toHaveLength(64)
+    expect(formatCid({ chunkSize: 1024, size: MAX_CONTENT_SIZE, root }).text).toHaveLength(69)
+    expect(formatCid({ chunkSize: 1024, size: 0, root }).text).toHaveLength(57)
   })
 
   it('refuses parts out of range with InvalidCidError', () => {
