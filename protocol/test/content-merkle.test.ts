@@ -189,6 +189,25 @@ describe('createProof / verifyProof', () => {
     await expect(verifyProof(cid, 2, list[2]!, reversed)).rejects.toThrow(/does not lead to the root/)
   })
 
+  it('never writes to or aliases caller Buffers (Buffer#slice is a view)', async () => {
+    const { list, leaves, cid } = treeOf(6)
+    const buffer = Buffer.from(leaves)
+    const leaf = Buffer.from(list[2]!)
+    const proof = createProof(buffer, 2)
+    await verifyProof(cid, 2, leaf, proof)
+    expect(new Uint8Array(leaf)).toEqual(list[2])
+    proof[0]!.fill(0)
+    expect(new Uint8Array(buffer)).toEqual(leaves)
+    const single = Buffer.from(list[0]!)
+    merkleRoot(single).fill(0)
+    expect(new Uint8Array(single)).toEqual(list[0])
+    const root = Buffer.from(cid.root)
+    const copy = formatCid({ chunkSize: 1024, size: 1, root })
+    root.fill(0)
+    expect(copy.root).toEqual(cid.root)
+    expect(Object.getPrototypeOf(copy.root)).toBe(Uint8Array.prototype)
+  })
+
   it('refuses malformed arguments with typed errors', async () => {
     const { list, leaves, cid } = treeOf(6)
     const proof = createProof(leaves, 2)

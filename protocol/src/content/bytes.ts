@@ -9,6 +9,14 @@ export function equalHash(a: Uint8Array, aOffset: number, b: Uint8Array, bOffset
   return true
 }
 
+/**
+ * A copy of `bytes[start, end)` as a plain Uint8Array. Not `bytes.slice()`: on a Node
+ * Buffer that returns a view sharing memory with the caller's buffer.
+ */
+export function copyBytes(bytes: Uint8Array, start = 0, end = bytes.length): Uint8Array {
+  return new Uint8Array(bytes.subarray(start, end))
+}
+
 /** Whether `value` is a non-negative safe integer. */
 export function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0

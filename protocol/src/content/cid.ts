@@ -1,6 +1,6 @@
 import { InvalidCidError } from '../errors.ts'
 import { decodeBase32, encodeBase32 } from './base32.ts'
-import { describe, isCount } from './bytes.ts'
+import { copyBytes, describe, isCount } from './bytes.ts'
 import { CID_TEXT_PREFIX, CID_VERSION, HASH_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.ts'
 import { decodeVarint, encodeVarint, MAX_VARINT_LENGTH } from './varint.ts'
 
@@ -63,7 +63,7 @@ export function formatCid(parts: CidParts): Cid {
   binary[1] = Math.log2(chunkSize)
   binary.set(varint, 2)
   binary.set(root, 2 + varint.length)
-  return freeze(chunkSize, size, root.slice(), CID_TEXT_PREFIX + encodeBase32(binary))
+  return freeze(chunkSize, size, copyBytes(root), CID_TEXT_PREFIX + encodeBase32(binary))
 }
 
 /**

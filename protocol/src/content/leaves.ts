@@ -38,6 +38,7 @@ export function checkLeaves(cid: Cid, leaves: Leaves): Leaves {
 /**
  * Checks that `leaves` (e.g. the body of `GET /c/<cid>/leaves`) has exactly one hash per
  * chunk and rebuilds the CID's root; returns them. Throws `InvalidLeavesError` otherwise.
+ * Verifiers trust a list once it has passed, so do not modify it afterwards.
  *
  * @example
  * const leaves = await verifyLeaves(cid, new Uint8Array(await res.arrayBuffer()))

@@ -1,6 +1,6 @@
 import { hashPairs } from '#sha256'
 import { InvalidArgumentError, InvalidLeavesError, InvalidProofError } from '../errors.ts'
-import { describe, equalHash, isCount } from './bytes.ts'
+import { copyBytes, describe, equalHash, isCount } from './bytes.ts'
 import { assertChunkIndex, chunkCount } from './chunks.ts'
 import type { Cid } from './cid.ts'
 import { HASH_SIZE } from './constants.ts'
@@ -42,7 +42,7 @@ export function merkleRoot(leaves: Leaves): Uint8Array {
   assertLeavesShape(leaves)
   let level = leaves
   while (level.length > HASH_SIZE) level = nextLevel(level)
-  return level === leaves ? leaves.slice() : level
+  return level === leaves ? copyBytes(leaves) : level
 }
 
 /**
@@ -67,7 +67,7 @@ export function createProof(leaves: Leaves, index: number): Uint8Array[] {
   while (level.length > HASH_SIZE) {
     const sibling = i ^ 1
     if (sibling * HASH_SIZE < level.length) {
-      proof.push(level.slice(sibling * HASH_SIZE, (sibling + 1) * HASH_SIZE))
+      proof.push(copyBytes(level, sibling * HASH_SIZE, (sibling + 1) * HASH_SIZE))
     }
     level = nextLevel(level)
     i >>>= 1
@@ -118,7 +118,7 @@ export async function verifyProof(
     )
   }
   const pair = new Uint8Array(2 * HASH_SIZE)
-  const node = leafHash.slice()
+  const node = copyBytes(leafHash)
   let k = 0
   for (let i = index, n = count; n > 1; i >>>= 1, n = Math.ceil(n / 2)) {
     if ((i ^ 1) >= n) continue
