@@ -26,7 +26,13 @@ const MAX_LOG2 = Math.log2(MAX_CHUNK_SIZE)
 const MAX_BINARY_LENGTH = 2 + MAX_VARINT_LENGTH + HASH_SIZE
 const MAX_TEXT_LENGTH = CID_TEXT_PREFIX.length + Math.ceil((MAX_BINARY_LENGTH * 8) / 5)
 
-/** Whether `value` is a power of two between 1 KiB and 16 MiB. */
+/**
+ * Whether `value` is an allowed chunk size: a power of two from 1 KiB to 16 MiB.
+ *
+ * @example
+ * isValidChunkSize(262144) // true
+ * isValidChunkSize(100_000) // false
+ */
 export function isValidChunkSize(value: unknown): value is number {
   return (
     typeof value === 'number' &&
@@ -42,8 +48,9 @@ export function isValidChunkSize(value: unknown): value is number {
  * Throws `InvalidCidError` when a part is out of range.
  *
  * @example
- * const cid = formatCid({ chunkSize: 262144, size: 1, root })
- * cid.text // 'sae…'
+ * const root = await hashChunk(new Uint8Array([0x63])) // one chunk: the root is its leaf
+ * formatCid({ chunkSize: 262144, size: 1, root }).text
+ * // 'saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy'
  */
 export function formatCid(parts: CidParts): Cid {
   const { chunkSize, size, root } = parts ?? ({} as Partial<CidParts>)
@@ -72,8 +79,9 @@ export function formatCid(parts: CidParts): Cid {
  * version, a chunk size out of range, missing or trailing bytes) throws `InvalidCidError`.
  *
  * @example
- * const cid = parseCid('saejaa…')
+ * const cid = parseCid('saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy')
  * cid.size // 1
+ * cid.chunkSize // 262144
  */
 export function parseCid(text: string): Cid {
   if (typeof text !== 'string') throw new InvalidCidError(`a CID must be a string, got ${describe(text)}`)
@@ -108,6 +116,7 @@ export function parseCid(text: string): Cid {
  *
  * @example
  * isCidText('hello') // false
+ * isCidText('saejaa3ruboop7m32tcokkrhgxn4auldysaot7mzxhb3ikendayl27ia5') // true (empty content)
  */
 export function isCidText(text: unknown): text is string {
   try {

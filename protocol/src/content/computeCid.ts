@@ -26,7 +26,7 @@ export interface ComputeCidOptions {
  *
  * @example
  * const { cid, leaves } = await computeCid(fs.createReadStream('site/app.js'))
- * cid.text // 'sae…'
+ * await computeCid(new Uint8Array()) // cid.text 'saejaa3ruboop7m32tcokkrhgxn4auldysaot7mzxhb3ikendayl27ia5'
  */
 export async function computeCid(
   source: Uint8Array | ByteSource,
