@@ -1,0 +1,5 @@
+/**
+ * @shoal/client-sdk/node — the parts of the SDK that need Node: encrypted key files
+ * (and, later, the CLI's helpers). The browser-safe core is `@shoal/client-sdk`.
+ */
+export * from './keystore.ts'
