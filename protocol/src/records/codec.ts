@@ -106,9 +106,12 @@ type StructTypes = Readonly<Record<string, readonly { readonly name: string; rea
 /** The fields of a message that hold an address: candidates for the signer field. */
 type AddressFields<T> = { [F in keyof T]: T[F] extends Address ? F : never }[keyof T]
 
+/** The verifier's options, checked and with defaults applied. */
 interface Clock {
   now: number
   skew: number
+  maxAge: number | undefined
+  knownSequence: number | undefined
 }
 
 interface KindSpec<K extends RecordKind> {
@@ -116,19 +119,10 @@ interface KindSpec<K extends RecordKind> {
   schema: z.ZodType<RecordMessages[K]>
   /** The field naming the key that must have signed the record. */
   signer: AddressFields<RecordMessages[K]>
-  /** Freshness and ordering rules, run before the (costly) signature recovery. */
-  check?: (message: RecordMessages[K], options: RecordVerifyOptions[K], clock: Clock) => void
-}
-
-function checkTimestamp(kind: RecordKind, timestamp: number, maxAge: number, clock: Clock): void {
-  if (timestamp > clock.now + clock.skew) {
-    throw new ExpiredError(
-      `${kind} timestamp is ${timestamp - clock.now} s in the future (tolerance ${clock.skew} s)`,
-    )
-  }
-  if (clock.now - timestamp > maxAge + clock.skew) {
-    throw new ExpiredError(`${kind} is ${clock.now - timestamp} s old (max age ${maxAge} s)`)
-  }
+  /** For kinds with a `timestamp`: the oldest it may be by default (`Infinity`: no limit). */
+  maxAgeSeconds?: number
+  /** Further freshness and ordering rules, run before the (costly) signature recovery. */
+  check?: (message: RecordMessages[K], clock: Clock) => void
 }
 
 /** Every record kind: its EIP-712 types, strict schema, signer field and freshness rule. */
@@ -137,17 +131,12 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
     types: siteManifestTypes,
     schema: siteManifestSchema,
     signer: 'publisher',
-    check(message, options, clock) {
-      const maxAge = optionNumber('maxAgeSeconds', options.maxAgeSeconds, true)
-      checkTimestamp(
-        'SiteManifest',
-        message.timestamp,
-        maxAge ?? RECORD_DEFAULTS.siteManifestMaxAgeSeconds,
-        clock,
-      )
-      const known = optionNumber('knownSequence', options.knownSequence, false)
-      if (known !== undefined && message.sequence <= known) {
-        throw new StaleError(`SiteManifest sequence ${message.sequence} is not above the known ${known}`)
+    maxAgeSeconds: RECORD_DEFAULTS.siteManifestMaxAgeSeconds,
+    check(message, { knownSequence }) {
+      if (knownSequence !== undefined && message.sequence <= knownSequence) {
+        throw new StaleError(
+          `SiteManifest sequence ${message.sequence} is not above the known ${knownSequence}`,
+        )
       }
     },
   },
@@ -155,24 +144,14 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
     types: nodeRecordTypes,
     schema: nodeRecordSchema,
     signer: 'node',
-    check(message, options, clock) {
-      const maxAge = optionNumber('maxAgeSeconds', options.maxAgeSeconds, true)
-      checkTimestamp(
-        'NodeRecord',
-        message.timestamp,
-        maxAge ?? RECORD_DEFAULTS.nodeRecordMaxAgeSeconds,
-        clock,
-      )
-    },
+    maxAgeSeconds: RECORD_DEFAULTS.nodeRecordMaxAgeSeconds,
   },
   Ticket: {
     types: ticketTypes,
     schema: ticketSchema,
     signer: 'issuer',
-    check(message, _options, clock) {
-      if (clock.now > message.expiry + clock.skew) {
-        throw new ExpiredError(`Ticket expired ${clock.now - message.expiry} s ago`)
-      }
+    check(message, { now, skew }) {
+      if (now > message.expiry + skew) throw new ExpiredError(`Ticket expired ${now - message.expiry} s ago`)
     },
   },
   BandwidthReceipt: {
@@ -184,16 +163,30 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
     types: purgeRequestTypes,
     schema: purgeRequestSchema,
     signer: 'publisher',
-    check(message, options, clock) {
-      const maxAge = optionNumber('maxAgeSeconds', options.maxAgeSeconds, true)
-      checkTimestamp(
-        'PurgeRequest',
-        message.timestamp,
-        maxAge ?? RECORD_DEFAULTS.purgeRequestMaxAgeSeconds,
-        clock,
-      )
-    },
+    maxAgeSeconds: RECORD_DEFAULTS.purgeRequestMaxAgeSeconds,
   },
+}
+
+function checkTimestamp(kind: RecordKind, timestamp: number, maxAge: number, { now, skew }: Clock): void {
+  if (timestamp > now + skew) {
+    throw new ExpiredError(`${kind} timestamp is ${timestamp - now} s in the future (tolerance ${skew} s)`)
+  }
+  if (now - timestamp > maxAge + skew) {
+    throw new ExpiredError(`${kind} is ${now - timestamp} s old (max age ${maxAge} s)`)
+  }
+}
+
+function readClock(options: unknown): Clock {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError('options must be an object')
+  }
+  const given = (options ?? {}) as VerifySiteManifestOptions
+  return {
+    now: optionNumber('now', given.now, false) ?? Date.now() / 1000,
+    skew: optionNumber('maxSkewSeconds', given.maxSkewSeconds, false) ?? RECORD_DEFAULTS.maxSkewSeconds,
+    maxAge: optionNumber('maxAgeSeconds', given.maxAgeSeconds, true),
+    knownSequence: optionNumber('knownSequence', given.knownSequence, false),
+  }
 }
 
 /** The record kinds, in the order the docs list them. */
@@ -406,13 +399,16 @@ export async function signRecord<K extends RecordKind>(
 export async function verifyRecord<K extends RecordKind>(
   kind: K,
   signed: Signed<RecordMessages[K]>,
-  options: RecordVerifyOptions[K] = {} as RecordVerifyOptions[K],
+  options?: RecordVerifyOptions[K],
 ): Promise<RecordMessages[K]> {
-  const { check } = spec(kind)
-  const now = optionNumber('now', options.now, false) ?? Date.now() / 1000
-  const skew = optionNumber('maxSkewSeconds', options.maxSkewSeconds, false) ?? RECORD_DEFAULTS.maxSkewSeconds
+  const { check, maxAgeSeconds } = spec(kind)
+  const clock = readClock(options)
   const { message, signature } = parse(kind, signedSchema(kind), signed)
-  check?.(message, options, { now, skew })
+  if (maxAgeSeconds !== undefined) {
+    const { timestamp } = message as { timestamp: number }
+    checkTimestamp(kind, timestamp, clock.maxAge ?? maxAgeSeconds, clock)
+  }
+  check?.(message, clock)
   const digest = hashTypedData(typedDefinition(kind, message))
   const recovered = await recoverSigner(digest, signature)
   const signer = signerOfValid(kind, message)
