@@ -1,0 +1,181 @@
+/**
+ * The edge node's options: plain data with named defaults, validated once at
+ * construction. Flags, env vars and config files are turned into these in `bin/`.
+ */
+import { InvalidArgumentError } from '@shoal/protocol'
+
+export const DEFAULT_HOST = '127.0.0.1'
+export const DEFAULT_PORT = 7480
+export const DEFAULT_MEMORY_CACHE_BYTES = 64 * 2 ** 20
+export const DEFAULT_DISK_CACHE_BYTES = 2 * 2 ** 30
+/** Largest object the node caches or accepts in a push. */
+export const DEFAULT_MAX_OBJECT_BYTES = 4 * 2 ** 30
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5 * 60_000
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
+export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
+export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS = 15_000
+export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 30_000
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+export const DEFAULT_PURGE_MAX_AGE_SECONDS = 300
+
+/** A site served by pulling from an HTTP origin, as a shared HTTP cache. */
+export interface OriginSite {
+  name: string
+  /** Absolute http(s) URL; request paths are appended to its path. */
+  origin: string
+  /** Publisher address allowed to purge this site (optional for origin-only sites). */
+  publisher?: `0x${string}`
+}
+
+export interface EdgeNodeOptions {
+  /** Listen address. Tests and the devnet use 127.0.0.1 and port 0. */
+  host?: string
+  port?: number
+  /** Where the disk cache, the node key and the receipt book live. */
+  dataDir: string
+  memoryCacheBytes?: number
+  diskCacheBytes?: number
+  maxObjectBytes?: number
+  /** Global egress cap in bytes per second; unlimited when absent. */
+  egressBytesPerSecond?: number
+  /** Origin-pull sites served at `/s/<name>/…`. */
+  sites?: OriginSite[]
+  /** One origin served at `/` as a plain reverse-proxy edge (`--origin URL`). */
+  defaultOrigin?: string
+  /** Tracker base URL, for manifests and registration. */
+  trackerUrl?: string
+  /** PEM certificate and key: the node then speaks HTTPS. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
+  maxHeaderBytes?: number
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
+  keepAliveTimeoutMs?: number
+  upstreamConnectTimeoutMs?: number
+  upstreamHeadersTimeoutMs?: number
+  upstreamBodyTimeoutMs?: number
+  shutdownGraceMs?: number
+  /** Oldest accepted purge request, in seconds. */
+  purgeMaxAgeSeconds?: number
+  /** Name shown in `Via`; defaults to `shoal`. */
+  viaName?: string
+}
+
+export type ResolvedEdgeNodeOptions = Required<
+  Omit<EdgeNodeOptions, 'egressBytesPerSecond' | 'defaultOrigin' | 'trackerUrl' | 'tls'>
+> &
+  Pick<EdgeNodeOptions, 'egressBytesPerSecond' | 'defaultOrigin' | 'trackerUrl' | 'tls'>
+
+const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < min)
+    throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got ${v}`)
+  return v
+}
+
+/** Checks an origin URL: absolute http(s), no credentials, no query or fragment. */
+export function checkOriginUrl(name: string, value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InvalidArgumentError(`${name} must be an absolute http(s) URL, got "${value}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`${name} must use http or https, got ${url.protocol}`)
+  }
+  if (url.username !== '' || url.password !== '')
+    throw new InvalidArgumentError(`${name} must not carry credentials`)
+  if (url.search !== '' || url.hash !== '')
+    throw new InvalidArgumentError(`${name} must not have a query or fragment`)
+  return url.href.replace(/\/$/, '')
+}
+
+/**
+ * Fills in defaults and validates; throws `InvalidArgumentError`
+ * (`SHOAL_ERR_INVALID_ARGUMENT`) naming the bad option.
+ *
+ * @example
+ * const options = resolveOptions({ dataDir: '/var/lib/shoal', defaultOrigin: 'https://example.org' })
+ */
+export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
+  if (typeof init !== 'object' || init === null)
+    throw new InvalidArgumentError('edge node options must be an object')
+  if (typeof init.dataDir !== 'string' || init.dataDir === '')
+    throw new InvalidArgumentError('dataDir is required')
+  const port = init.port ?? DEFAULT_PORT
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`port must be 0..65535, got ${port}`)
+  }
+  const memoryCacheBytes = positiveInt(
+    'memoryCacheBytes',
+    init.memoryCacheBytes,
+    DEFAULT_MEMORY_CACHE_BYTES,
+    0,
+  )
+  const diskCacheBytes = positiveInt('diskCacheBytes', init.diskCacheBytes, DEFAULT_DISK_CACHE_BYTES)
+  const maxObjectBytes = positiveInt('maxObjectBytes', init.maxObjectBytes, DEFAULT_MAX_OBJECT_BYTES)
+  if (init.egressBytesPerSecond !== undefined)
+    positiveInt('egressBytesPerSecond', init.egressBytesPerSecond, 0)
+  const seen = new Set<string>()
+  const sites = (init.sites ?? []).map((site) => {
+    if (!SITE_NAME.test(site.name)) {
+      throw new InvalidArgumentError(`site name "${site.name}" must match ${SITE_NAME.source}`)
+    }
+    if (seen.has(site.name)) throw new InvalidArgumentError(`site "${site.name}" is configured twice`)
+    seen.add(site.name)
+    return { ...site, origin: checkOriginUrl(`origin of site ${site.name}`, site.origin) }
+  })
+  const defaultOrigin =
+    init.defaultOrigin === undefined ? undefined : checkOriginUrl('defaultOrigin', init.defaultOrigin)
+  const trackerUrl = init.trackerUrl === undefined ? undefined : checkOriginUrl('trackerUrl', init.trackerUrl)
+  if (init.tls !== undefined && (init.tls.cert === undefined || init.tls.key === undefined)) {
+    throw new InvalidArgumentError('tls needs both cert and key')
+  }
+  return {
+    host: init.host ?? DEFAULT_HOST,
+    port,
+    dataDir: init.dataDir,
+    memoryCacheBytes,
+    diskCacheBytes,
+    maxObjectBytes,
+    egressBytesPerSecond: init.egressBytesPerSecond,
+    sites,
+    defaultOrigin,
+    trackerUrl,
+    tls: init.tls,
+    maxHeaderBytes: positiveInt('maxHeaderBytes', init.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1024),
+    headersTimeoutMs: positiveInt('headersTimeoutMs', init.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS),
+    requestTimeoutMs: positiveInt('requestTimeoutMs', init.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+    keepAliveTimeoutMs: positiveInt(
+      'keepAliveTimeoutMs',
+      init.keepAliveTimeoutMs,
+      DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    ),
+    upstreamConnectTimeoutMs: positiveInt(
+      'upstreamConnectTimeoutMs',
+      init.upstreamConnectTimeoutMs,
+      DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
+    ),
+    upstreamHeadersTimeoutMs: positiveInt(
+      'upstreamHeadersTimeoutMs',
+      init.upstreamHeadersTimeoutMs,
+      DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS,
+    ),
+    upstreamBodyTimeoutMs: positiveInt(
+      'upstreamBodyTimeoutMs',
+      init.upstreamBodyTimeoutMs,
+      DEFAULT_UPSTREAM_BODY_TIMEOUT_MS,
+    ),
+    shutdownGraceMs: positiveInt('shutdownGraceMs', init.shutdownGraceMs, DEFAULT_SHUTDOWN_GRACE_MS, 0),
+    purgeMaxAgeSeconds: positiveInt(
+      'purgeMaxAgeSeconds',
+      init.purgeMaxAgeSeconds,
+      DEFAULT_PURGE_MAX_AGE_SECONDS,
+    ),
+    viaName: init.viaName ?? 'shoal',
+  }
+}

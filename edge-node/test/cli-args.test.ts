@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest'
+import { configPathOf, parseCommand, parseListen, parseRate, parseSize } from '../src/cli/args.ts'
+import { resolveOptions } from '../src/config.ts'
+
+const bad = { code: 'SHOAL_ERR_INVALID_ARGUMENT' }
+
+describe('shoal-node arguments', () => {
+  it('needs nothing but an origin to start', () => {
+    const cmd = parseCommand(['start', '--origin', 'https://example.org'], {}, undefined)
+    expect(cmd).toMatchObject({
+      kind: 'start',
+      options: { dataDir: './shoal-data', defaultOrigin: 'https://example.org' },
+    })
+    if (cmd.kind !== 'start') throw new Error('unreachable')
+    const resolved = resolveOptions(cmd.options)
+    expect(resolved.port).toBe(7480)
+    expect(resolved.memoryCacheBytes).toBe(64 * 2 ** 20)
+  })
+
+  it('reads sizes, rates, listen addresses and sites', () => {
+    expect(parseSize('64MiB', 'x')).toBe(64 * 2 ** 20)
+    expect(parseSize('1.5GB', 'x')).toBe(1.5e9)
+    expect(parseSize('4096', 'x')).toBe(4096)
+    expect(parseRate('20MiB/s', 'x')).toBe(20 * 2 ** 20)
+    expect(parseListen('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(parseListen('[::1]:8080')).toEqual({ host: '::1', port: 8080 })
+    expect(parseListen(':8080')).toEqual({ host: '0.0.0.0', port: 8080 })
+    const cmd = parseCommand(
+      [
+        'start',
+        '--site',
+        'blog=https://blog.example',
+        '--site',
+        'img=http://127.0.0.1:9000/img',
+        '--egress-limit',
+        '1MiB/s',
+      ],
+      {},
+      undefined,
+    )
+    expect(cmd).toMatchObject({
+      options: {
+        sites: [
+          { name: 'blog', origin: 'https://blog.example' },
+          { name: 'img', origin: 'http://127.0.0.1:9000/img' },
+        ],
+        egressBytesPerSecond: 2 ** 20,
+      },
+    })
+  })
+
+  it('takes flags over env over config file', () => {
+    const file = { memoryCache: '1MiB', diskCache: '10GiB', dataDir: '/from-file' }
+    const env = { SHOAL_MEMORY_CACHE: '2MiB', SHOAL_DATA_DIR: '/from-env' }
+    const cmd = parseCommand(['start', '--memory-cache', '3MiB'], env, file)
+    expect(cmd).toMatchObject({
+      options: { memoryCacheBytes: 3 * 2 ** 20, diskCacheBytes: 10 * 2 ** 30, dataDir: '/from-env' },
+    })
+    expect(configPathOf(['start', '--config', 'a.json'], {})).toBe('a.json')
+    expect(configPathOf(['start', '--config=b.json'], {})).toBe('b.json')
+    expect(configPathOf(['start'], { SHOAL_CONFIG: 'c.json' })).toBe('c.json')
+  })
+
+  it('parses key commands and help', () => {
+    expect(parseCommand(['key', 'create', '--data-dir', '/d'], {}, undefined)).toEqual({
+      kind: 'key-create',
+      dataDir: '/d',
+    })
+    expect(parseCommand(['key', 'show'], {}, undefined)).toEqual({
+      kind: 'key-show',
+      dataDir: './shoal-data',
+    })
+    expect(parseCommand(['--help'], {}, undefined)).toEqual({ kind: 'help' })
+    expect(parseCommand([], {}, undefined)).toEqual({ kind: 'help' })
+  })
+
+  it.each([
+    [['start', '--bogus']],
+    [['start', '--memory-cache', 'lots']],
+    [['start', '--listen', 'nope']],
+    [['start', '--listen', '1.2.3.4:99999']],
+    [['start', '--site', 'noequals']],
+    [['start', '--tls-cert', 'a.pem']],
+    [['start', '--log-level', 'loud']],
+    [['stop']],
+    [['key', 'delete']],
+  ])('refuses %j with a clear typed error', (argv) => {
+    expect(() => parseCommand(argv, {}, undefined)).toThrow(expect.objectContaining(bad))
+  })
+
+  it('refuses unknown config-file options and bad option values at resolve time', () => {
+    expect(() => parseCommand(['start'], {}, { cacheSize: 1 })).toThrow(expect.objectContaining(bad))
+    expect(() => resolveOptions({ dataDir: '/d', defaultOrigin: 'ftp://x' })).toThrow(
+      expect.objectContaining(bad),
+    )
+    expect(() => resolveOptions({ dataDir: '/d', defaultOrigin: 'https://u:p@x' })).toThrow(
+      expect.objectContaining(bad),
+    )
+    expect(() =>
+      resolveOptions({ dataDir: '/d', sites: [{ name: 'Bad_Name', origin: 'https://x' }] }),
+    ).toThrow(expect.objectContaining(bad))
+    expect(() =>
+      resolveOptions({
+        dataDir: '/d',
+        sites: [
+          { name: 'a', origin: 'https://x' },
+          { name: 'a', origin: 'https://y' },
+        ],
+      }),
+    ).toThrow(expect.objectContaining(bad))
+    expect(() => resolveOptions({ dataDir: '' })).toThrow(expect.objectContaining(bad))
+    expect(() => resolveOptions({ dataDir: '/d', port: 70000 })).toThrow(expect.objectContaining(bad))
+  })
+})
