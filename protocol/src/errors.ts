@@ -123,6 +123,30 @@ export const UpstreamTimeoutError = defineError('UpstreamTimeoutError', 'SHOAL_E
 /** The caller aborted the operation through its `AbortSignal`. */
 export const AbortError = defineError('AbortError', 'SHOAL_ERR_ABORTED')
 
+/** The caller is not authenticated for this operation. */
+export const UnauthorizedError = defineError('UnauthorizedError', 'SHOAL_ERR_UNAUTHORIZED')
+/** The caller is known but not allowed to do this. */
+export const ForbiddenError = defineError('ForbiddenError', 'SHOAL_ERR_FORBIDDEN')
+/** The method is not supported on this resource. */
+export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'SHOAL_ERR_METHOD_NOT_ALLOWED')
+/** A relay request came without a valid relay ticket. */
+export const ProxyAuthRequiredError = defineError('ProxyAuthRequiredError', 'SHOAL_ERR_PROXY_AUTH_REQUIRED')
+/** The client was too slow to send its request. */
+export const TimeoutError = defineError('TimeoutError', 'SHOAL_ERR_TIMEOUT')
+/** The request conflicts with the current state (e.g. a URL claimed by another key). */
+export const ConflictError = defineError('ConflictError', 'SHOAL_ERR_CONFLICT')
+/** The body's media type is not accepted here. */
+export const UnsupportedMediaTypeError = defineError(
+  'UnsupportedMediaTypeError',
+  'SHOAL_ERR_UNSUPPORTED_MEDIA_TYPE',
+)
+/** The request head is larger than allowed. */
+export const HeadersTooLargeError = defineError('HeadersTooLargeError', 'SHOAL_ERR_HEADERS_TOO_LARGE')
+/** Too many requests from this caller; retry later. */
+export const RateLimitedError = defineError('RateLimitedError', 'SHOAL_ERR_RATE_LIMITED')
+/** The service cannot answer now (shutting down, overloaded, no node available). */
+export const UnavailableError = defineError('UnavailableError', 'SHOAL_ERR_UNAVAILABLE')
+
 /** True when `value` is an error object carrying one of Shoal's codes. */
 export function isShoalError(value: unknown): value is { code: ErrorCode; message: string } {
   return (

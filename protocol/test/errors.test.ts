@@ -62,3 +62,20 @@ describe('errors', () => {
     expect(() => throwIfAborted(ac.signal)).toThrow(expect.objectContaining({ code: 'SHOAL_ERR_ABORTED' }))
   })
 })
+
+describe('one error class per code', () => {
+  it('has a class for every code a service answers with', async () => {
+    const mod = await import('../src/errors.ts')
+    const codes = new Set<string>()
+    for (const value of Object.values(mod)) {
+      if (typeof value === 'function' && value.prototype instanceof mod.ShoalError) {
+        const err = new (value as new (m: string) => InstanceType<typeof mod.ShoalError>)('m')
+        expect(err.name).toBe(value.name)
+        codes.add(err.code)
+      }
+    }
+    // every code but the generic internal one has its own class
+    const missing = Object.keys(mod.ERROR_CODES).filter((c) => !codes.has(c) && c !== 'SHOAL_ERR_INTERNAL')
+    expect(missing).toEqual([])
+  })
+})
