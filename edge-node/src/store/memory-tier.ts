@@ -1,0 +1,194 @@
+import { InvalidArgumentError } from '@shoal/protocol'
+import { LRUCache } from 'lru-cache'
+import {
+  DEFAULT_MAX_META_BYTES,
+  DEFAULT_MEMORY_MAX_OBJECT_BYTES,
+  MEMORY_ENTRY_OVERHEAD_BYTES,
+  MEMORY_MAX_OBJECT_DIVISOR,
+} from './constants.ts'
+import type { StoreMeta, StoreMetrics, TierStats } from './types.ts'
+import { checkInteger, checkKey, normalizeMeta, sha256Hex } from './util.ts'
+
+export interface MemoryTierInit {
+  /** Bound of the tier in bytes: bodies, keys, metadata text and a fixed overhead per entry. */
+  maxBytes: number
+  /** Larger bodies never enter memory. Default `min(8 MiB, maxBytes / 8)`. */
+  maxObjectBytes?: number
+  /** Largest metadata as JSON text. Default 64 KiB. */
+  maxMetaBytes?: number
+}
+
+export interface MemoryTierComponents {
+  metrics?: Pick<StoreMetrics, 'cacheBytes' | 'cacheObjects'>
+}
+
+/** An object held whole in memory. Treat `body` as read-only: it is shared by every reader. */
+export interface MemoryEntry {
+  readonly tier: 'memory'
+  readonly key: string
+  /** Body length in bytes. */
+  readonly size: number
+  readonly meta: StoreMeta
+  /** SHA-256 of the body, lowercase hex. */
+  readonly sha256: string
+  readonly body: Buffer
+}
+
+export interface MemorySetOptions {
+  /** The body's SHA-256 when the caller already has it (it is computed otherwise). */
+  sha256?: string
+}
+
+export interface MemoryTier {
+  readonly maxBytes: number
+  readonly maxObjectBytes: number
+  /** The entry for `key`, marking it recently used. Synchronous, allocation-free: the hot path. */
+  get(key: string): MemoryEntry | undefined
+  /** The entry for `key` without touching its recency. */
+  peek(key: string): MemoryEntry | undefined
+  has(key: string): boolean
+  /**
+   * Stores a body whole and returns the entry, or `undefined` when the body is larger
+   * than `maxObjectBytes` (nothing is stored then, and an older entry for the key is
+   * dropped). The tier keeps `body` without copying when it owns its whole memory
+   * (a view into a larger buffer is copied): do not modify it afterwards.
+   */
+  set(key: string, meta: StoreMeta, body: Uint8Array, options?: MemorySetOptions): MemoryEntry | undefined
+  /** Replaces the metadata of an entry; `undefined` when there is none. */
+  updateMeta(key: string, meta: StoreMeta): MemoryEntry | undefined
+  delete(key: string): boolean
+  /** A snapshot of the keys, most recently used first. */
+  keys(): string[]
+  clear(): void
+  stats(): TierStats
+  /** Calls `listener` with each entry pushed out by the byte bound; returns the unsubscribe. */
+  onEvict(listener: (entry: MemoryEntry) => void): () => void
+}
+
+/**
+ * The memory tier: small objects held whole in an LRU bounded in bytes.
+ *
+ * A hit is a synchronous `get` that returns the stored entry object itself (no copy,
+ * no promise). Bodies larger than `maxObjectBytes` are refused, so one large object
+ * never flushes the hot set.
+ *
+ * @example
+ * const memory = createMemoryTier({ maxBytes: 256 * 2 ** 20 })
+ * memory.set(key, { contentType: 'text/css' }, body)
+ * const hit = memory.get(key)
+ * if (hit !== undefined) res.end(hit.body)
+ */
+export function createMemoryTier(init: MemoryTierInit, components: MemoryTierComponents = {}): MemoryTier {
+  if (init == null || typeof init !== 'object')
+    throw new InvalidArgumentError('memory tier options are required')
+  const maxBytes = checkInteger('maxBytes', init.maxBytes, 1)
+  const maxObjectBytes = checkInteger(
+    'maxObjectBytes',
+    init.maxObjectBytes ??
+      Math.min(DEFAULT_MEMORY_MAX_OBJECT_BYTES, Math.floor(maxBytes / MEMORY_MAX_OBJECT_DIVISOR)),
+    0,
+    maxBytes,
+  )
+  const maxMetaBytes = checkInteger('maxMetaBytes', init.maxMetaBytes ?? DEFAULT_MAX_META_BYTES, 2)
+  const { metrics } = components
+  const listeners = new Set<(entry: MemoryEntry) => void>()
+
+  const cache = new LRUCache<string, MemoryEntry>({
+    maxSize: maxBytes,
+    maxEntrySize: maxBytes,
+    dispose: (entry, _key, reason) => {
+      if (reason !== 'evict') return
+      for (const listener of listeners) listener(entry)
+    },
+  })
+
+  const report = (): void => {
+    metrics?.cacheBytes.set({ tier: 'memory' }, cache.calculatedSize)
+    metrics?.cacheObjects.set({ tier: 'memory' }, cache.size)
+  }
+
+  const footprint = (key: string, metaText: string, body: Buffer): number =>
+    body.byteLength + key.length * 2 + metaText.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES
+
+  const store = (key: string, meta: StoreMeta, metaText: string, body: Buffer, sha256: string) => {
+    const entry: MemoryEntry = Object.freeze({
+      tier: 'memory',
+      key,
+      size: body.byteLength,
+      meta,
+      sha256,
+      body,
+    })
+    const size = footprint(key, metaText, body)
+    if (size > maxBytes) {
+      cache.delete(key)
+      return undefined
+    }
+    cache.set(key, entry, { size })
+    report()
+    return entry
+  }
+
+  return {
+    maxBytes,
+    maxObjectBytes,
+    get: (key) => cache.get(key),
+    peek: (key) => cache.peek(key),
+    has: (key) => cache.has(key),
+
+    set(key, meta, body, options = {}) {
+      checkKey(key)
+      if (!(body instanceof Uint8Array)) throw new InvalidArgumentError('body must be a Uint8Array')
+      const normalized = normalizeMeta(meta, maxMetaBytes)
+      if (body.byteLength > maxObjectBytes) {
+        if (cache.delete(key)) report()
+        return undefined
+      }
+      const sha256 = options.sha256 ?? sha256Hex(body)
+      return store(key, normalized.meta, normalized.text, ownedBuffer(body), sha256)
+    },
+
+    updateMeta(key, meta) {
+      const current = cache.peek(key)
+      if (current === undefined) return undefined
+      const normalized = normalizeMeta(meta, maxMetaBytes)
+      return store(key, normalized.meta, normalized.text, current.body, current.sha256)
+    },
+
+    delete(key) {
+      const deleted = cache.delete(key)
+      if (deleted) report()
+      return deleted
+    },
+
+    keys: () => Array.from(cache.keys()),
+
+    clear() {
+      cache.clear()
+      report()
+    },
+
+    stats: () => ({ bytes: cache.calculatedSize, objects: cache.size, maxBytes }),
+
+    onEvict(listener) {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
+  }
+}
+
+/**
+ * A Buffer that owns exactly its bytes: a view into a larger allocation (a pooled
+ * Buffer, a slice of a socket read) is copied so the tier's byte count is honest and
+ * the larger allocation is not kept alive.
+ */
+function ownedBuffer(body: Uint8Array): Buffer {
+  if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
+    return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, 0, body.byteLength)
+  }
+  const copy = Buffer.allocUnsafeSlow(body.byteLength)
+  copy.set(body)
+  return copy
+}

@@ -1,0 +1,301 @@
+import { InvalidArgumentError } from '@shoal/protocol'
+import {
+  createDiskTier,
+  type DiskEntry,
+  type DiskStartResult,
+  type DiskTier,
+  type DiskTierInit,
+} from './disk-tier.ts'
+import { createMemoryTier, type MemoryEntry, type MemoryTier, type MemoryTierInit } from './memory-tier.ts'
+import type {
+  AbortOptions,
+  BodySource,
+  EntryInfo,
+  ObjectWriter,
+  PutOptions,
+  PutResult,
+  StoreLogger,
+  StoreMeta,
+  StoreMetrics,
+  TierStats,
+} from './types.ts'
+import { checkKey, errorCode, iterateSource } from './util.ts'
+
+/** What `get` returns: a body in memory, or a body to stream from disk. */
+export type StoreEntry = MemoryEntry | DiskEntry
+
+export interface TieredStoreParts {
+  memory: MemoryTier
+  disk: DiskTier
+}
+
+export interface TieredStoreComponents {
+  logger?: StoreLogger
+}
+
+export interface ObjectStoreInit {
+  memory: MemoryTierInit
+  disk: DiskTierInit
+}
+
+export interface ObjectStoreComponents {
+  logger?: StoreLogger
+  metrics?: StoreMetrics
+}
+
+export interface StoreStats {
+  memory: TierStats
+  disk: TierStats
+}
+
+export interface ObjectStore {
+  readonly memory: MemoryTier
+  readonly disk: DiskTier
+  /** Starts the disk tier (rebuilds its index); idempotent. */
+  start(options?: AbortOptions): Promise<DiskStartResult>
+  /** Closes the disk tier (saves its state) and empties memory; idempotent. */
+  close(options?: AbortOptions): Promise<void>
+  has(key: string): boolean
+  /**
+   * Memory first, then disk. A disk object small enough for memory is read whole,
+   * checked against its SHA-256 and promoted; a corrupt one is deleted and reported
+   * as a miss. For the hot path call `store.memory.get(key)` first: it is synchronous.
+   */
+  get(key: string, options?: AbortOptions): Promise<StoreEntry | undefined>
+  /** Writes to disk, and to memory when small enough; see `createWriter`. */
+  put(key: string, meta: StoreMeta, source: BodySource, options?: PutOptions): Promise<PutResult>
+  /**
+   * A writer for one entry (disk, plus memory when small), committed only when the
+   * caller has verified the bytes, e.g. while teeing an upstream response to a client.
+   */
+  createWriter(key: string, meta: StoreMeta, options?: PutOptions): ObjectWriter
+  /** Replaces the stored metadata (after a 304 revalidation); false when the key is not stored. */
+  updateMeta(key: string, meta: StoreMeta, options?: AbortOptions): Promise<boolean>
+  delete(key: string, options?: AbortOptions): Promise<boolean>
+  /** Deletes every entry whose key satisfies `predicate` (a purge by prefix); returns how many. */
+  deleteWhere(predicate: (key: string) => boolean, options?: AbortOptions): Promise<number>
+  /** A snapshot of the stored keys. */
+  keys(): string[]
+  /** Keys with their metadata; disk entries cost one small read each. */
+  entries(options?: AbortOptions & { prefix?: string }): AsyncGenerator<EntryInfo, void, undefined>
+  stats(): StoreStats
+}
+
+/**
+ * Composes a memory tier over a disk tier. Puts go to disk and, when small, to
+ * memory; the memory copy is set at the moment the disk entry becomes visible, so
+ * the two never disagree about which body is current. Objects pushed out of memory
+ * are marked used on disk, so the disk keeps what was hot.
+ *
+ * @example
+ * const store = createTieredStore({
+ *   memory: createMemoryTier({ maxBytes: 256 * 2 ** 20 }),
+ *   disk: createDiskTier({ dir, maxBytes: 20 * 2 ** 30 }),
+ * })
+ * await store.start()
+ * const entry = store.memory.get(key) ?? (await store.get(key))
+ */
+export function createTieredStore(
+  parts: TieredStoreParts,
+  components: TieredStoreComponents = {},
+): ObjectStore {
+  if (parts == null || typeof parts !== 'object' || parts.memory == null || parts.disk == null) {
+    throw new InvalidArgumentError('a tiered store needs a memory tier and a disk tier')
+  }
+  const { memory, disk } = parts
+  const { logger } = components
+  const unsubscribe = memory.onEvict((entry) => {
+    disk.touch(entry.key)
+  })
+
+  /** Keeps memory in step with a disk entry that just became visible. */
+  const syncMemory = (result: PutResult, body: Buffer | undefined): void => {
+    if (body !== undefined) {
+      memory.set(result.key, result.meta, body, { sha256: result.sha256 })
+      return
+    }
+    const held = memory.peek(result.key)
+    if (held === undefined) return
+    if (held.sha256 === result.sha256) memory.updateMeta(result.key, result.meta)
+    else memory.delete(result.key)
+  }
+
+  const createWriter = (key: string, meta: StoreMeta, options: PutOptions = {}): ObjectWriter => {
+    // Copies of the pieces while the object may still fit in memory.
+    let pieces: Buffer[] | undefined = (options.expectedSize ?? 0) <= memory.maxObjectBytes ? [] : undefined
+    let collected = 0
+    const inner = disk.createWriter(key, meta, {
+      ...options,
+      onCommit(result) {
+        const body = pieces === undefined ? undefined : Buffer.concat(pieces, collected)
+        pieces = undefined
+        syncMemory(result, body)
+        options.onCommit?.(result)
+      },
+    })
+    return {
+      key,
+      get bytesWritten() {
+        return inner.bytesWritten
+      },
+      write(chunk, writeOptions) {
+        if (pieces !== undefined && chunk instanceof Uint8Array) {
+          collected += chunk.byteLength
+          if (collected > memory.maxObjectBytes) pieces = undefined
+          else pieces.push(Buffer.from(chunk))
+        }
+        return inner.write(chunk, writeOptions)
+      },
+      commit: (commitOptions) => inner.commit(commitOptions),
+      abort(reason) {
+        pieces = undefined
+        return inner.abort(reason)
+      },
+    }
+  }
+
+  const promote = (entry: DiskEntry, body: Buffer): MemoryEntry | undefined => {
+    // Only the body that is still current on disk may enter memory.
+    if (disk.stat(entry.key)?.version !== entry.version) return undefined
+    return memory.set(entry.key, entry.meta, body, { sha256: entry.sha256 })
+  }
+
+  const store: ObjectStore = {
+    memory,
+    disk,
+    start: (options) => disk.start(options),
+
+    async close(options) {
+      unsubscribe()
+      try {
+        await disk.close(options)
+      } finally {
+        memory.clear()
+      }
+    },
+
+    has: (key) => memory.has(key) || disk.has(key),
+
+    async get(key, options = {}) {
+      const hit = memory.get(key)
+      if (hit !== undefined) return hit
+      for (let attempt = 0; ; attempt++) {
+        const entry = await disk.get(key, options)
+        if (entry === undefined || entry.size > memory.maxObjectBytes) return entry
+        let body: Buffer
+        try {
+          body = await entry.readAll(options)
+        } catch (err) {
+          const code = errorCode(err)
+          // Replaced or removed between the header read and the body read: look again, once.
+          if (code === 'SHOAL_ERR_NOT_FOUND' && attempt === 0) continue
+          if (code === 'SHOAL_ERR_NOT_FOUND') return undefined
+          if (code === 'SHOAL_ERR_INTEGRITY') {
+            logger?.warn('corrupt disk entry dropped on promotion', { size: entry.size })
+            return undefined
+          }
+          throw err
+        }
+        const promoted = promote(entry, body)
+        if (promoted !== undefined) return promoted
+        const current = disk.stat(key)
+        if (attempt === 0 && current !== undefined && current.version !== entry.version) continue
+        // Not cached (replaced meanwhile, or too big for memory with its metadata): serve what was read.
+        return Object.freeze({
+          tier: 'memory',
+          key,
+          size: entry.size,
+          meta: entry.meta,
+          sha256: entry.sha256,
+          body,
+        }) satisfies MemoryEntry
+      }
+    },
+
+    async put(key, meta, source, options = {}) {
+      const writer = createWriter(key, meta, options)
+      try {
+        for await (const chunk of iterateSource(source, options.signal)) await writer.write(chunk)
+        return await writer.commit({ signal: options.signal })
+      } catch (err) {
+        await writer.abort(err)
+        throw err
+      }
+    },
+
+    createWriter,
+
+    async updateMeta(key, meta, options = {}) {
+      checkKey(key)
+      const updated = await disk.updateMeta(key, meta, {
+        ...options,
+        onCommit: (result) => syncMemory(result, undefined),
+      })
+      if (updated) return true
+      // Held only in memory (the disk evicted it): update it there.
+      return memory.updateMeta(key, meta) !== undefined
+    },
+
+    async delete(key, options = {}) {
+      checkKey(key)
+      const inMemory = memory.delete(key)
+      const onDisk = await disk.delete(key, options)
+      return inMemory || onDisk
+    },
+
+    async deleteWhere(predicate, options = {}) {
+      if (typeof predicate !== 'function') throw new InvalidArgumentError('predicate must be a function')
+      let deleted = 0
+      for (const key of store.keys()) {
+        if (!predicate(key)) continue
+        if (await store.delete(key, options)) deleted++
+      }
+      return deleted
+    },
+
+    keys() {
+      const keys = new Set(disk.keys())
+      for (const key of memory.keys()) keys.add(key)
+      return Array.from(keys)
+    },
+
+    async *entries(options = {}) {
+      const seen = new Set<string>()
+      for await (const info of disk.entries(options)) {
+        seen.add(info.key)
+        yield info
+      }
+      for (const key of memory.keys()) {
+        if (seen.has(key) || (options.prefix !== undefined && !key.startsWith(options.prefix))) continue
+        const held = memory.peek(key)
+        if (held !== undefined) yield { key, size: held.size, sha256: held.sha256, meta: held.meta }
+      }
+    },
+
+    stats: () => ({ memory: memory.stats(), disk: disk.stats() }),
+  }
+  return store
+}
+
+/**
+ * Builds a memory tier and a disk tier from plain options and composes them.
+ *
+ * @example
+ * const store = createObjectStore(
+ *   { memory: { maxBytes: 256 * 2 ** 20 }, disk: { dir: '/var/cache/shoal', maxBytes: 20 * 2 ** 30 } },
+ *   { logger, metrics },
+ * )
+ * await store.start()
+ * await store.put(key, { contentType: 'image/png' }, body)
+ * await store.close()
+ */
+export function createObjectStore(
+  init: ObjectStoreInit,
+  components: ObjectStoreComponents = {},
+): ObjectStore {
+  if (init == null || typeof init !== 'object')
+    throw new InvalidArgumentError('object store options are required')
+  const memory = createMemoryTier(init.memory, components)
+  const disk = createDiskTier(init.disk, components)
+  return createTieredStore({ memory, disk }, components)
+}

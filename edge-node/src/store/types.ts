@@ -1,0 +1,106 @@
+/**
+ * Types shared by the cache tiers.
+ */
+import type { EdgeMetrics } from '../metrics.ts'
+
+/**
+ * What a caller stores beside a body: a JSON object (the HTTP cache puts response
+ * headers and cache policy there). It is normalised by a JSON round trip and deeply
+ * frozen when stored, so every reader sees the same immutable value, in memory and
+ * after a restart.
+ */
+export type StoreMeta = { readonly [name: string]: unknown }
+
+/** Bytes `[start, end)` of a body; both default to the whole body. */
+export interface BodyRange {
+  start?: number
+  end?: number
+}
+
+/** Where a body comes from when it is put: one buffer, or a stream of pieces. */
+export type BodySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+/** Structured, namespaced logs: `log.warn('corrupt cache entry', { key })`. */
+export interface StoreLogger {
+  debug(message: string, fields?: Record<string, unknown>): void
+  info(message: string, fields?: Record<string, unknown>): void
+  warn(message: string, fields?: Record<string, unknown>): void
+}
+
+/** The metrics the store updates (a subset of the edge node's `createMetrics`). */
+export type StoreMetrics = Pick<EdgeMetrics, 'cacheBytes' | 'cacheObjects' | 'integrityFailures'>
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** Size of a tier. */
+export interface TierStats {
+  /** Bytes accounted to the tier (see each tier for what is counted). */
+  bytes: number
+  /** Objects held. */
+  objects: number
+  /** The tier's bound in bytes. */
+  maxBytes: number
+}
+
+/** What a stored object looks like once it is visible. */
+export interface PutResult {
+  key: string
+  /** Body length in bytes. */
+  size: number
+  /** SHA-256 of the body, lowercase hex. */
+  sha256: string
+  /** The normalised, frozen metadata as stored. */
+  meta: StoreMeta
+  /** Increases every time the entry for this key changes (body or metadata). */
+  version: number
+}
+
+export interface PutOptions extends AbortOptions {
+  /** Declared body length (e.g. `Content-Length`): refused early when too large, checked at commit. */
+  expectedSize?: number
+  /** Declared body SHA-256 (lowercase hex), checked at commit. */
+  expectedSha256?: string
+  /**
+   * Runs synchronously at the moment the entry becomes visible, in commit order for a
+   * key. The tiered store uses it to keep the memory tier in step with the disk.
+   */
+  onCommit?: (result: PutResult) => void
+}
+
+export interface CommitOptions extends AbortOptions {
+  /** Replaces the metadata given when the writer was made (e.g. once trailers are known). */
+  meta?: StoreMeta
+}
+
+/**
+ * Fills one cache entry piece by piece, e.g. while teeing an upstream response to a
+ * client. Nothing is visible until `commit()`, which the caller calls only once the
+ * bytes are verified; `abort()` (or the writer's signal) throws them away. A writer
+ * that is neither committed nor aborted holds a temp file until the process ends
+ * (it is deleted at the next start).
+ */
+export interface ObjectWriter {
+  readonly key: string
+  /** Body bytes accepted so far. */
+  readonly bytesWritten: number
+  /**
+   * Appends a piece. Resolves once the writer no longer needs `chunk` (it is copied
+   * or written): do not reuse the buffer before. Rejects with `TooLargeError` past
+   * the size limit (the writer is then aborted).
+   */
+  write(chunk: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Makes the entry visible, atomically replacing any previous one for the key. */
+  commit(options?: CommitOptions): Promise<PutResult>
+  /** Throws the bytes away; idempotent, never rejects. */
+  abort(reason?: unknown): Promise<void>
+}
+
+/** A key and what is stored for it, as listed by `entries()`. */
+export interface EntryInfo {
+  key: string
+  size: number
+  sha256: string
+  meta: StoreMeta
+}
