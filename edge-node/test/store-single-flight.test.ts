@@ -35,7 +35,12 @@ describe('single flight', () => {
     const flights = createSingleFlight<number, number>()
     let calls = 0
     const results = await Promise.all(
-      [1, 2, 1, 2, 3].map((k) => flights.run(k, async () => (calls++, k * 10))),
+      [1, 2, 1, 2, 3].map((k) =>
+        flights.run(k, async () => {
+          calls++
+          return k * 10
+        }),
+      ),
     )
     expect(results).toEqual([10, 20, 10, 20, 30])
     expect(calls).toBe(3)
@@ -104,7 +109,12 @@ describe('single flight', () => {
     expect(shared?.aborted).toBe(true)
     expect(flights.has('k')).toBe(false)
     let fresh = 0
-    await expect(flights.run('k', async () => (fresh++, 'again'))).resolves.toBe('again')
+    await expect(
+      flights.run('k', async () => {
+        fresh++
+        return 'again'
+      }),
+    ).resolves.toBe('again')
     expect(fresh).toBe(1)
   })
 
@@ -129,7 +139,14 @@ describe('single flight', () => {
     const flights = createSingleFlight<string, string>()
     let calls = 0
     await expect(
-      flights.run('k', async () => (calls++, 'x'), { signal: AbortSignal.abort() }),
+      flights.run(
+        'k',
+        async () => {
+          calls++
+          return 'x'
+        },
+        { signal: AbortSignal.abort() },
+      ),
     ).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     expect(calls).toBe(0)
     expect(flights.has('k')).toBe(false)
