@@ -2,7 +2,7 @@
  * On-disk layout of the disk tier. Internal.
  *
  * ```
- * <dir>/<h0h1>/<hash>.meta           header: version, key, size, body SHA-256, body id, metadata
+ * <dir>/<h0h1>/<hash>.meta           header: version, key, size, body SHA-256, body id, durable flag, metadata
  * <dir>/<h0h1>/<hash>.<id>.body      the body bytes, nothing else
  * <dir>/<h0h1>/<hash>.<rand>.tmp     a write in progress (deleted at start)
  * <dir>/access.bin                   last-access times and verified flags, written by close()

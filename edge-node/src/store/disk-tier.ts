@@ -459,18 +459,27 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     }
   }
 
-  const makeEntry = (live: IndexEntry, record: MetaRecord): DiskEntry => {
+  /**
+   * `live` is the index entry of the body `record` names, or `undefined` in the rare
+   * race where the index has moved on: such an entry is treated as unverified, and
+   * never deletes an index entry it does not own.
+   */
+  const makeEntry = (live: IndexEntry | undefined, record: MetaRecord): DiskEntry => {
     const { size, sha256 } = record
+    const hash = keyHash(record.key)
+    const fail = (reason: string): void => {
+      if (live !== undefined) corrupted(live, reason)
+    }
     const streamBody = async (start: number, end: number, signal: AbortSignal | undefined) =>
       createBodyStream({
-        handle: await openBodyFile(live.hash, record.body),
+        handle: await openBodyFile(hash, record.body),
         start,
         end,
         chunkBytes: readChunkBytes,
         sha256: start === 0 && end === size ? sha256 : undefined,
-        onCorrupt: (err) => corrupted(live, err.message),
+        onCorrupt: (err) => fail(err.message),
         onVerified: () => {
-          live.verified = true
+          if (live !== undefined) live.verified = true
         },
         signal,
       })
@@ -480,7 +489,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       size,
       meta: record.meta,
       sha256,
-      version: live.version,
+      version: live?.version ?? -1,
 
       async open(range = {}, options = {}) {
         const start = range.start ?? 0
@@ -497,7 +506,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         throwIfAborted(options.signal)
         const whole = start === 0 && end === size
         // A body not known to be on disk as hashed is checked whole before any part is served.
-        if (!whole && !live.verified) await drain(await streamBody(0, size, options.signal))
+        if (!whole && live?.verified !== true) await drain(await streamBody(0, size, options.signal))
         return streamBody(start, end, options.signal)
       },
 
@@ -505,7 +514,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         const limit = options.maxBytes ?? DEFAULT_READ_ALL_MAX_BYTES
         if (size > limit) throw new TooLargeError(`body of ${size} bytes is larger than ${limit}`)
         throwIfAborted(options.signal)
-        const handle = await openBodyFile(live.hash, record.body)
+        const handle = await openBodyFile(hash, record.body)
         try {
           const body = Buffer.allocUnsafeSlow(size)
           let at = 0
@@ -513,16 +522,16 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
             throwIfAborted(options.signal)
             const { bytesRead } = await handle.read(body, at, size - at, at)
             if (bytesRead === 0) {
-              corrupted(live, 'short body')
+              fail('short body')
               throw new IntegrityError('body file is shorter than its header says')
             }
             at += bytesRead
           }
           if (sha256Hex(body) !== sha256) {
-            corrupted(live, 'sha256 mismatch')
+            fail('sha256 mismatch')
             throw new IntegrityError('body does not match its SHA-256')
           }
-          live.verified = true
+          if (live !== undefined) live.verified = true
           return body
         } finally {
           await handle.close()
@@ -582,11 +591,21 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     let finished = false
     let chain: Promise<unknown> = Promise.resolve()
 
+    // A function, not an inline test: the state changes across awaits.
+    const isAborted = (): boolean => state === 'aborted'
     const openFile = (): Promise<FileHandle> => {
       opening ??= (async () => {
+        if (isAborted()) throw stateError()
         await ensureDir(hash)
-        handle = await open(tmp, 'wx', 0o600)
-        return handle
+        const file = await open(tmp, 'wx', 0o600)
+        handle = file
+        if (isAborted()) {
+          // Aborted while the file was being created: the cleanup may have run already.
+          await file.close().catch(noop)
+          await removeQuietly(tmp).catch(noop)
+          throw stateError()
+        }
+        return file
       })()
       return opening
     }
@@ -634,12 +653,16 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       await removeQuietly(tmp).catch(noop)
     }
 
-    const abort = async (reason?: unknown): Promise<void> => {
-      if (state !== 'open' && state !== 'committing') return
+    let aborting: Promise<void> | undefined
+    /** Idempotent: every caller waits until the temp file is gone. */
+    const abort = (reason?: unknown): Promise<void> => {
+      if (aborting !== undefined) return aborting
+      if (state !== 'open' && state !== 'committing') return Promise.resolve()
       state = 'aborted'
       abortReason = reason
       finish()
-      await cleanup()
+      aborting = cleanup()
+      return aborting
     }
 
     const self: WriterHandle = { invalidated: false, abort }
@@ -756,7 +779,17 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
             return
           }
           if (staged + chunk.byteLength > writeBufferBytes) await flushStage()
-          stage ??= Buffer.allocUnsafeSlow(writeBufferBytes)
+          if (stage === undefined || staged + chunk.byteLength > stage.length) {
+            // Grow by doubling up to writeBufferBytes, so a small object never costs a full buffer.
+            const grown = Buffer.allocUnsafeSlow(
+              Math.min(
+                writeBufferBytes,
+                Math.max(staged + chunk.byteLength, 2 * (stage?.length ?? 0), expectedSize ?? 0, 4096),
+              ),
+            )
+            if (stage !== undefined) stage.copy(grown, 0, 0, staged)
+            stage = grown
+          }
           stage.set(chunk, staged)
           staged += chunk.byteLength
         })
@@ -855,7 +888,8 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       }
       // A commit may have switched the header since the index was read: use the entry it names.
       const current = index.get(key)
-      const live = current?.bodyId === record.body ? current : entry
+      const live =
+        current?.bodyId === record.body ? current : entry.bodyId === record.body ? entry : undefined
       return makeEntry(live, record)
     },
 
