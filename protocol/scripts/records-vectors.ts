@@ -1,7 +1,9 @@
 /**
  * Writes protocol/test-vectors/records.json: one signed message of every record kind,
  * with its EIP-712 type string, type hash, struct hash, digest, signature and canonical
- * encoding, so another implementation can check itself against this one.
+ * encoding, so another implementation can check itself against this one; for the site
+ * manifest also its entries tree (leaf inputs, leaves, root) and the entry proof of every
+ * path.
  *
  *   npx node protocol/scripts/records-vectors.ts
  *
@@ -13,10 +15,12 @@
 import { writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Hex, hashDomain, keccak256, toHex } from 'viem'
+import { type Hex, hashDomain, keccak256, sha256, toHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
   type BandwidthReceipt,
+  createManifestEntryProver,
+  encodeManifestEntryProof,
   encodeRecord,
   hashRecord,
   type NodeRecord,
@@ -26,9 +30,11 @@ import {
   type RecordMessages,
   recordTypes,
   SHOAL_DOMAIN,
+  type Signed,
   type SiteManifest,
   signerOf,
   signRecord,
+  siteManifestHeader,
   structHashRecord,
   type Ticket,
   ticketId,
@@ -68,7 +74,8 @@ const ticket: Ticket = {
 
 /**
  * One message of each kind. The manifest's paths are sorted by code point: U+FF5A
- * comes before U+1F600, though UTF-16 order would put the emoji first.
+ * comes before U+1F600, though UTF-16 order would put the emoji first. Its five entries
+ * make a tree where the last leaf is promoted twice.
  */
 export const SAMPLE_MESSAGES: RecordMessages = {
   SiteManifest: {
@@ -91,6 +98,13 @@ export const SAMPLE_MESSAGES: RecordMessages = {
         size: 4196,
         contentType: 'text/html; charset=utf-8',
         cacheControl: '',
+      },
+      {
+        path: '/robots.txt',
+        cid: 'saejaa3ruboop7m32tcokkrhgxn4auldysaot7mzxhb3ikendayl27ia5',
+        size: 0,
+        contentType: 'text/plain',
+        cacheControl: 'max-age=86400',
       },
       {
         path: '/\uff5a.txt',
@@ -180,8 +194,12 @@ export async function buildRecordVectors() {
       signature: signed.signature,
       encoded: encodeRecord(kind, signed as never),
       ...(kind === 'Ticket' ? { ticketId: ticketId(message as Ticket) } : {}),
+      ...(kind === 'SiteManifest' ? manifestTree(message as SiteManifest) : {}),
     })
   }
+  const manifest = vectors.find((v) => v.kind === 'SiteManifest')
+  if (manifest === undefined) throw new Error('no SiteManifest vector')
+  const entryProofs = entryProofVectors(SAMPLE_MESSAGES.SiteManifest, manifest.signature)
   return {
     description:
       'Shoal signed-record test vectors (EIP-712). Keys are well-known test keys: never use them outside tests. See docs/protocol-records.md ("Test vectors").',
@@ -201,8 +219,32 @@ export async function buildRecordVectors() {
       address: TEST_ACCOUNTS[role].address,
     })),
     vectors,
-    invalid: invalidVectors(vectors),
+    entryProofs,
+    invalid: invalidVectors(vectors, entryProofs),
   }
+}
+
+/** The EIP-712 struct of a manifest and its entries tree: leaf inputs, leaves and root. */
+function manifestTree(manifest: SiteManifest) {
+  const header = siteManifestHeader(manifest)
+  return {
+    header,
+    entryLeaves: manifest.entries.map((entry) => {
+      const { path, cid, size, contentType, cacheControl } = entry
+      const leafInput = JSON.stringify({ path, cid, size, contentType, cacheControl })
+      return { path: entry.path, leafInput, leaf: sha256(toHex(`\0${leafInput}`)) }
+    }),
+    emptyEntriesRoot: sha256('0x00'),
+  }
+}
+
+/** The entry proof of every path of the sample manifest, and its canonical encoding. */
+function entryProofVectors(manifest: SiteManifest, signature: Hex) {
+  const prover = createManifestEntryProver({ message: manifest, signature } satisfies Signed<SiteManifest>)
+  return manifest.entries.map(({ path }) => {
+    const proof = prover.prove(path)
+    return { path, index: proof.index, proof: proof.proof, encoded: encodeManifestEntryProof(proof) }
+  })
 }
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -218,7 +260,10 @@ function highS(signature: string): string {
  * change. `stage` says where: `decode` (format, `SHOAL_ERR_INVALID_FORMAT`) or
  * `verify` (signature, `SHOAL_ERR_INVALID_SIGNATURE`).
  */
-function invalidVectors(vectors: readonly { kind: RecordKind; encoded: string; signature: string }[]) {
+function invalidVectors(
+  vectors: readonly { kind: RecordKind; encoded: string; signature: string }[],
+  entryProofs: readonly { path: string; encoded: string }[],
+) {
   const of = (kind: RecordKind) => {
     const vector = vectors.find((v) => v.kind === kind)
     if (vector === undefined) throw new Error(`no ${kind} vector`)
@@ -234,6 +279,10 @@ function invalidVectors(vectors: readonly { kind: RecordKind; encoded: string; s
   const purge = of('PurgeRequest')
   const ticket = of('Ticket')
   const client = TEST_ACCOUNTS.client.address
+  const entryProof = entryProofs.find((p) => p.path === '/index.html')
+  if (entryProof === undefined) throw new Error('no entry proof of /index.html')
+  const proofKind = 'ManifestEntryProof'
+  const invalidProof = 'SHOAL_ERR_INVALID_PROOF'
   const decode = 'decode'
   const format = 'SHOAL_ERR_INVALID_FORMAT'
   const signature = 'SHOAL_ERR_INVALID_SIGNATURE'
@@ -287,6 +336,43 @@ function invalidVectors(vectors: readonly { kind: RecordKind; encoded: string; s
       stage: 'verify',
       code: signature,
       encoded: change(receipt.encoded, '"bytes":5242880', '"bytes":5242881'),
+    },
+    {
+      name: 'manifest carrying an entryCount (it is derived, never read)',
+      kind: manifest.kind,
+      stage: decode,
+      code: format,
+      encoded: change(manifest.encoded, '"entries":', '"entryCount":5,"entries":'),
+    },
+    {
+      name: 'entry proof with an index not below entryCount',
+      kind: proofKind,
+      stage: decode,
+      code: format,
+      encoded: change(entryProof.encoded, '"index":1,', '"index":5,'),
+    },
+    {
+      name: 'entry proof moved to another index',
+      kind: proofKind,
+      stage: 'verify',
+      code: invalidProof,
+      encoded: change(entryProof.encoded, '"index":1,', '"index":0,'),
+    },
+    {
+      name: 'entry proof whose entry changed',
+      kind: proofKind,
+      stage: 'verify',
+      code: invalidProof,
+      encoded: change(entryProof.encoded, '"size":4196', '"size":4197'),
+    },
+    {
+      // Index 1 has the same path through a tree of 5 and of 6 leaves: the hashes still
+      // reach the root, and only the signed entryCount exposes the change.
+      name: 'entry proof with entryCount changed',
+      kind: proofKind,
+      stage: 'verify',
+      code: signature,
+      encoded: change(entryProof.encoded, '"entryCount":5,', '"entryCount":6,'),
     },
   ]
 }

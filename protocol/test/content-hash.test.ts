@@ -72,6 +72,20 @@ describe('#sha256 backends', () => {
     expect(await hasher.digest()).toEqual(sha256(Uint8Array.of(0, 5)))
   })
 
+  it('agree on text leaves SHA-256(0x00 ‖ UTF-8), ASCII or not, short or long', () => {
+    for (const text of [
+      '',
+      '{"path":"/a"}',
+      '/caf\u00e9/\u{1f600}/\uff5a',
+      'x'.repeat(5000),
+      '\u00e9'.repeat(3000),
+    ]) {
+      const expected = sha256(Uint8Array.of(0), new TextEncoder().encode(text))
+      for (const backend of backends) expect(backend.hashTextLeaf(text)).toEqual(expected)
+    }
+    expect(Object.getPrototypeOf(node.hashTextLeaf('a'))).toBe(Uint8Array.prototype)
+  })
+
   it('agree on interior nodes SHA-256(0x01 ‖ left ‖ right), pair by pair', () => {
     const pairs = new Uint8Array(randomBytes(5 * 64))
     const expected = new Uint8Array(5 * 32)
@@ -143,11 +157,18 @@ out.chunks = chunks
 await p.verifyChunk(cid, 9, data.subarray(9 * 1024), p.createProof(leaves, 9))
 const empty = await p.computeCid(new Uint8Array())
 out.empty = empty.cid.text
+const entry = { path: '/caf\u00e9/\u{1f600}.png', cid: out.cid, size: 9 * 1024 + 77, contentType: 'image/png', cacheControl: '' }
+const entries = [0, 1, 2].map((i) => ({ ...entry, path: entry.path + i }))
+const manifest = { publisher: '0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1', site: 'blog', sequence: 1, origin: '', timestamp: 1, entries }
+out.entriesRoot = p.siteManifestHeader(manifest).entriesRoot
+out.emptyEntriesRoot = p.siteManifestHeader({ ...manifest, entries: [] }).entriesRoot
+const signed = { message: manifest, signature: '0x' + '11'.repeat(65) }
+out.entryProof = p.encodeManifestEntryProof(p.createManifestEntryProof(signed, entries[2].path))
 process.stdout.write(JSON.stringify(out))
 `
 
 describe('the content API on the browser build', () => {
-  it('never imports a builtin, uses WebCrypto, and agrees with the Node build', async () => {
+  it('never imports a builtin, uses WebCrypto, and agrees with the Node build (manifest entry trees too)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shoal-content-'))
     try {
       const script = join(dir, 'scenario.mjs')
@@ -168,6 +189,9 @@ describe('the content API on the browser build', () => {
       expect(onNode.corrupt).toBe('SHOAL_ERR_INTEGRITY chunk 3')
       expect(onNode.beforeCorrupt).toBe(3 * 1024)
       expect(onNode.chunks).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(onNode.emptyEntriesRoot).toBe(
+        '0x6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      )
       const { builtins: _a, backends: _b, ...nodeResults } = onNode
       const { builtins: _c, backends: _d, ...browserResults } = inBrowser
       expect(browserResults).toEqual(nodeResults)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
+  createMerkleTree,
   createProof,
   decodeProof,
   encodeProof,
@@ -9,6 +10,7 @@ import {
   merkleRoot,
   proofLength,
   verifyLeaves,
+  verifyMerkleProof,
   verifyProof,
 } from '../src/index.ts'
 
@@ -230,6 +232,112 @@ describe('createProof / verifyProof', () => {
     expect(codeOf(() => createProof(leaves, 6))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
     expect(codeOf(() => createProof(leaves, 0.5))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
     expect(codeOf(() => createProof(leaves.subarray(1), 0))).toBe('SHOAL_ERR_INVALID_LEAVES')
+  })
+})
+
+describe('verifyMerkleProof (the tree without a CID)', () => {
+  it('proves every leaf of trees of 1 to 20 leaves against the naive root', () => {
+    for (let count = 1; count <= 20; count++) {
+      const list = leafList(count)
+      const root = referenceRoot(list)
+      for (let index = 0; index < count; index++) {
+        const proof = createProof(concat(list), index)
+        verifyMerkleProof({ root, count, index, leaf: list[index]!, proof })
+      }
+    }
+  })
+
+  it('refuses the proof of one position at any other position', () => {
+    const list = leafList(7)
+    const root = referenceRoot(list)
+    for (let index = 0; index < 7; index++) {
+      const proof = createProof(concat(list), index)
+      for (let other = 0; other < 7; other++) {
+        if (other === index) continue
+        expect(
+          codeOf(() => verifyMerkleProof({ root, count: 7, index: other, leaf: list[index]!, proof })),
+        ).toBe('SHOAL_ERR_INVALID_PROOF')
+      }
+    }
+  })
+
+  it('takes the shape from the count: a count with the same sibling pattern on the path folds alike', () => {
+    // So a verifier must take the count from where it takes the root (a CID, a signed header).
+    const list = leafList(7)
+    const root = referenceRoot(list)
+    const proof = createProof(concat(list), 0)
+    // Leaf 0 has a sibling at every level for 5, 6, 7 and 8 leaves: same three hashes.
+    for (const count of [5, 6, 8]) verifyMerkleProof({ root, count, index: 0, leaf: list[0]!, proof })
+    for (const count of [2, 3, 4, 9, 16]) {
+      expect(codeOf(() => verifyMerkleProof({ root, count, index: 0, leaf: list[0]!, proof }))).toBe(
+        'SHOAL_ERR_INVALID_PROOF',
+      )
+    }
+  })
+
+  it('names the expected length and refuses a root it does not reach', () => {
+    const list = leafList(6)
+    const root = referenceRoot(list)
+    const proof = createProof(concat(list), 2)
+    expect(() =>
+      verifyMerkleProof({ root, count: 6, index: 2, leaf: list[2]!, proof: proof.slice(1) }),
+    ).toThrow(/the proof of leaf 2 of 6 must have 3 hashes, got 2/)
+    const other = root.map((b, i) => (i === 31 ? b ^ 1 : b))
+    expect(() => verifyMerkleProof({ root: other, count: 6, index: 2, leaf: list[2]!, proof })).toThrow(
+      /does not lead to the root/,
+    )
+  })
+
+  it('refuses malformed claims with typed errors', () => {
+    const list = leafList(3)
+    const root = referenceRoot(list)
+    const proof = createProof(concat(list), 0)
+    const good = { root, count: 3, index: 0, leaf: list[0]!, proof }
+    for (const bad of [
+      { ...good, root: root.subarray(1) },
+      { ...good, count: 0 },
+      { ...good, count: 1.5 },
+      { ...good, index: 3 },
+      { ...good, index: -1 },
+      { ...good, leaf: 'x' },
+    ]) {
+      expect(codeOf(() => verifyMerkleProof(bad as never))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
+    }
+    expect(codeOf(() => verifyMerkleProof(null as never))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => verifyMerkleProof({ ...good, proof: 'x' as never }))).toBe('SHOAL_ERR_INVALID_PROOF')
+  })
+})
+
+describe('createMerkleTree', () => {
+  it('has the same root and proofs as merkleRoot and createProof, for 1 to 33 leaves', () => {
+    for (let count = 1; count <= 33; count++) {
+      const leaves = concat(leafList(count))
+      const tree = createMerkleTree(leaves)
+      expect(tree.count).toBe(count)
+      expect(tree.root).toEqual(merkleRoot(leaves))
+      for (let index = 0; index < count; index++)
+        expect(tree.proof(index)).toEqual(createProof(leaves, index))
+    }
+  })
+
+  it('copies the leaves and hands out copies', () => {
+    const leaves = concat(leafList(5))
+    const tree = createMerkleTree(leaves)
+    const root = tree.root
+    const proof = tree.proof(4)
+    leaves.fill(0)
+    root.fill(0)
+    proof[0]!.fill(0)
+    expect(tree.root).toEqual(referenceRoot(leafList(5)))
+    expect(tree.proof(4)).toEqual(createProof(concat(leafList(5)), 4))
+    expect(createMerkleTree(leafList(1)[0]!).proof(0)).toEqual([])
+  })
+
+  it('refuses bad leaves and indexes', () => {
+    expect(codeOf(() => createMerkleTree(new Uint8Array()))).toBe('SHOAL_ERR_INVALID_LEAVES')
+    const tree = createMerkleTree(concat(leafList(4)))
+    expect(codeOf(() => tree.proof(4))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => tree.proof(Number.NaN))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
   })
 })
 

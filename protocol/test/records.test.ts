@@ -350,6 +350,18 @@ describe('signatures', () => {
     expect(typed.domain).toEqual(SHOAL_DOMAIN)
     expect(typed.types).toBe(siteManifestTypes)
     expect(typed.message.sequence).toBe(7n)
+    // The wallet signs the header: the entries are committed to by their count and tree root.
+    expect(Object.keys(typed.message)).toEqual([
+      'publisher',
+      'site',
+      'sequence',
+      'origin',
+      'timestamp',
+      'entryCount',
+      'entriesRoot',
+    ])
+    expect(typed.message.entryCount).toBe(5n)
+    expect(typed.message.entriesRoot).toMatch(/^0x[0-9a-f]{64}$/)
     const signature = await publisher.signTypedData(typed)
     expect(await verifySiteManifest({ message: SAMPLE_MESSAGES.SiteManifest, signature }, at)).toEqual(
       SAMPLE_MESSAGES.SiteManifest,

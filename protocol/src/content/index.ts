@@ -1,6 +1,6 @@
 /**
  * Content ids, chunk Merkle trees, inclusion proofs and streaming verification.
- * The scheme is specified in docs/protocol.md ("Content").
+ * The scheme is specified in docs/protocol-content.md.
  */
 export { type AlignedRange, alignRange, chunkCount, chunkSpan } from './chunks.ts'
 export {
@@ -23,12 +23,16 @@ export {
 export { hashChunk } from './hashChunk.ts'
 export { verifyLeaves } from './leaves.ts'
 export {
+  createMerkleTree,
   createProof,
   decodeProof,
   encodeProof,
   type Leaves,
+  type MerkleProofClaim,
+  type MerkleTree,
   merkleRoot,
   proofLength,
+  verifyMerkleProof,
   verifyProof,
 } from './merkle.ts'
 export type { ByteSource } from './source.ts'

@@ -39,6 +39,17 @@ export function createLeafHasher(_capacity?: number): LeafHasher {
   }
 }
 
+/**
+ * SHA-256(0x00 ‖ UTF-8 of `text`) in one call: `crypto.hash` encodes the string natively,
+ * and U+0000 encodes to the 0x00 prefix, so no bytes are built in JavaScript.
+ *
+ * @example
+ * const leaf = hashTextLeaf('{"path":"/a"}')
+ */
+export function hashTextLeaf(text: string): Uint8Array {
+  return view(hash('sha256', `\0${text}`, 'buffer'))
+}
+
 const scratch = new Uint8Array(65)
 scratch[0] = 0x01
 

@@ -43,6 +43,27 @@ export function createLeafHasher(capacity = DEFAULT_CAPACITY): LeafHasher {
   }
 }
 
+const encoder = new TextEncoder()
+// 0x00 ‖ UTF-8 text, reused across calls; grown when a text may not fit.
+let textScratch = new Uint8Array(1024)
+
+/**
+ * SHA-256(0x00 ‖ UTF-8 of `text`) synchronously with viem's pure-JS SHA-256, for short
+ * leaves such as manifest entries (a WebCrypto round trip each would cost more than the
+ * hash). The text is encoded straight behind the prefix in a reused buffer.
+ *
+ * @example
+ * const leaf = hashTextLeaf('{"path":"/a"}')
+ */
+export function hashTextLeaf(text: string): Uint8Array {
+  // A UTF-16 unit never takes more than 3 UTF-8 bytes.
+  if (text.length * 3 + 1 > textScratch.length) {
+    textScratch = new Uint8Array(Math.max(text.length * 3 + 1, textScratch.length * 2))
+  }
+  const { written } = encoder.encodeInto(text, textScratch.subarray(1))
+  return sha256(textScratch.subarray(0, written + 1), 'bytes')
+}
+
 const scratch = new Uint8Array(65)
 scratch[0] = 0x01
 

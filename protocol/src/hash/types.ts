@@ -31,6 +31,12 @@ export interface Sha256Backend {
   /** A leaf hasher; `capacity` is the chunk size, a hint for the web backend's buffer. */
   createLeafHasher(capacity?: number): LeafHasher
   /**
+   * The leaf hash SHA-256(0x00 ‖ UTF-8 of `text`) of one short, well-formed text,
+   * synchronously: the leaves of a site manifest's entry tree (a few hundred bytes of JSON
+   * each). Chunks go through `createLeafHasher`, which is native in browsers too.
+   */
+  hashTextLeaf(text: string): Uint8Array
+  /**
    * Interior nodes of one tree level, synchronously. `pairs` holds k concatenated
    * (left ‖ right) 64-byte pairs; `out` receives k 32-byte hashes SHA-256(0x01 ‖ pair).
    */

@@ -24,6 +24,7 @@ import {
   ticketTypes,
 } from './domain.ts'
 import { RECORD_DEFAULTS } from './limits.ts'
+import { headerOf, siteManifestLayout } from './manifestEntries.ts'
 import {
   type BandwidthReceipt,
   bandwidthReceiptSchema,
@@ -107,7 +108,7 @@ type StructTypes = Readonly<Record<string, readonly { readonly name: string; rea
 type AddressFields<T> = { [F in keyof T]: T[F] extends Address ? F : never }[keyof T]
 
 /** The verifier's options, checked and with defaults applied. */
-interface Clock {
+export interface Clock {
   now: number
   skew: number
   maxAge: number | undefined
@@ -115,7 +116,12 @@ interface Clock {
 }
 
 interface KindSpec<K extends RecordKind> {
+  /** The EIP-712 types: what is signed. */
   types: RecordTypesByKind[K]
+  /** The canonical JSON layout (field order), when the document is not the EIP-712 struct itself. */
+  layout?: StructTypes
+  /** The EIP-712 struct of a valid message (JSON numbers), when it is derived rather than the message itself. */
+  toStruct?: (message: RecordMessages[K]) => object
   schema: z.ZodType<RecordMessages[K]>
   /** The field naming the key that must have signed the record. */
   signer: AddressFields<RecordMessages[K]>
@@ -129,6 +135,9 @@ interface KindSpec<K extends RecordKind> {
 const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
   SiteManifest: {
     types: siteManifestTypes,
+    layout: siteManifestLayout,
+    // entryCount and entriesRoot are computed from the entries, never taken from input.
+    toStruct: (message) => headerOf(message),
     schema: siteManifestSchema,
     signer: 'publisher',
     maxAgeSeconds: RECORD_DEFAULTS.siteManifestMaxAgeSeconds,
@@ -167,7 +176,8 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
   },
 }
 
-function checkTimestamp(kind: RecordKind, timestamp: number, maxAge: number, { now, skew }: Clock): void {
+/** Refuses a timestamp from the future (beyond skew) or older than `maxAge` (plus skew). Internal. */
+export function checkTimestamp(kind: string, timestamp: number, maxAge: number, { now, skew }: Clock): void {
   if (timestamp > now + skew) {
     throw new ExpiredError(`${kind} timestamp is ${timestamp - now} s in the future (tolerance ${skew} s)`)
   }
@@ -176,7 +186,8 @@ function checkTimestamp(kind: RecordKind, timestamp: number, maxAge: number, { n
   }
 }
 
-function readClock(options: unknown): Clock {
+/** Checks a verifier's options and applies the defaults. Internal. */
+export function readClock(options: unknown): Clock {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError('options must be an object')
   }
@@ -238,11 +249,15 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? 'record' : out
 }
 
-function parse<T>(kind: RecordKind, schema: z.ZodType<T>, value: unknown): T {
+/**
+ * Validates `value` with `schema`; else `InvalidFormatError` naming `name` and the first
+ * bad fields. Internal: the one strict parser of every record and of entry proofs.
+ */
+export function parseStrict<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value, { error: issueMessages })
   if (result.success) return result.data
   const issues = result.error.issues.slice(0, 3).map((issue) => `${formatPath(issue.path)} ${issue.message}`)
-  throw new InvalidFormatError(`invalid ${kind}: ${issues.join('; ')}`, { cause: result.error })
+  throw new InvalidFormatError(`invalid ${name}: ${issues.join('; ')}`, { cause: result.error })
 }
 
 const signedSchemas = new Map<RecordKind, z.ZodType<Signed<unknown>>>()
@@ -278,18 +293,28 @@ function mapField(types: StructTypes, type: string, value: unknown, leaf: Leaf):
 const toTypedLeaf: Leaf = (type, value) => (type.startsWith('uint') ? BigInt(value as number) : value)
 const identityLeaf: Leaf = (_type, value) => value
 
-/** A validated message in the shape viem signs: numbers as bigints. */
-function typedMessage(kind: RecordKind, message: unknown): Record<string, unknown> {
-  return mapStruct(spec(kind).types, kind, message, toTypedLeaf)
-}
-
-function typedDefinition(kind: RecordKind, message: unknown): TypedDataDefinition {
+/** The EIP-712 typed data of a struct message already in EIP-712 shape (numbers as JS numbers). */
+function structDefinition(kind: RecordKind, struct: unknown): TypedDataDefinition {
   return {
     domain: SHOAL_DOMAIN,
     types: spec(kind).types,
     primaryType: kind,
-    message: typedMessage(kind, message),
+    message: mapStruct(spec(kind).types, kind, struct, toTypedLeaf),
   } as unknown as TypedDataDefinition
+}
+
+/** The typed data of a validated message: its struct derived (a manifest's header), numbers as bigints. */
+function typedDefinition<K extends RecordKind>(kind: K, message: RecordMessages[K]): TypedDataDefinition {
+  const { toStruct } = spec(kind)
+  return structDefinition(kind, toStruct === undefined ? message : toStruct(message))
+}
+
+/**
+ * The EIP-712 digest of a validated struct message of `kind`: for a site manifest, its
+ * header, which an entry proof carries without the entries. Internal.
+ */
+export function structDigest(kind: RecordKind, struct: object): Hex {
+  return hashTypedData(structDefinition(kind, struct))
 }
 
 function signerOfValid<K extends RecordKind>(kind: K, message: RecordMessages[K]): Address {
@@ -304,7 +329,7 @@ function signerOfValid<K extends RecordKind>(kind: K, message: RecordMessages[K]
  * const receipt = validateRecord('BandwidthReceipt', JSON.parse(body))
  */
 export function validateRecord<K extends RecordKind>(kind: K, message: unknown): RecordMessages[K] {
-  return parse(kind, spec(kind).schema, message)
+  return parseStrict(kind, spec(kind).schema, message)
 }
 
 /**
@@ -403,7 +428,7 @@ export async function verifyRecord<K extends RecordKind>(
 ): Promise<RecordMessages[K]> {
   const { check, maxAgeSeconds } = spec(kind)
   const clock = readClock(options)
-  const { message, signature } = parse(kind, signedSchema(kind), signed)
+  const { message, signature } = parseStrict(kind, signedSchema(kind), signed)
   if (maxAgeSeconds !== undefined) {
     const { timestamp } = message as { timestamp: number }
     checkTimestamp(kind, timestamp, clock.maxAge ?? maxAgeSeconds, clock)
@@ -428,9 +453,9 @@ export async function verifyRecord<K extends RecordKind>(
  * const body = encodeRecord('BandwidthReceipt', signed)
  */
 export function encodeRecord<K extends RecordKind>(kind: K, signed: Signed<RecordMessages[K]>): string {
-  const valid = parse(kind, signedSchema(kind), signed)
+  const valid = parseStrict(kind, signedSchema(kind), signed)
   return JSON.stringify({
-    message: mapStruct(spec(kind).types, kind, valid.message, identityLeaf),
+    message: mapStruct(spec(kind).layout ?? spec(kind).types, kind, valid.message, identityLeaf),
     signature: valid.signature,
   })
 }
@@ -452,5 +477,5 @@ export function decodeRecord<K extends RecordKind>(kind: K, input: unknown): Sig
       throw new InvalidFormatError(`invalid ${kind}: not JSON`, { cause })
     }
   }
-  return parse(kind, signedSchema(kind), value)
+  return parseStrict(kind, signedSchema(kind), value)
 }

@@ -12,7 +12,13 @@
 /** The one EIP-712 domain every Shoal record is signed under. */
 export const SHOAL_DOMAIN = { name: 'Shoal', version: '1' } as const
 
-/** EIP-712 types of a signed site manifest (`SiteManifest` and its `ManifestEntry`). */
+/**
+ * EIP-712 types of a signed site manifest. The struct is the manifest's header: the
+ * entries are not in it but committed to by `entryCount` and `entriesRoot`, the root of
+ * the SHA-256 Merkle tree over the entries (see `manifestEntriesRoot`). Both are derived
+ * from the entries whenever a manifest is hashed, signed or verified, never read from
+ * input; one entry can then be proved on its own (`ManifestEntryProof`).
+ */
 export const siteManifestTypes = {
   SiteManifest: [
     { name: 'publisher', type: 'address' },
@@ -20,14 +26,8 @@ export const siteManifestTypes = {
     { name: 'sequence', type: 'uint64' },
     { name: 'origin', type: 'string' },
     { name: 'timestamp', type: 'uint64' },
-    { name: 'entries', type: 'ManifestEntry[]' },
-  ],
-  ManifestEntry: [
-    { name: 'path', type: 'string' },
-    { name: 'cid', type: 'string' },
-    { name: 'size', type: 'uint64' },
-    { name: 'contentType', type: 'string' },
-    { name: 'cacheControl', type: 'string' },
+    { name: 'entryCount', type: 'uint64' },
+    { name: 'entriesRoot', type: 'bytes32' },
   ],
 } as const
 

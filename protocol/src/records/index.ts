@@ -27,17 +27,20 @@ export {
 export * from './domain.ts'
 export { comparePaths, pathProblem } from './fields.ts'
 export * from './limits.ts'
+export * from './manifestEntryProof.ts'
 export * from './nodeRecord.ts'
 export * from './purgeRequest.ts'
 export {
   type BandwidthReceipt,
   type ManifestEntry,
+  type ManifestEntryProof,
   type NodeRecord,
   type PurgeRequest,
   RECEIPT_KIND,
   type ReceiptKind,
   type Signed,
   type SiteManifest,
+  type SiteManifestHeader,
   type Ticket,
 } from './schemas.ts'
 export * from './siteManifest.ts'

@@ -10,6 +10,11 @@ export const RECORD_LIMITS = {
   siteName: 63,
   /** Most entries in one site manifest. */
   manifestEntries: 100_000,
+  /**
+   * Most hashes in the inclusion proof of one manifest entry: the depth of a tree of
+   * `manifestEntries` leaves, ceil(log2(100 000)).
+   */
+  manifestEntryProof: 17,
   /** Longest manifest path, purge path or purge prefix, in UTF-8 bytes. */
   pathBytes: 1024,
   /** Longest content id text. */

@@ -21,6 +21,7 @@ import {
   urlField,
 } from './fields.ts'
 import { RECORD_LIMITS } from './limits.ts'
+import { signatureField } from './signature.ts'
 
 /** One file of a site: where it lives, what it is and how edges may cache it. */
 export interface ManifestEntry {
@@ -47,6 +48,39 @@ export interface SiteManifest {
   timestamp: number
   /** Sorted by path (code point order), paths unique. */
   entries: ManifestEntry[]
+}
+
+/**
+ * What a site manifest's signature signs (its EIP-712 struct): the manifest without its
+ * entries, which `entryCount` and `entriesRoot` commit to. Derived from a manifest by
+ * `siteManifestHeader`; carried on its own by a `ManifestEntryProof`.
+ */
+export interface SiteManifestHeader {
+  publisher: Address
+  site: string
+  sequence: number
+  origin: string
+  /** Unix seconds. */
+  timestamp: number
+  /** Number of entries, at most 100 000. */
+  entryCount: number
+  /** Root of the SHA-256 Merkle tree over the entries' canonical JSON, lowercase 0x-hex. */
+  entriesRoot: Hex
+}
+
+/**
+ * One entry of a signed manifest with what proves it without the rest: the signed
+ * header and the Merkle path from the entry's leaf at `index` to `header.entriesRoot`.
+ */
+export interface ManifestEntryProof {
+  header: SiteManifestHeader
+  /** The publisher's signature over the header (the manifest's own signature). */
+  signature: Hex
+  /** Position of the entry in the manifest, `0 ≤ index < header.entryCount`. */
+  index: number
+  entry: ManifestEntry
+  /** Sibling hashes from the bottom up, lowercase 0x-hex. */
+  proof: Hex[]
 }
 
 /** A node's signed self-description, binding its Ethereum key to its peer id and addresses. */
@@ -114,7 +148,7 @@ export interface Signed<T> {
   signature: Hex
 }
 
-const manifestEntrySchema = z.strictObject({
+export const manifestEntrySchema: z.ZodType<ManifestEntry> = z.strictObject({
   path: pathField(),
   cid: cidField,
   size: uintField,
@@ -133,6 +167,38 @@ export const siteManifestSchema: z.ZodType<SiteManifest> = z.strictObject({
     .max(RECORD_LIMITS.manifestEntries)
     .superRefine((entries, ctx) => requireSortedUnique(entries, ctx, (entry) => entry.path, ['path'])),
 })
+
+export const siteManifestHeaderSchema: z.ZodType<SiteManifestHeader> = z.strictObject({
+  publisher: addressField,
+  site: siteField,
+  sequence: uintField,
+  origin: urlField(true),
+  timestamp: unixSecondsField,
+  entryCount: uintField.max(
+    RECORD_LIMITS.manifestEntries,
+    `must be at most ${RECORD_LIMITS.manifestEntries} (the most entries a manifest has)`,
+  ),
+  entriesRoot: bytes32Field,
+})
+
+export const manifestEntryProofSchema: z.ZodType<ManifestEntryProof> = z
+  .strictObject({
+    header: siteManifestHeaderSchema,
+    signature: signatureField,
+    index: uintField,
+    entry: manifestEntrySchema,
+    proof: z.array(bytes32Field).max(RECORD_LIMITS.manifestEntryProof),
+  })
+  .superRefine((value, ctx) => {
+    const count = value.header.entryCount
+    if (typeof value.index === 'number' && typeof count === 'number' && value.index >= count) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be below header.entryCount (${count})`,
+        path: ['index'],
+      })
+    }
+  })
 
 export const nodeRecordSchema: z.ZodType<NodeRecord> = z.strictObject({
   node: addressField,
