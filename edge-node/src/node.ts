@@ -1,0 +1,351 @@
+/**
+ * The edge node: composes the store, the content service, site manifests, the origin
+ * cache and the HTTP server, and owns their lifecycle (start, graceful stop).
+ */
+import { once } from 'node:events'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import {
+  type Cid,
+  decodePurgeRequest,
+  decodeSiteManifest,
+  ForbiddenError,
+  isShoalError,
+  MethodNotAllowedError,
+  NotFoundError,
+  parseCid,
+  ReplayError,
+  TooLargeError,
+  toErrorResponse,
+  UnavailableError,
+  verifyPurgeRequest,
+} from '@shoal/protocol'
+import pino, { type Logger } from 'pino'
+import { Registry } from 'prom-client'
+import type { LocalAccount } from 'viem/accounts'
+import { type EdgeNodeOptions, type ResolvedEdgeNodeOptions, resolveOptions } from './config.ts'
+import { type ContentService, createContentService } from './content/content-service.ts'
+import { type ContentSource, originSource } from './content/sources.ts'
+import { IMMUTABLE, serveContent } from './http/content-handler.ts'
+import { sendError, sendJson } from './http/respond.ts'
+import { type Route, routeOf } from './http/routes.ts'
+import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
+import { createMetrics, type EdgeMetrics } from './metrics.ts'
+import {
+  createManifestRegistry,
+  type ManifestRegistry,
+  type ManifestSource,
+} from './sites/manifest-registry.ts'
+import { createObjectStore, type ObjectStore } from './store/index.ts'
+import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'
+
+/** Largest manifest or purge body accepted. */
+export const MAX_CONTROL_BODY_BYTES = 16 * 2 ** 20
+
+export interface EdgeNodeComponents {
+  logger?: Logger
+  /** The node's key: signs health challenges and identifies the node. */
+  account?: LocalAccount
+  /** Where manifests come from (the tracker client); none for a standalone node. */
+  manifestSource?: ManifestSource
+  /** Extra sources tried on content misses (peers, mesh). */
+  contentSources?: ContentSource[]
+  registry?: Registry
+}
+
+export interface EdgeNode {
+  readonly options: ResolvedEdgeNodeOptions
+  /** The base URL the node listens on, once started. */
+  readonly url: string
+  readonly metrics: EdgeMetrics
+  readonly registry: Registry
+  readonly store: ObjectStore
+  readonly content: ContentService
+  readonly manifests: ManifestRegistry
+  start(): Promise<void>
+  /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
+  stop(): Promise<void>
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > limit) throw new TooLargeError(`body is larger than ${limit} bytes`)
+  const parts: Buffer[] = []
+  let total = 0
+  for await (const part of req as AsyncIterable<Buffer>) {
+    total += part.length
+    if (total > limit) throw new TooLargeError(`body is larger than ${limit} bytes`)
+    parts.push(part)
+  }
+  return Buffer.concat(parts).toString('utf8')
+}
+
+/**
+ * @example
+ * const node = createEdgeNode({ dataDir: '/var/lib/shoal', host: '127.0.0.1', port: 0, defaultOrigin: 'http://127.0.0.1:9000' })
+ * await node.start()
+ * console.log(node.url)
+ */
+export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeComponents = {}): EdgeNode {
+  const options = resolveOptions(init)
+  const logger = components.logger ?? pino({ level: 'silent' })
+  const registry = components.registry ?? new Registry()
+  const metrics = createMetrics(registry)
+  const storeLogger = {
+    debug: (message: string, fields?: Record<string, unknown>) => logger.debug(fields ?? {}, message),
+    info: (message: string, fields?: Record<string, unknown>) => logger.info(fields ?? {}, message),
+    warn: (message: string, fields?: Record<string, unknown>) => logger.warn(fields ?? {}, message),
+  }
+  // an object can never be larger than the disk tier that holds it
+  const maxObjectBytes = Math.min(options.maxObjectBytes, options.diskCacheBytes)
+  const store = createObjectStore(
+    {
+      memory: { maxBytes: options.memoryCacheBytes },
+      disk: {
+        dir: join(options.dataDir, 'cache'),
+        maxBytes: options.diskCacheBytes,
+        maxObjectBytes,
+      },
+    },
+    { logger: storeLogger, metrics },
+  )
+  const upstream: HttpUpstream = createHttpUpstream({
+    connectTimeoutMs: options.upstreamConnectTimeoutMs,
+    headersTimeoutMs: options.upstreamHeadersTimeoutMs,
+    bodyTimeoutMs: options.upstreamBodyTimeoutMs,
+  })
+  const content = createContentService(
+    { maxObjectBytes },
+    { store, logger, metrics, sources: components.contentSources ?? [] },
+  )
+  const manifests = createManifestRegistry(
+    { dir: join(options.dataDir, 'manifests') },
+    { logger, ...(components.manifestSource ? { source: components.manifestSource } : {}) },
+  )
+  const egress: TokenBucket | undefined =
+    options.egressBytesPerSecond === undefined
+      ? undefined
+      : createTokenBucket({ rate: options.egressBytesPerSecond })
+  const seenPurgeNonces = new Map<string, number>()
+  let stopping = false
+  let url = ''
+
+  const routeName = (route: Route | undefined): string => route?.kind ?? 'invalid'
+
+  const serveSite = async (req: IncomingMessage, res: ServerResponse, site: string, path: string) => {
+    const resolved = await manifests.resolve(site, path.endsWith('/') ? `${path}index.html` : path)
+    if (resolved === undefined) throw new NotFoundError(`no ${path} in site "${site}"`)
+    const { manifest, entry } = resolved
+    const cid = parseCid(entry.cid)
+    await serveContent(
+      req,
+      res,
+      {
+        cid,
+        contentType: entry.contentType || 'application/octet-stream',
+        cacheControl: entry.cacheControl || 'public, max-age=60',
+        ...(manifest.origin === '' ? {} : { sources: [originSource(upstream, manifest.origin, entry.path)] }),
+      },
+      { content, ...(egress ? { egress } : {}), onBytes },
+    )
+  }
+
+  const onBytes = (n: number) => metrics.responseBytes.inc({ route: 'content' }, n)
+
+  const purge = async (req: IncomingMessage, res: ServerResponse) => {
+    const signed = decodePurgeRequest(await readBody(req, MAX_CONTROL_BODY_BYTES))
+    const request = await verifyPurgeRequest(signed, { maxAgeSeconds: options.purgeMaxAgeSeconds })
+    const site = options.sites.find((s) => s.name === request.site)
+    const owner = site?.publisher ?? manifests.get(request.site)?.publisher
+    if (owner === undefined || owner.toLowerCase() !== request.publisher.toLowerCase()) {
+      throw new ForbiddenError(`purge of site "${request.site}" is not signed by its publisher`)
+    }
+    const now = Date.now()
+    for (const [nonce, at] of seenPurgeNonces)
+      if (now - at > options.purgeMaxAgeSeconds * 2000) seenPurgeNonces.delete(nonce)
+    if (seenPurgeNonces.has(request.nonce)) throw new ReplayError('this purge request was already applied')
+    seenPurgeNonces.set(request.nonce, now)
+    const prefix = `origin:${request.site}:`
+    const removed = await store.deleteWhere((key) => {
+      if (!key.startsWith(prefix)) return false
+      const path = key.slice(prefix.length).split('?')[0] ?? ''
+      return request.paths.includes(path) || request.prefixes.some((p) => path.startsWith(p))
+    })
+    logger.info({ site: request.site, removed }, 'purge applied')
+    sendJson(res, 200, { purged: removed })
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let route: Route | undefined
+    res.once('finish', () =>
+      metrics.requests.inc({ route: routeName(route), status: String(res.statusCode) }),
+    )
+    try {
+      if (stopping) throw new UnavailableError('node is shutting down')
+      route = routeOf(req.url ?? '/', { defaultOrigin: options.defaultOrigin !== undefined })
+      const method = req.method ?? 'GET'
+      const readOnly = method === 'GET' || method === 'HEAD'
+      switch (route.kind) {
+        case 'health':
+          if (!readOnly) throw new MethodNotAllowedError('use GET /health')
+          sendJson(res, 200, {
+            status: 'ok',
+            ...(components.account ? { node: components.account.address } : {}),
+          })
+          return
+        case 'metrics':
+          if (!readOnly) throw new MethodNotAllowedError('use GET /metrics')
+          metrics.cacheBytes.set({ tier: 'memory' }, store.stats().memory.bytes)
+          metrics.cacheBytes.set({ tier: 'disk' }, store.stats().disk.bytes)
+          res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
+          res.end(await registry.metrics())
+          return
+        case 'content':
+          if (method === 'PUT') {
+            const created = await content
+              .push(route.cid, req as AsyncIterable<Uint8Array>)
+              .catch((err: unknown) => {
+                // wrong bytes in a push are the client's error (422), not an upstream's (502)
+                if (isShoalError(err) && err.code === 'SHOAL_ERR_INTEGRITY') {
+                  sendJson(res, 422, toErrorResponse(err).body)
+                  return undefined
+                }
+                throw err
+              })
+            if (created !== undefined)
+              sendJson(res, created ? 201 : 200, { cid: route.cid.text, stored: true })
+            return
+          }
+          if (!readOnly) throw new MethodNotAllowedError('use GET, HEAD or PUT on /c/<cid>')
+          await serveContent(
+            req,
+            res,
+            { cid: route.cid, contentType: 'application/octet-stream', cacheControl: IMMUTABLE },
+            { content, ...(egress ? { egress } : {}), onBytes },
+          )
+          return
+        case 'leaves': {
+          if (!readOnly) throw new MethodNotAllowedError('use GET /c/<cid>/leaves')
+          const leaves = await content.leaves(route.cid)
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': leaves.length,
+            'cache-control': IMMUTABLE,
+            etag: `"${route.cid.text}.leaves"`,
+          })
+          res.end(method === 'HEAD' ? undefined : leaves)
+          return
+        }
+        case 'manifest': {
+          if (method === 'PUT') {
+            const manifest = await manifests.accept(
+              decodeSiteManifest(await readBody(req, MAX_CONTROL_BODY_BYTES)),
+            )
+            sendJson(res, 200, { site: manifest.site, sequence: manifest.sequence })
+            return
+          }
+          if (!readOnly) throw new MethodNotAllowedError('use GET or PUT on /manifests/<site>')
+          const manifest = manifests.get(route.site)
+          if (manifest === undefined) throw new NotFoundError(`no manifest for site "${route.site}"`)
+          sendJson(res, 200, {
+            site: manifest.site,
+            sequence: manifest.sequence,
+            entries: manifest.entries.length,
+          })
+          return
+        }
+        case 'purge':
+          if (method !== 'POST') throw new MethodNotAllowedError('use POST /admin/purge')
+          await purge(req, res)
+          return
+        case 'site': {
+          if (!readOnly) throw new MethodNotAllowedError('sites served from manifests are read-only')
+          await serveSite(req, res, route.site, route.path)
+          return
+        }
+        case 'default-origin':
+        case 'not-found':
+          throw new NotFoundError('no such resource on this node')
+      }
+    } catch (err) {
+      if (req.readableEnded === false) req.resume()
+      sendError(res, err)
+    }
+  }
+
+  const server =
+    options.tls === undefined
+      ? http.createServer({ maxHeaderSize: options.maxHeaderBytes })
+      : https.createServer({
+          maxHeaderSize: options.maxHeaderBytes,
+          cert: options.tls.cert,
+          key: options.tls.key,
+        })
+  server.headersTimeout = options.headersTimeoutMs
+  server.requestTimeout = options.requestTimeoutMs
+  server.keepAliveTimeout = options.keepAliveTimeoutMs
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err: (err as Error).message }, 'request handler failed')
+      if (!res.headersSent) sendError(res, err)
+      else res.destroy()
+    })
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    const code =
+      status === 431
+        ? 'SHOAL_ERR_HEADERS_TOO_LARGE'
+        : status === 408
+          ? 'SHOAL_ERR_TIMEOUT'
+          : 'SHOAL_ERR_INVALID_ARGUMENT'
+    const body = JSON.stringify({ error: { code, message: http.STATUS_CODES[status] } })
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    )
+  })
+
+  return {
+    options,
+    get url() {
+      return url
+    },
+    metrics,
+    registry,
+    store,
+    content,
+    manifests,
+
+    async start() {
+      await store.start()
+      await manifests.load()
+      server.listen(options.port, options.host)
+      await once(server, 'listening')
+      const address = server.address() as AddressInfo
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
+      logger.info(
+        { url, memoryCacheBytes: options.memoryCacheBytes, diskCacheBytes: options.diskCacheBytes },
+        'edge node listening',
+      )
+    },
+
+    async stop() {
+      if (stopping) return
+      stopping = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, options.shutdownGraceMs).unref())
+      await Promise.race([closed, deadline])
+      server.closeAllConnections()
+      await closed
+      await upstream.close()
+      await store.close()
+      logger.info('edge node stopped')
+    },
+  }
+}
