@@ -18,10 +18,15 @@ import { LRUCache } from 'lru-cache'
 import { createDiskTier, createMemoryTier } from '../src/store/index.ts'
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '256' } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    mib: { type: 'string', default: '256' },
+    entries: { type: 'string', default: '20000' },
+  },
 })
 const RUNS = Number(values.runs)
 const MIB = Number(values.mib)
+const ENTRIES = Number(values.entries)
 const MiB = 2 ** 20
 
 const median = (xs: number[]): number => {
@@ -108,6 +113,33 @@ try {
   })
   await disk.close()
 
+  // Restart: rebuilding the index of many small entries (headers read, body lengths checked).
+  const many = createDiskTier({ dir, maxBytes: 4 * size + ENTRIES * 16 * 1024, durable: false })
+  await many.start()
+  const small = Buffer.alloc(2048, 3)
+  const tPut = performance.now()
+  for (let i = 0; i < ENTRIES; i++) {
+    await many.put(`site.example/img/${i}.png`, { contentType: 'image/png', etag: `"${i}"` }, small)
+  }
+  const smallPutsPerSecond = ENTRIES / ((performance.now() - tPut) / 1000)
+  await many.close()
+  // A clean start (snapshot + one stat per entry) and a start after a crash (every
+  // header read), alternating; a "crash" is a tier that is started and never closed.
+  const cleanStarts: number[] = []
+  const crashStarts: number[] = []
+  for (let round = 0; round < Math.min(RUNS, 3); round++) {
+    const clean = createDiskTier({ dir, maxBytes: 4 * size + ENTRIES * 16 * 1024 })
+    const cleanResult = await clean.start()
+    if (!cleanResult.clean || cleanResult.headersRead !== 0) throw new Error('expected a clean start')
+    cleanStarts.push(cleanResult.durationMs)
+    // no close: the next start sees a crash
+    const crashed = createDiskTier({ dir, maxBytes: 4 * size + ENTRIES * 16 * 1024 })
+    const crashResult = await crashed.start()
+    if (crashResult.clean || crashResult.headersRead !== ENTRIES + 1) throw new Error('expected a full scan')
+    crashStarts.push(crashResult.durationMs)
+    await crashed.close()
+  }
+
   const result = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     runs: RUNS,
@@ -124,9 +156,15 @@ try {
       storeRangeUnverified: Math.round(reads.storeRange as number),
       rawReadStream128k: Math.round(reads.rawReadStream128k as number),
       rawReadStream64k: Math.round(reads.rawReadStream64k as number),
-      wholeVerifiedVsRaw128k: Number(
+      wholeVerifiedVsRaw128kRatio: Number(
         ((reads.storeWholeVerified as number) / (reads.rawReadStream128k as number)).toFixed(3),
       ),
+    },
+    index: {
+      entries: ENTRIES + 1,
+      smallPutsPerSecondNonDurable: Math.round(smallPutsPerSecond),
+      cleanStartMs: Math.round(median(cleanStarts)),
+      crashStartMs: Math.round(median(crashStarts)),
     },
   }
   console.log(JSON.stringify(result, null, 2))

@@ -461,10 +461,10 @@ describe('disk tier: restart and recovery', () => {
     expect((await files(dir)).filter((f) => f.includes(keyHash('k')))).toEqual([])
   })
 
-  it('drops a header that fails its checksum, and bodies no header names', async () => {
+  it('drops a header that fails its checksum, and bodies no header names, at start after a crash', async () => {
     const { tier } = await startTier()
     await tier.put('k', { a: 1 }, Buffer.from('body'))
-    await tier.close()
+    // No close: a crash, so every header is read at the next start.
     const hash = keyHash('k')
     const metaFile = join(dir, hash.slice(0, 2), `${hash}.meta`)
     const header = await readFile(metaFile, 'utf8')
@@ -477,6 +477,27 @@ describe('disk tier: restart and recovery', () => {
     expect(result).toMatchObject({ objects: 0, removedCorrupt: 1, removedOrphans: 2 })
     expect(again.has('k')).toBe(false)
     expect((await files(dir)).filter((f) => f.endsWith('.body') || f.endsWith('.meta'))).toEqual([])
+  })
+
+  it('after a clean close, starts from the snapshot with one stat per entry; damage found later is dropped', async () => {
+    const { tier } = await startTier()
+    for (let i = 0; i < 5; i++) await tier.put(`k${i}`, { i }, Buffer.alloc(1000 * (i + 1), i))
+    await tier.close()
+    // Damage done while the node was stopped:
+    const hash = keyHash('k1')
+    const metaFile = join(dir, hash.slice(0, 2), `${hash}.meta`)
+    await writeFile(metaFile, (await readFile(metaFile, 'utf8')).replace('"i":1', '"i":9'))
+    await truncate(await bodyFileOf('k2'), 10)
+    const { tier: again, result } = await startTier()
+    expect(result).toMatchObject({ clean: true, headersRead: 0, objects: 4, removedCorrupt: 1 })
+    expect(again.has('k2')).toBe(false) // lengths are always checked at start
+    await rm(join(dir, keyHash('k3').slice(0, 2), `${keyHash('k3')}.meta`)) // removed from outside
+    expect(await again.get('k1')).toBeUndefined() // a bad header is found when it is read
+    expect(again.has('k1')).toBe(false)
+    expect(await again.get('k3')).toBeUndefined() // a vanished header drops the entry
+    expect(again.has('k3')).toBe(false)
+    expect((await (await again.get('k4'))!.readAll()).equals(Buffer.alloc(5000, 4))).toBe(true)
+    expect(again.stats().objects).toBe(2)
   })
 
   it('detects a corrupted body on a whole read: IntegrityError before the end, entry deleted', async () => {

@@ -5,7 +5,8 @@
  * <dir>/<h0h1>/<hash>.meta           header: version, key, size, body SHA-256, body id, durable flag, metadata
  * <dir>/<h0h1>/<hash>.<id>.body      the body bytes, nothing else
  * <dir>/<h0h1>/<hash>.<rand>.tmp     a write in progress (deleted at start)
- * <dir>/access.bin                   last-access times and verified flags, written by close()
+ * <dir>/index.bin                    index snapshot (keys, bodies, sizes, access times, verified
+ *                                    flags), written by a clean close()
  * <dir>/dirty                        present while the tier runs: found at start, it marks a crash
  * ```
  * `hash` is the SHA-256 of the key (hex); `h0h1` its first byte, fanning files out
@@ -18,7 +19,7 @@
  * A header file is one line `SHOAL-STORE <version> <sha256 of the JSON>` followed by
  * the JSON record; a torn or edited header fails its checksum and is deleted.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { StoreMeta } from './types.ts'
 import { deepFreeze, sha256Hex } from './util.ts'
@@ -32,7 +33,7 @@ export const FANOUT_DIR_RE = /^[0-9a-f]{2}$/
 export const META_FILE_RE = /^([0-9a-f]{64})\.meta$/
 export const BODY_FILE_RE = /^([0-9a-f]{64})\.([0-9a-f]{16})\.body$/
 export const TEMP_FILE_RE = /\.tmp$/
-export const ACCESS_FILE = 'access.bin'
+export const INDEX_FILE = 'index.bin'
 export const DIRTY_FILE = 'dirty'
 
 /** The header of one entry. */
@@ -100,51 +101,92 @@ export function decodeMetaFile(bytes: Buffer): MetaRecord | string {
   }
 }
 
-const ACCESS_MAGIC = 0x53484143 // 'SHAC'
-const ACCESS_VERSION = 1
-const ACCESS_RECORD = 41 // 32-byte key hash, float64 time, flags (bit 0: body verified)
+const INDEX_MAGIC = 0x53484958 // 'SHIX'
+const INDEX_VERSION = 1
+/** Fixed part of a record: hash 32, body id 8, size 8, header bytes 4, atime 8, flags 1, key length 4. */
+const INDEX_RECORD_FIXED = 65
+const INDEX_CHUNK = 1024 * 1024
 
-/** What `access.bin` keeps per entry across a clean restart. */
-export interface AccessRecord {
+/** What `index.bin` keeps per entry across a clean restart. */
+export interface SnapshotRecord {
+  hash: string
+  key: string
+  bodyId: string
+  size: number
+  metaBytes: number
   atime: number
   /** The body is known to be on disk as it was hashed (fsynced, or checked since). */
   verified: boolean
+  durable: boolean
 }
 
-/** Encodes last-access times and flags: header, records, and a SHA-256 of all that. */
-export function encodeAccessFile(
-  entries: Iterable<{ hash: string; atime: number; verified: boolean }>,
-  count: number,
-): Buffer {
-  const out = Buffer.allocUnsafe(12 + count * ACCESS_RECORD + 32)
-  out.writeUInt32BE(ACCESS_MAGIC, 0)
-  out.writeUInt32BE(ACCESS_VERSION, 4)
-  out.writeUInt32BE(count, 8)
-  let at = 12
-  for (const { hash, atime, verified } of entries) {
-    out.write(hash, at, 32, 'hex')
-    out.writeDoubleBE(atime, at + 32)
-    out.writeUInt8(verified ? 1 : 0, at + 40)
-    at += ACCESS_RECORD
+/**
+ * Encodes the index snapshot in pieces of about 1 MiB (a large index is never one
+ * buffer): a header, the records, and a SHA-256 of everything before it.
+ */
+export function* encodeIndexFile(entries: Iterable<SnapshotRecord>, count: number): Generator<Buffer> {
+  const hasher = createHash('sha256')
+  const emit = (piece: Buffer): Buffer => {
+    hasher.update(piece)
+    return piece
   }
-  out.write(sha256Hex(out.subarray(0, at)), at, 32, 'hex')
-  return out.subarray(0, at + 32)
+  const head = Buffer.allocUnsafe(12)
+  head.writeUInt32BE(INDEX_MAGIC, 0)
+  head.writeUInt32BE(INDEX_VERSION, 4)
+  head.writeUInt32BE(count, 8)
+  yield emit(head)
+  let chunk = Buffer.allocUnsafe(INDEX_CHUNK)
+  let at = 0
+  for (const e of entries) {
+    const keyBytes = Buffer.byteLength(e.key)
+    const need = INDEX_RECORD_FIXED + keyBytes
+    if (at + need > chunk.length) {
+      if (at > 0) yield emit(chunk.subarray(0, at))
+      chunk = Buffer.allocUnsafe(Math.max(INDEX_CHUNK, need))
+      at = 0
+    }
+    chunk.write(e.hash, at, 32, 'hex')
+    chunk.write(e.bodyId, at + 32, 8, 'hex')
+    chunk.writeDoubleBE(e.size, at + 40)
+    chunk.writeUInt32BE(e.metaBytes, at + 48)
+    chunk.writeDoubleBE(e.atime, at + 52)
+    chunk.writeUInt8((e.verified ? 1 : 0) | (e.durable ? 2 : 0), at + 60)
+    chunk.writeUInt32BE(keyBytes, at + 61)
+    chunk.write(e.key, at + INDEX_RECORD_FIXED, keyBytes, 'utf8')
+    at += need
+  }
+  if (at > 0) yield emit(chunk.subarray(0, at))
+  yield hasher.digest()
 }
 
-/** Decodes access records by key hash; `undefined` when the file is not valid. */
-export function decodeAccessFile(bytes: Buffer): Map<string, AccessRecord> | undefined {
+/** Decodes the index snapshot by key hash; `undefined` when the file is not valid. */
+export function decodeIndexFile(bytes: Buffer): Map<string, SnapshotRecord> | undefined {
   if (bytes.length < 44) return undefined
-  if (bytes.readUInt32BE(0) !== ACCESS_MAGIC || bytes.readUInt32BE(4) !== ACCESS_VERSION) return undefined
+  if (bytes.readUInt32BE(0) !== INDEX_MAGIC || bytes.readUInt32BE(4) !== INDEX_VERSION) return undefined
+  const end = bytes.length - 32
+  if (!createHash('sha256').update(bytes.subarray(0, end)).digest().equals(bytes.subarray(end)))
+    return undefined
   const count = bytes.readUInt32BE(8)
-  const end = 12 + count * ACCESS_RECORD
-  if (bytes.length !== end + 32) return undefined
-  if (bytes.subarray(end).toString('hex') !== sha256Hex(bytes.subarray(0, end))) return undefined
-  const records = new Map<string, AccessRecord>()
-  for (let at = 12; at < end; at += ACCESS_RECORD) {
-    records.set(bytes.subarray(at, at + 32).toString('hex'), {
-      atime: bytes.readDoubleBE(at + 32),
-      verified: (bytes.readUInt8(at + 40) & 1) === 1,
-    })
+  const records = new Map<string, SnapshotRecord>()
+  let at = 12
+  for (let i = 0; i < count; i++) {
+    if (at + INDEX_RECORD_FIXED > end) return undefined
+    const keyBytes = bytes.readUInt32BE(at + 61)
+    if (at + INDEX_RECORD_FIXED + keyBytes > end) return undefined
+    const flags = bytes.readUInt8(at + 60)
+    const record: SnapshotRecord = {
+      hash: bytes.toString('hex', at, at + 32),
+      bodyId: bytes.toString('hex', at + 32, at + 40),
+      size: bytes.readDoubleBE(at + 40),
+      metaBytes: bytes.readUInt32BE(at + 48),
+      atime: bytes.readDoubleBE(at + 52),
+      verified: (flags & 1) === 1,
+      durable: (flags & 2) === 2,
+      key: bytes.toString('utf8', at + INDEX_RECORD_FIXED, at + INDEX_RECORD_FIXED + keyBytes),
+    }
+    if (!Number.isSafeInteger(record.size) || record.size < 0) return undefined
+    records.set(record.hash, record)
+    at += INDEX_RECORD_FIXED + keyBytes
   }
-  return records
+  return at === end ? records : undefined
 }

@@ -2,7 +2,8 @@
  * Rebuilds the disk tier's index from its files at start. Internal.
  *
  * Only headers are read, and each body file's length is checked against its header
- * (one `stat`). Temp files left by a crash, headers that fail their checksum or name
+ * (one `stat`). After a clean close the snapshot it wrote stands in for the headers,
+ * so a clean start costs one `stat` per entry. Temp files left by a crash, headers that fail their checksum or name
  * a missing or wrong-sized body, and bodies no header names are deleted: nothing
  * that is not provably whole is ever indexed.
  */
@@ -14,7 +15,7 @@ import {
   FANOUT_DIR_RE,
   keyHash,
   META_FILE_RE,
-  type MetaRecord,
+  type SnapshotRecord,
   TEMP_FILE_RE,
 } from './disk-format.ts'
 import type { StoreLogger } from './types.ts'
@@ -41,6 +42,8 @@ export interface ScanReport {
   removedCorrupt: number
   /** Body files no valid header named (including those of refused headers), deleted. */
   removedOrphans: number
+  /** Headers read and checked (entries known from the snapshot need only a `stat`). */
+  headersRead: number
 }
 
 export interface ScanOptions {
@@ -48,12 +51,23 @@ export interface ScanOptions {
   maxMetaBytes: number
   logger?: StoreLogger | undefined
   signal?: AbortSignal | undefined
+  /**
+   * Entries of the snapshot a clean close wrote, by key hash: their headers are not
+   * read again, only their body length is checked.
+   */
+  known?: ReadonlyMap<string, SnapshotRecord> | undefined
 }
 
 /** Scans `root` (which must exist), deleting what cannot be served. */
 export async function scanDir(root: string, options: ScanOptions): Promise<ScanReport> {
-  const { concurrency, maxMetaBytes, logger, signal } = options
-  const report: ScanReport = { entries: [], removedTemp: 0, removedCorrupt: 0, removedOrphans: 0 }
+  const { concurrency, maxMetaBytes, logger, signal, known } = options
+  const report: ScanReport = {
+    entries: [],
+    removedTemp: 0,
+    removedCorrupt: 0,
+    removedOrphans: 0,
+    headersRead: 0,
+  }
   const top = await readdir(root, { withFileTypes: true })
   const dirs = top.filter((d) => d.isDirectory() && FANOUT_DIR_RE.test(d.name)).map((d) => d.name)
 
@@ -75,23 +89,20 @@ export async function scanDir(root: string, options: ScanOptions): Promise<ScanR
     await mapLimit(metas, concurrency, async (file) => {
       const hash = (META_FILE_RE.exec(file) as RegExpExecArray)[1] as string
       const path = join(dir, file)
-      const checked = await checkEntry(dir, hash, path, bodies, maxMetaBytes)
+      const snapshot = known?.get(hash)
+      if (snapshot === undefined) report.headersRead++
+      const checked =
+        snapshot === undefined
+          ? await checkEntry(dir, hash, path, bodies, maxMetaBytes)
+          : await checkKnown(dir, snapshot, bodies)
       if (typeof checked === 'string') {
         logger?.warn('corrupt cache entry deleted', { file: path, reason: checked })
         report.removedCorrupt++
         await removeQuietly(path)
         return
       }
-      used.add(`${hash}.${checked.record.body}.body`)
-      report.entries.push({
-        key: checked.record.key,
-        hash,
-        bodyId: checked.record.body,
-        size: checked.record.size,
-        metaBytes: checked.metaBytes,
-        durable: checked.record.durable,
-        mtimeMs: checked.mtimeMs,
-      })
+      used.add(`${hash}.${checked.bodyId}.body`)
+      report.entries.push(checked)
     })
     for (const body of bodies) {
       if (used.has(body)) continue
@@ -108,7 +119,7 @@ async function checkEntry(
   path: string,
   bodies: ReadonlySet<string>,
   maxMetaBytes: number,
-): Promise<{ record: MetaRecord; metaBytes: number; mtimeMs: number } | string> {
+): Promise<ScannedEntry | string> {
   let bytes: Buffer
   try {
     const info = await stat(path)
@@ -130,7 +141,41 @@ async function checkEntry(
     return 'body file missing'
   }
   if (info.size !== record.size) return `body length ${info.size} is not ${record.size}`
-  return { record, metaBytes: bytes.length, mtimeMs: Math.max(info.mtimeMs, 0) }
+  return {
+    key: record.key,
+    hash,
+    bodyId: record.body,
+    size: record.size,
+    metaBytes: bytes.length,
+    durable: record.durable,
+    mtimeMs: Math.max(info.mtimeMs, 0),
+  }
+}
+
+/** Checks an entry the snapshot describes: its body must be there with the right length. */
+async function checkKnown(
+  dir: string,
+  snapshot: SnapshotRecord,
+  bodies: ReadonlySet<string>,
+): Promise<ScannedEntry | string> {
+  const body = `${snapshot.hash}.${snapshot.bodyId}.body`
+  if (!bodies.has(body)) return 'body file missing'
+  let info: Awaited<ReturnType<typeof stat>>
+  try {
+    info = await stat(join(dir, body))
+  } catch {
+    return 'body file missing'
+  }
+  if (info.size !== snapshot.size) return `body length ${info.size} is not ${snapshot.size}`
+  return {
+    key: snapshot.key,
+    hash: snapshot.hash,
+    bodyId: snapshot.bodyId,
+    size: snapshot.size,
+    metaBytes: snapshot.metaBytes,
+    durable: snapshot.durable,
+    mtimeMs: Math.max(info.mtimeMs, 0),
+  }
 }
 
 /** Deletes a file, ignoring one that is already gone. */

@@ -22,19 +22,19 @@ import {
   DISK_MAX_OBJECT_DIVISOR,
 } from './constants.ts'
 import {
-  ACCESS_FILE,
-  type AccessRecord,
   bodyPath,
   DIRTY_FILE,
-  decodeAccessFile,
+  decodeIndexFile,
   decodeMetaFile,
-  encodeAccessFile,
+  encodeIndexFile,
   encodeMetaFile,
   fanoutDir,
+  INDEX_FILE,
   keyHash,
   type MetaRecord,
   metaPath,
   newBodyId,
+  type SnapshotRecord,
   tempPath,
 } from './disk-format.ts'
 import { removeQuietly, scanDir } from './disk-scan.ts'
@@ -146,6 +146,8 @@ export interface DiskStartResult {
   evicted: number
   /** False when the previous run did not close (a crash or a kill). */
   clean: boolean
+  /** Headers read: after a clean close only entries missing from the snapshot need it. */
+  headersRead: number
   durationMs: number
 }
 
@@ -175,7 +177,7 @@ export interface DiskTier {
   readonly durable: boolean
   /** Rebuilds the index from the files (idempotent). Every other call needs it first. */
   start(options?: AbortOptions): Promise<DiskStartResult>
-  /** Aborts open writers, waits for pending work and saves access times; idempotent. */
+  /** Aborts open writers, waits for pending work and saves the index snapshot; idempotent. */
   close(options?: AbortOptions): Promise<void>
   has(key: string): boolean
   /** The index's view of `key` (no I/O, no recency change). */
@@ -442,14 +444,21 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     if (index.get(entry.key) === entry) removeEntry(entry)
   }
 
-  const openBodyFile = async (hash: string, bodyId: string): Promise<FileHandle> => {
+  /** Opens the body of `owner`; a body gone while its entry is still indexed was removed from outside. */
+  const openBodyFile = async (
+    owner: IndexEntry | undefined,
+    hash: string,
+    bodyId: string,
+  ): Promise<FileHandle> => {
     try {
       return await open(bodyPath(root, hash, bodyId), 'r')
     } catch (err) {
-      if (errorCode(err) === 'ENOENT') {
-        throw new NotFoundError('the cache entry was replaced or removed', { cause: err })
+      if (errorCode(err) !== 'ENOENT') throw err
+      if (owner !== undefined && index.get(owner.key) === owner) {
+        logger?.warn('cache body file vanished; entry dropped', { hash })
+        removeEntry(owner)
       }
-      throw err
+      throw new NotFoundError('the cache entry was replaced or removed', { cause: err })
     }
   }
 
@@ -472,7 +481,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     }
     const streamBody = async (start: number, end: number, signal: AbortSignal | undefined) =>
       createBodyStream({
-        handle: await openBodyFile(hash, record.body),
+        handle: await openBodyFile(live, hash, record.body),
         start,
         end,
         chunkBytes: readChunkBytes,
@@ -514,7 +523,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         const limit = options.maxBytes ?? DEFAULT_READ_ALL_MAX_BYTES
         if (size > limit) throw new TooLargeError(`body of ${size} bytes is larger than ${limit}`)
         throwIfAborted(options.signal)
-        const handle = await openBodyFile(hash, record.body)
+        const handle = await openBodyFile(live, hash, record.body)
         try {
           const body = Buffer.allocUnsafeSlow(size)
           let at = 0
@@ -881,7 +890,15 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       if (entry === undefined) return undefined
       touchEntry(entry)
       const record = await readRecord(entry.hash)
-      if (record === undefined) return undefined
+      if (record === undefined) {
+        // Every change renames a header over another or drops the entry from the index
+        // first: a header missing under a live entry was removed from outside.
+        if (index.get(key) === entry) {
+          logger?.warn('cache header file vanished; entry dropped', { hash: entry.hash })
+          removeEntry(entry)
+        }
+        return undefined
+      }
       if (typeof record === 'string' || record.key !== key) {
         corrupted(entry, typeof record === 'string' ? record : 'key mismatch')
         return undefined
@@ -1007,10 +1024,10 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     } catch (err) {
       if (errorCode(err) !== 'ENOENT') throw err
     }
-    let access: Map<string, AccessRecord> | undefined
+    let snapshot: Map<string, SnapshotRecord> | undefined
     try {
-      access = decodeAccessFile(await readFile(join(root, ACCESS_FILE)))
-      if (access === undefined) logger?.warn('cache access file is corrupt; using file times', {})
+      snapshot = decodeIndexFile(await readFile(join(root, INDEX_FILE)))
+      if (snapshot === undefined) logger?.warn('cache index snapshot is corrupt; reading every header', {})
     } catch (err) {
       if (errorCode(err) !== 'ENOENT') throw err
     }
@@ -1022,9 +1039,11 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       maxMetaBytes,
       logger,
       signal: options.signal,
+      // Headers are trusted from the snapshot only when the run that wrote it closed cleanly.
+      known: clean ? snapshot : undefined,
     })
     const found = scan.entries.map((s) => {
-      const record = access?.get(s.hash)
+      const record = snapshot?.get(s.hash)
       // Trust a body that was fsynced before it became visible, or that a clean run vouched for.
       const verified = s.durable || (clean && record?.verified === true)
       return { s, atime: record?.atime ?? s.mtimeMs, verified }
@@ -1059,17 +1078,19 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       removedOrphans: scan.removedOrphans,
       evicted,
       clean,
+      headersRead: scan.headersRead,
       durationMs: performance.now() - began,
     }
     logger?.info('disk cache ready', { dir: root, ...result })
     return result
   }
 
-  async function writeFileAtomicRoot(path: string, data: Buffer): Promise<void> {
+  async function writeFileAtomicRoot(path: string, data: Buffer | Iterable<Buffer>): Promise<void> {
     const tmp = `${path}.tmp`
     const handle = await open(tmp, 'w', 0o600)
     try {
-      await handle.writeFile(data)
+      if (Buffer.isBuffer(data)) await handle.writeFile(data)
+      else for (const piece of data) await handle.write(piece)
       await handle.datasync()
     } finally {
       await handle.close()
@@ -1099,7 +1120,21 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       entry.unsynced = false
     })
     for (const dir of dirs) await fsyncDir(dir)
-    await writeFileAtomicRoot(join(root, ACCESS_FILE), encodeAccessFile(index.values(), index.size))
+    const records = (function* (): Generator<SnapshotRecord> {
+      for (const e of index.values()) {
+        yield {
+          hash: e.hash,
+          key: e.key,
+          bodyId: e.bodyId,
+          size: e.size,
+          metaBytes: e.metaBytes,
+          atime: e.atime,
+          verified: e.verified,
+          durable: e.durable,
+        }
+      }
+    })()
+    await writeFileAtomicRoot(join(root, INDEX_FILE), encodeIndexFile(records, index.size))
     await removeQuietly(join(root, DIRTY_FILE))
     await fsyncDir(root)
     logger?.info('disk cache closed', { dir: root, objects: index.size, bytes })
