@@ -8,7 +8,6 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
-  type Cid,
   decodePurgeRequest,
   decodeSiteManifest,
   ForbiddenError,
