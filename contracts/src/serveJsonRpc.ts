@@ -126,7 +126,7 @@ async function handle(
   }
   const body = await readBody(req, maxBodyBytes)
   if (body === undefined) {
-    res.writeHead(413, CORS_HEADERS).end()
+    res.writeHead(413, { ...CORS_HEADERS, connection: 'close' }).end()
     return
   }
   let parsed: unknown
