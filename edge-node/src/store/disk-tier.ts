@@ -49,6 +49,7 @@ import type {
   PutResult,
   StoreLogger,
   StoreMeta,
+  StoreMetaInput,
   StoreMetrics,
   TierStats,
 } from './types.ts'
@@ -187,11 +188,11 @@ export interface DiskTier {
   /** The entry for `key` (one small header read), marking it used; `undefined` when absent. */
   get(key: string, options?: AbortOptions): Promise<DiskEntry | undefined>
   /** Stores a body from a buffer or a stream; see `createWriter`. */
-  put(key: string, meta: StoreMeta, source: BodySource, options?: PutOptions): Promise<PutResult>
+  put(key: string, meta: StoreMetaInput, source: BodySource, options?: PutOptions): Promise<PutResult>
   /** A writer for one entry, committed only when the caller says the bytes are good. */
-  createWriter(key: string, meta: StoreMeta, options?: PutOptions): ObjectWriter
+  createWriter(key: string, meta: StoreMetaInput, options?: PutOptions): ObjectWriter
   /** Atomically replaces the metadata of an entry (the body stays); false when absent. */
-  updateMeta(key: string, meta: StoreMeta, options?: DiskUpdateOptions): Promise<boolean>
+  updateMeta(key: string, meta: StoreMetaInput, options?: DiskUpdateOptions): Promise<boolean>
   /** Removes the entry, and makes writers of `key` in progress fail their commit. */
   delete(key: string, options?: AbortOptions): Promise<boolean>
   /** A snapshot of the keys, least recently used first. */
@@ -566,7 +567,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     if (set.size === 0) writers.delete(key)
   }
 
-  const createWriter = (key: string, meta: StoreMeta, options: PutOptions = {}): ObjectWriter => {
+  const createWriter = (key: string, meta: StoreMetaInput, options: PutOptions = {}): ObjectWriter => {
     ensureOpen()
     checkKey(key)
     const normalized = normalizeMeta(meta, maxMetaBytes)

@@ -54,6 +54,7 @@ export type {
   PutResult,
   StoreLogger,
   StoreMeta,
+  StoreMetaInput,
   StoreMetrics,
   TierStats,
 } from './types.ts'

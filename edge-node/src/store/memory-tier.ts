@@ -6,7 +6,7 @@ import {
   MEMORY_ENTRY_OVERHEAD_BYTES,
   MEMORY_MAX_OBJECT_DIVISOR,
 } from './constants.ts'
-import type { StoreMeta, StoreMetrics, TierStats } from './types.ts'
+import type { StoreMeta, StoreMetaInput, StoreMetrics, TierStats } from './types.ts'
 import { checkInteger, checkKey, normalizeMeta, sha256Hex } from './util.ts'
 
 export interface MemoryTierInit {
@@ -53,9 +53,14 @@ export interface MemoryTier {
    * dropped). The tier keeps `body` without copying when it owns its whole memory
    * (a view into a larger buffer is copied): do not modify it afterwards.
    */
-  set(key: string, meta: StoreMeta, body: Uint8Array, options?: MemorySetOptions): MemoryEntry | undefined
+  set(
+    key: string,
+    meta: StoreMetaInput,
+    body: Uint8Array,
+    options?: MemorySetOptions,
+  ): MemoryEntry | undefined
   /** Replaces the metadata of an entry; `undefined` when there is none. */
-  updateMeta(key: string, meta: StoreMeta): MemoryEntry | undefined
+  updateMeta(key: string, meta: StoreMetaInput): MemoryEntry | undefined
   delete(key: string): boolean
   /** A snapshot of the keys, most recently used first. */
   keys(): string[]

@@ -15,7 +15,7 @@ import type {
   PutOptions,
   PutResult,
   StoreLogger,
-  StoreMeta,
+  StoreMetaInput,
   StoreMetrics,
   TierStats,
 } from './types.ts'
@@ -63,14 +63,14 @@ export interface ObjectStore {
    */
   get(key: string, options?: AbortOptions): Promise<StoreEntry | undefined>
   /** Writes to disk, and to memory when small enough; see `createWriter`. */
-  put(key: string, meta: StoreMeta, source: BodySource, options?: PutOptions): Promise<PutResult>
+  put(key: string, meta: StoreMetaInput, source: BodySource, options?: PutOptions): Promise<PutResult>
   /**
    * A writer for one entry (disk, plus memory when small), committed only when the
    * caller has verified the bytes, e.g. while teeing an upstream response to a client.
    */
-  createWriter(key: string, meta: StoreMeta, options?: PutOptions): ObjectWriter
+  createWriter(key: string, meta: StoreMetaInput, options?: PutOptions): ObjectWriter
   /** Replaces the stored metadata (after a 304 revalidation); false when the key is not stored. */
-  updateMeta(key: string, meta: StoreMeta, options?: AbortOptions): Promise<boolean>
+  updateMeta(key: string, meta: StoreMetaInput, options?: AbortOptions): Promise<boolean>
   delete(key: string, options?: AbortOptions): Promise<boolean>
   /** Deletes every entry whose key satisfies `predicate` (a purge by prefix); returns how many. */
   deleteWhere(predicate: (key: string) => boolean, options?: AbortOptions): Promise<number>
@@ -120,7 +120,7 @@ export function createTieredStore(
     else memory.delete(result.key)
   }
 
-  const createWriter = (key: string, meta: StoreMeta, options: PutOptions = {}): ObjectWriter => {
+  const createWriter = (key: string, meta: StoreMetaInput, options: PutOptions = {}): ObjectWriter => {
     // Copies of the pieces while the object may still fit in memory.
     let pieces: Buffer[] | undefined = (options.expectedSize ?? 0) <= memory.maxObjectBytes ? [] : undefined
     let collected = 0

@@ -11,6 +11,13 @@ import type { EdgeMetrics } from '../metrics.ts'
  */
 export type StoreMeta = { readonly [name: string]: unknown }
 
+/**
+ * Metadata as a caller hands it in: any JSON-serialisable object (an interface type
+ * is fine). Read back as `StoreMeta`: validate it into your own type, as an entry may
+ * have been written by an older version of the caller.
+ */
+export type StoreMetaInput = object
+
 /** Bytes `[start, end)` of a body; both default to the whole body. */
 export interface BodyRange {
   start?: number
@@ -71,7 +78,7 @@ export interface PutOptions extends AbortOptions {
 
 export interface CommitOptions extends AbortOptions {
   /** Replaces the metadata given when the writer was made (e.g. once trailers are known). */
-  meta?: StoreMeta
+  meta?: StoreMetaInput
 }
 
 /**
