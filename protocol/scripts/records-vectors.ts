@@ -22,6 +22,7 @@ import {
   createManifestEntryProver,
   encodeManifestEntryProof,
   encodeRecord,
+  type HealthProof,
   hashRecord,
   type NodeRecord,
   type PurgeRequest,
@@ -150,6 +151,11 @@ export const SAMPLE_MESSAGES: RecordMessages = {
     timestamp: SAMPLE_TIME,
     nonce: `0x${'33'.repeat(32)}`,
   } satisfies PurgeRequest,
+  HealthProof: {
+    node: node.address,
+    challenge: `0x${'44'.repeat(32)}`,
+    timestamp: SAMPLE_TIME,
+  } satisfies HealthProof,
 }
 
 /** The EIP-712 `encodeType` string: the primary type, then its dependencies sorted by name. */

@@ -7,6 +7,7 @@ import {
   comparePaths,
   decodeRecord,
   encodeRecord,
+  type HealthProof,
   isShoalError,
   type ManifestEntry,
   type NodeRecord,
@@ -110,6 +111,11 @@ const ARBITRARIES: { [K in RecordKind]: fc.Arbitrary<RecordMessages[K]> } = {
     .filter(
       (request) => request.paths.length + request.prefixes.length > 0,
     ) satisfies fc.Arbitrary<PurgeRequest>,
+  HealthProof: fc.record({
+    node: fc.constant(node.address),
+    challenge: bytes32,
+    timestamp: uint,
+  }) satisfies fc.Arbitrary<HealthProof>,
 }
 
 const ACCOUNTS = {
@@ -118,6 +124,7 @@ const ACCOUNTS = {
   Ticket: issuer,
   BandwidthReceipt: client,
   PurgeRequest: publisher,
+  HealthProof: node,
 }
 
 /** A clock at which the message is fresh: its own timestamp, or 0 (before any ticket expiry). */

@@ -72,6 +72,7 @@ const TYPE_STRINGS: Record<RecordKind, string> = {
     'BandwidthReceipt(address node,address client,bytes32 session,uint64 bytes,uint64 epoch,bytes32 ticket,uint8 kind)',
   PurgeRequest:
     'PurgeRequest(address publisher,string site,string[] paths,string[] prefixes,uint64 timestamp,bytes32 nonce)',
+  HealthProof: 'HealthProof(address node,bytes32 challenge,uint64 timestamp)',
 }
 
 const types = recordTypes as unknown as Record<string, readonly { name: string; type: string }[]>

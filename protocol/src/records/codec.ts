@@ -6,7 +6,14 @@
  */
 
 import type { Address, Hex } from 'viem'
-import { getAddress, hashStruct, hashTypedData, type LocalAccount, type TypedDataDefinition } from 'viem'
+import {
+  getAddress,
+  hashStruct,
+  hashTypedData,
+  isAddress,
+  type LocalAccount,
+  type TypedDataDefinition,
+} from 'viem'
 import { z } from 'zod'
 import {
   ExpiredError,
@@ -17,6 +24,7 @@ import {
 } from '../errors.ts'
 import {
   bandwidthReceiptTypes,
+  healthProofTypes,
   nodeRecordTypes,
   purgeRequestTypes,
   SHOAL_DOMAIN,
@@ -28,6 +36,8 @@ import { headerOf, siteManifestLayout } from './manifestEntries.ts'
 import {
   type BandwidthReceipt,
   bandwidthReceiptSchema,
+  type HealthProof,
+  healthProofSchema,
   type NodeRecord,
   nodeRecordSchema,
   type PurgeRequest,
@@ -47,6 +57,7 @@ export interface RecordMessages {
   Ticket: Ticket
   BandwidthReceipt: BandwidthReceipt
   PurgeRequest: PurgeRequest
+  HealthProof: HealthProof
 }
 
 /** The EIP-712 types object of each record kind. */
@@ -56,6 +67,7 @@ export interface RecordTypesByKind {
   Ticket: typeof ticketTypes
   BandwidthReceipt: typeof bandwidthReceiptTypes
   PurgeRequest: typeof purgeRequestTypes
+  HealthProof: typeof healthProofTypes
 }
 
 /** A record kind, named by its EIP-712 primary type. */
@@ -68,6 +80,7 @@ export interface RecordTypedData {
   Ticket: TypedDataDefinition<typeof ticketTypes, 'Ticket'>
   BandwidthReceipt: TypedDataDefinition<typeof bandwidthReceiptTypes, 'BandwidthReceipt'>
   PurgeRequest: TypedDataDefinition<typeof purgeRequestTypes, 'PurgeRequest'>
+  HealthProof: TypedDataDefinition<typeof healthProofTypes, 'HealthProof'>
 }
 
 /** Options every `verify*` function takes. */
@@ -90,6 +103,14 @@ export interface VerifySiteManifestOptions extends TimestampVerifyOptions {
   knownSequence?: number
 }
 
+/** Options of `verifyHealthProof`: what the tracker sent, which the proof must echo. */
+export interface VerifyHealthProofOptions extends TimestampVerifyOptions {
+  /** The challenge the tracker sent (0x + 64 hex, any case): another one is `InvalidSignatureError`. */
+  expectedChallenge?: Hex
+  /** The node the tracker probed (any case): a proof by another key is `InvalidSignatureError`. */
+  expectedNode?: Address
+}
+
 /** The options type of each kind's `verify*` function. */
 export interface RecordVerifyOptions {
   SiteManifest: VerifySiteManifestOptions
@@ -97,6 +118,7 @@ export interface RecordVerifyOptions {
   Ticket: VerifyOptions
   BandwidthReceipt: VerifyOptions
   PurgeRequest: TimestampVerifyOptions
+  HealthProof: VerifyHealthProofOptions
 }
 
 /** What signs records: a viem local account, or anything with the same two members. */
@@ -129,6 +151,11 @@ interface KindSpec<K extends RecordKind> {
   maxAgeSeconds?: number
   /** Further freshness and ordering rules, run before the (costly) signature recovery. */
   check?: (message: RecordMessages[K], clock: Clock) => void
+  /**
+   * Verify options (by name) that give the value a field must have, e.g. the challenge
+   * the verifier sent; a record with another value is `InvalidSignatureError`.
+   */
+  expect?: Readonly<Record<string, keyof RecordMessages[K] & string>>
 }
 
 /** Every record kind: its EIP-712 types, strict schema, signer field and freshness rule. */
@@ -174,6 +201,13 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
     signer: 'publisher',
     maxAgeSeconds: RECORD_DEFAULTS.purgeRequestMaxAgeSeconds,
   },
+  HealthProof: {
+    types: healthProofTypes,
+    schema: healthProofSchema,
+    signer: 'node',
+    maxAgeSeconds: RECORD_DEFAULTS.healthProofMaxAgeSeconds,
+    expect: { expectedNode: 'node', expectedChallenge: 'challenge' },
+  },
 }
 
 /** Refuses a timestamp from the future (beyond skew) or older than `maxAge` (plus skew). Internal. */
@@ -207,6 +241,31 @@ function spec<K extends RecordKind>(kind: K): KindSpec<K> {
   if (!Object.hasOwn(RECORD_KINDS, kind))
     throw new InvalidArgumentError(`unknown record kind ${String(kind)}`)
   return RECORD_KINDS[kind] as KindSpec<K>
+}
+
+const HEX32_RE = /^0x[0-9a-fA-F]{64}$/
+
+/**
+ * The expectations among `options` (see `KindSpec.expect`), checked and in the canonical
+ * form of their field: a checksummed address, lowercase bytes32.
+ */
+function readExpectations(kind: RecordKind, options: unknown): [field: string, value: string][] {
+  const given = (options ?? {}) as Record<string, unknown>
+  const fields = (spec(kind).types as StructTypes)[kind] ?? []
+  const out: [string, string][] = []
+  for (const [option, field] of Object.entries(spec(kind).expect ?? {})) {
+    const value = given[option]
+    if (value === undefined) continue
+    const type = fields.find((f) => f.name === field)?.type
+    if (type === 'address' && typeof value === 'string' && isAddress(value, { strict: false })) {
+      out.push([field, getAddress(value)])
+    } else if (type === 'bytes32' && typeof value === 'string' && HEX32_RE.test(value)) {
+      out.push([field, value.toLowerCase()])
+    } else {
+      throw new InvalidArgumentError(`${option} must be ${type === 'address' ? 'an address' : '0x + 64 hex'}`)
+    }
+  }
+  return out
 }
 
 function optionNumber(name: string, value: unknown, allowInfinity: boolean): number | undefined {
@@ -413,11 +472,11 @@ export async function signRecord<K extends RecordKind>(
 }
 
 /**
- * Checks a signed record: strict format, freshness (cheap, so first), the
- * canonical signature form, and that the recovered key is the record's signer.
- * Returns the verified message.
+ * Checks a signed record, cheap checks first: options, strict format, the caller's
+ * expectations (a health proof's challenge and node), freshness, the canonical signature
+ * form, and that the recovered key is the record's signer. Returns the verified message.
  *
- * @throws InvalidFormatError, ExpiredError, StaleError, InvalidSignatureError
+ * @throws InvalidArgumentError, InvalidFormatError, ExpiredError, StaleError, InvalidSignatureError
  * @example
  * const manifest = await verifyRecord('SiteManifest', signed, { knownSequence: 41 })
  */
@@ -428,7 +487,13 @@ export async function verifyRecord<K extends RecordKind>(
 ): Promise<RecordMessages[K]> {
   const { check, maxAgeSeconds } = spec(kind)
   const clock = readClock(options)
+  const expected = readExpectations(kind, options)
   const { message, signature } = parseStrict(kind, signedSchema(kind), signed)
+  for (const [field, value] of expected) {
+    const actual = (message as unknown as Record<string, unknown>)[field]
+    if (actual !== value)
+      throw new InvalidSignatureError(`${kind} ${field} is ${actual}, not the expected ${value}`)
+  }
   if (maxAgeSeconds !== undefined) {
     const { timestamp } = message as { timestamp: number }
     checkTimestamp(kind, timestamp, clock.maxAge ?? maxAgeSeconds, clock)

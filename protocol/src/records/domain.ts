@@ -81,6 +81,18 @@ export const purgeRequestTypes = {
   ],
 } as const
 
+/**
+ * EIP-712 types of a health proof: a node's answer to a tracker's random liveness
+ * challenge, signed by the node so that nobody else can answer for it.
+ */
+export const healthProofTypes = {
+  HealthProof: [
+    { name: 'node', type: 'address' },
+    { name: 'challenge', type: 'bytes32' },
+    { name: 'timestamp', type: 'uint64' },
+  ],
+} as const
+
 /** Every Shoal record type in one object, e.g. for a wallet that shows them all. */
 export const recordTypes = {
   ...siteManifestTypes,
@@ -88,4 +100,5 @@ export const recordTypes = {
   ...ticketTypes,
   ...bandwidthReceiptTypes,
   ...purgeRequestTypes,
+  ...healthProofTypes,
 } as const

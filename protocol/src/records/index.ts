@@ -1,6 +1,6 @@
 /**
  * EIP-712 signed records: site manifests, node records, tickets, bandwidth
- * receipts and purge requests. Format rules: `docs/protocol-records.md`.
+ * receipts, purge requests and health proofs. Format rules: `docs/protocol-records.md`.
  */
 export * from './bandwidthReceipt.ts'
 export {
@@ -19,6 +19,7 @@ export {
   signRecord,
   structHashRecord,
   type TimestampVerifyOptions,
+  type VerifyHealthProofOptions,
   type VerifyOptions,
   type VerifySiteManifestOptions,
   validateRecord,
@@ -26,12 +27,14 @@ export {
 } from './codec.ts'
 export * from './domain.ts'
 export { comparePaths, pathProblem } from './fields.ts'
+export * from './healthProof.ts'
 export * from './limits.ts'
 export * from './manifestEntryProof.ts'
 export * from './nodeRecord.ts'
 export * from './purgeRequest.ts'
 export {
   type BandwidthReceipt,
+  type HealthProof,
   type ManifestEntry,
   type ManifestEntryProof,
   type NodeRecord,

@@ -50,4 +50,6 @@ export const RECORD_DEFAULTS = {
   nodeRecordMaxAgeSeconds: 3600,
   /** A purge request is a one-shot command: short window, nonce checked by the receiver. */
   purgeRequestMaxAgeSeconds: 300,
+  /** A health proof answers one probe; the challenge, not the clock, is what makes it fresh. */
+  healthProofMaxAgeSeconds: 60,
 } as const

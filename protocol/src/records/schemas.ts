@@ -1,5 +1,5 @@
 /**
- * The TypeScript shapes of the five signed records and their strict schemas.
+ * The TypeScript shapes of the six signed records and their strict schemas.
  * Field order here is the EIP-712 field order and the canonical JSON key order.
  */
 import type { Address, Hex } from 'viem'
@@ -142,6 +142,16 @@ export interface PurgeRequest {
   nonce: Hex
 }
 
+/** A node's signed answer to a tracker's liveness probe (`GET /health?challenge=0x…`). */
+export interface HealthProof {
+  /** The node's key: the signer. */
+  node: Address
+  /** The tracker's random challenge, echoed: lowercase 0x-hex. */
+  challenge: Hex
+  /** Unix seconds, when the node answered. */
+  timestamp: number
+}
+
 /** A record and the 65-byte signature (r ‖ s ‖ v, lowercase hex, low-s, v 27 or 28) over it. */
 export interface Signed<T> {
   message: T
@@ -255,3 +265,9 @@ export const purgeRequestSchema: z.ZodType<PurgeRequest> = z
       ctx.addIssue({ code: 'custom', message: 'must name at least one path or prefix', path: ['paths'] })
     }
   })
+
+export const healthProofSchema: z.ZodType<HealthProof> = z.strictObject({
+  node: addressField,
+  challenge: bytes32Field,
+  timestamp: unixSecondsField,
+})
