@@ -11,11 +11,13 @@ import {
   decodePurgeRequest,
   decodeSiteManifest,
   ForbiddenError,
+  InvalidArgumentError,
   isShoalError,
   MethodNotAllowedError,
   NotFoundError,
   parseCid,
   ReplayError,
+  signHealthProof,
   TooLargeError,
   toErrorResponse,
   UnavailableError,
@@ -176,6 +178,28 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     sendJson(res, 200, { purged: removed })
   }
 
+  /**
+   * `GET /health[?challenge=0x…]`: with a challenge, the answer carries a HealthProof
+   * signed by the node key, so a tracker knows this node (not a proxy) is alive.
+   */
+  const health = async (target: string) => {
+    const challenge = new URLSearchParams(target.slice(target.indexOf('?') + 1)).get('challenge')
+    const account = components.account
+    if (challenge === null || !target.includes('?')) {
+      return { status: 'ok', ...(account ? { node: account.address } : {}) }
+    }
+    if (!/^0x[0-9a-f]{64}$/.test(challenge)) {
+      throw new InvalidArgumentError('challenge must be 0x followed by 64 lowercase hex digits')
+    }
+    if (account === undefined) throw new UnavailableError('this node has no key to answer challenges with')
+    const proof = await signHealthProof(account, {
+      node: account.address,
+      challenge: challenge as `0x${string}`,
+      timestamp: Math.floor(Date.now() / 1000),
+    })
+    return { status: 'ok', node: account.address, proof }
+  }
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let route: Route | undefined
     res.once('finish', () =>
@@ -189,10 +213,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       switch (route.kind) {
         case 'health':
           if (!readOnly) throw new MethodNotAllowedError('use GET /health')
-          sendJson(res, 200, {
-            status: 'ok',
-            ...(components.account ? { node: components.account.address } : {}),
-          })
+          sendJson(res, 200, await health(req.url ?? '/health'))
           return
         case 'metrics':
           if (!readOnly) throw new MethodNotAllowedError('use GET /metrics')
