@@ -1,0 +1,219 @@
+/**
+ * The tracker's storage interface. Two adapters implement it: `createSqliteStore`
+ * (embedded `node:sqlite`, the zero-setup default) and `createPostgresStore` (several
+ * tracker replicas sharing one database). Both pass the same compliance suite
+ * (`tracker/test/store/suite.ts`, `runStoreSuite`).
+ *
+ * Rules every adapter keeps:
+ * - Addresses are stored in EIP-55 checksum form; lookups accept any case.
+ * - Times are milliseconds since the epoch unless a field says seconds.
+ * - Writes that check-then-write (node ownership, site ownership and sequence) are
+ *   atomic, backed by unique constraints, so two replicas racing cannot both win.
+ * - Failures of those checks are typed errors (`ConflictError`, `StaleError`,
+ *   `ReplayError`, `ForbiddenError`), never adapter-specific ones.
+ * - Every call takes `{ signal }`; an aborted signal throws `AbortError` before work starts.
+ *
+ * Receipts and epochs (settlement) come later: the schema is versioned
+ * (`schema_migrations`) so they are added as a further migration, not a rewrite.
+ */
+import type { NodeStateRow } from '../selection/index.ts'
+
+export interface StoreCallOptions {
+  signal?: AbortSignal
+}
+
+/** Operator status of a registration (liveness and score live in `NodeStateRow`). */
+export type NodeRegistrationStatus = 'registered' | 'retired'
+
+/** A registered node: its latest verified signed record and what the tracker derived from it. */
+export interface NodeRow {
+  /** The node's key, EIP-55 checksum form. */
+  address: string
+  peerId: string
+  /** Canonical http(s) URL; one key owns a URL at a time. */
+  httpUrl: string
+  region: string
+  /** Egress bytes/s the record offers. */
+  capacity: number
+  /** The record's `timestamp` (unix seconds): a newer registration must carry a larger one. */
+  recordTimestamp: number
+  /** The signed record as `encodeNodeRecord` writes it. */
+  record: string
+  status: NodeRegistrationStatus
+  /** First registration (ms). */
+  registeredAt: number
+  /** Latest accepted registration (ms). */
+  updatedAt: number
+}
+
+/** The heartbeat session agreed at registration (docs/tracker.md, Heartbeats). */
+export interface NodeSession {
+  /** Random id the node names in each heartbeat (hex, 16 bytes). */
+  id: string
+  /** HMAC-SHA-256 key (32 bytes). Secret: never logged, never served. */
+  key: Uint8Array
+  createdAt: number
+}
+
+/** What `putNode` writes. */
+export interface PutNodeInput {
+  node: Omit<NodeRow, 'registeredAt' | 'status'>
+  session: NodeSession
+}
+
+export interface PutNodeResult {
+  /** True when the address was not registered before. */
+  created: boolean
+  registeredAt: number
+}
+
+export interface NodeListPage {
+  nodes: { node: NodeRow; state: NodeStateRow | undefined }[]
+  /** Pass as `after` for the next page; `undefined` at the end. */
+  next: string | undefined
+}
+
+/** One accepted client report (kept for audit trails and standing). */
+export interface ReportRow {
+  client: string
+  node: string
+  /** The report's own nonce (bytes32 hex): (client, nonce) is unique. */
+  nonce: string
+  /** The report's timestamp (unix seconds). */
+  timestamp: number
+  receivedAt: number
+  /** Weight the report was applied with (the reporter's standing, capped). */
+  weight: number
+  /** The signed report as received (canonical JSON). */
+  body: string
+}
+
+/** A client (reporter, ticket holder) as the tracker knows it. */
+export interface ClientRow {
+  address: string
+  firstSeen: number
+  lastSeen: number
+  /** Reports accepted from this client. */
+  reports: number
+  /** Tickets issued to this client. */
+  tickets: number
+  /** Reports later contradicted (e.g. integrity evidence that the leaves refuted). */
+  refuted: number
+}
+
+export interface SiteRow {
+  site: string
+  /** Owner: the first publisher of the site. */
+  publisher: string
+  sequence: number
+  /** The manifest's timestamp (unix seconds). */
+  timestamp: number
+  entryCount: number
+  /** The signed manifest as `encodeSiteManifest` writes it. */
+  manifest: string
+  updatedAt: number
+}
+
+/** A content id a published manifest names (audits sample these). */
+export interface ContentRef {
+  cid: string
+  size: number
+}
+
+export interface TicketRow {
+  /** `ticketId(ticket)`: bytes32 hex. */
+  id: string
+  client: string
+  budget: number
+  /** Unix seconds. */
+  expiry: number
+  issuedAt: number
+  /** The signed ticket as `encodeTicket` writes it. */
+  ticket: string
+}
+
+/** A proven integrity failure (failed audit, or a report's evidence confirmed by an audit). */
+export interface IntegrityEventRow {
+  node: string
+  cid: string
+  chunk: number
+  /** `audit` or `report`. */
+  source: string
+  at: number
+  /** Short human-readable detail (no client addresses). */
+  detail: string
+}
+
+export interface TrackerStore {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string
+  /** Creates or migrates the schema. Idempotent. */
+  open(options?: StoreCallOptions): Promise<void>
+  /** Releases connections and files. Idempotent. */
+  close(): Promise<void>
+
+  // ── nodes ──
+  /**
+   * Registers or updates a node with its session, atomically:
+   * - `ReplayError` when the stored record has the same timestamp, `StaleError` when newer;
+   * - `ConflictError` when another address owns the URL or the peer id.
+   * Keeps `registeredAt` of an existing node; sets status `registered`.
+   */
+  putNode(input: PutNodeInput, options?: StoreCallOptions): Promise<PutNodeResult>
+  getNode(address: string, options?: StoreCallOptions): Promise<NodeRow | undefined>
+  getNodeByUrl(httpUrl: string, options?: StoreCallOptions): Promise<NodeRow | undefined>
+  getSession(address: string, options?: StoreCallOptions): Promise<NodeSession | undefined>
+  setNodeStatus(address: string, status: NodeRegistrationStatus, options?: StoreCallOptions): Promise<boolean>
+  /** Removes the node, its session and its state. */
+  removeNode(address: string, options?: StoreCallOptions): Promise<boolean>
+  countNodes(options?: StoreCallOptions): Promise<number>
+  /** Registered nodes in address order (lowercase), with their saved state, `limit` at a time. */
+  listNodes(query: { after?: string; limit: number }, options?: StoreCallOptions): Promise<NodeListPage>
+
+  // ── probe and score state ──
+  /** Saves state rows (one transaction); rows of unknown nodes are ignored. */
+  putNodeStates(rows: readonly NodeStateRow[], options?: StoreCallOptions): Promise<number>
+  getNodeState(address: string, options?: StoreCallOptions): Promise<NodeStateRow | undefined>
+
+  // ── clients and reports ──
+  /** Stores a report; `ReplayError` when (client, nonce) was stored before. Bumps the client's counters. */
+  addReport(row: ReportRow, options?: StoreCallOptions): Promise<void>
+  countReports(
+    query: { client?: string; node?: string; since?: number },
+    options?: StoreCallOptions,
+  ): Promise<number>
+  getClient(address: string, options?: StoreCallOptions): Promise<ClientRow | undefined>
+  /** Counts a refuted report against the client. */
+  addRefutation(address: string, at: number, options?: StoreCallOptions): Promise<void>
+  /** Deletes reports received before `before`; returns how many. */
+  pruneReports(before: number, options?: StoreCallOptions): Promise<number>
+
+  // ── sites and content ──
+  /**
+   * Stores a verified manifest, atomically: `ForbiddenError` when another publisher owns
+   * the site, `StaleError` when the stored sequence is equal or higher. The first
+   * publisher of a site owns it. `contents` are the manifest's CIDs (for audits).
+   */
+  putSite(row: SiteRow, contents: readonly ContentRef[], options?: StoreCallOptions): Promise<void>
+  getSite(site: string, options?: StoreCallOptions): Promise<SiteRow | undefined>
+  countSites(options?: StoreCallOptions): Promise<number>
+  /** A content id at or after `from` in CID order, wrapping around; `undefined` when none. */
+  sampleContent(from: string, options?: StoreCallOptions): Promise<ContentRef | undefined>
+  /** Leaves (concatenated chunk hashes) verified against their CID. */
+  putLeaves(cid: string, leaves: Uint8Array, options?: StoreCallOptions): Promise<void>
+  getLeaves(cid: string, options?: StoreCallOptions): Promise<Uint8Array | undefined>
+
+  // ── tickets ──
+  /** Stores an issued ticket and bumps the client's ticket count; `ConflictError` on a repeated id. */
+  addTicket(row: TicketRow, options?: StoreCallOptions): Promise<void>
+  getTicket(id: string, options?: StoreCallOptions): Promise<TicketRow | undefined>
+  countTickets(query: { client?: string; since?: number }, options?: StoreCallOptions): Promise<number>
+
+  // ── integrity events ──
+  addIntegrityEvent(row: IntegrityEventRow, options?: StoreCallOptions): Promise<void>
+  listIntegrityEvents(node: string, limit: number, options?: StoreCallOptions): Promise<IntegrityEventRow[]>
+
+  // ── small settings (key → text), e.g. the schema's seed for placement ──
+  getMeta(key: string, options?: StoreCallOptions): Promise<string | undefined>
+  setMeta(key: string, value: string, options?: StoreCallOptions): Promise<void>
+}
