@@ -208,7 +208,7 @@ export async function buildRecordVectors() {
   const entryProofs = entryProofVectors(SAMPLE_MESSAGES.SiteManifest, manifest.signature)
   return {
     description:
-      'Shoal signed-record test vectors (EIP-712). Keys are well-known test keys: never use them outside tests. See docs/protocol-records.md ("Test vectors").',
+      'Shoal signed-record test vectors (EIP-712). Keys are well-known test keys: never use them outside tests. See docs/protocol.md ("Test vectors").',
     domain: SHOAL_DOMAIN,
     domainSeparator: hashDomain({
       domain: SHOAL_DOMAIN,

@@ -81,7 +81,7 @@ function typeHashOf(type: string): Hex {
   return keccak256(toHex(TYPE_STRINGS[type as RecordKind]))
 }
 
-// The entries tree as docs/protocol-records.md states it, written naively with node:crypto.
+// The entries tree as docs/protocol.md states it, written naively with node:crypto.
 const sha256 = (...parts: (Uint8Array | string)[]) => {
   const h = createHash('sha256')
   for (const part of parts) h.update(part)

@@ -1,6 +1,6 @@
 /**
  * Content ids, chunk Merkle trees, inclusion proofs and streaming verification.
- * The scheme is specified in docs/protocol-content.md.
+ * The scheme is specified in docs/protocol.md.
  */
 export { type AlignedRange, alignRange, chunkCount, chunkSpan } from './chunks.ts'
 export {

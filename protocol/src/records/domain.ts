@@ -6,7 +6,7 @@
  * on-chain. A signature is therefore valid on every Shoal network that shares
  * this domain; what keeps one record kind from being replayed as another is the
  * type hash (type name and fields), which differs per kind. See
- * `docs/protocol-records.md` for the consequences.
+ * `docs/protocol.md` for the consequences.
  */
 
 /** The one EIP-712 domain every Shoal record is signed under. */

@@ -1,6 +1,6 @@
 /**
  * EIP-712 signed records: site manifests, node records, tickets, bandwidth
- * receipts, purge requests and health proofs. Format rules: `docs/protocol-records.md`.
+ * receipts, purge requests and health proofs. Format rules: `docs/protocol.md`.
  */
 export * from './bandwidthReceipt.ts'
 export {
