@@ -104,10 +104,13 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const store = createObjectStore(
     {
       memory: { maxBytes: options.memoryCacheBytes },
+      // a cache can refetch: no fsync per object; after a crash, bodies that were not
+      // synced are checked whole before they are served (see the store's README)
       disk: {
         dir: join(options.dataDir, 'cache'),
         maxBytes: options.diskCacheBytes,
         maxObjectBytes,
+        durable: false,
       },
     },
     { logger: storeLogger, metrics },
