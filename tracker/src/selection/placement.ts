@@ -11,10 +11,13 @@
  * Selection for a CID in one region (docs/scoring.md):
  * 1. rank the region's buckets that hold an eligible node by weighted rendezvous on
  *    the bucket weight (`−ln u(cid, bucket) / W_b`, smallest first);
- * 2. in the best bucket, rank its eligible nodes by weighted rendezvous on their own
- *    weight and take the best ones; walk on to the next bucket until k are found.
+ * 2. from each bucket in that order take its best eligible node by weighted rendezvous
+ *    on the nodes' own weights, until k are found (a second round takes each bucket's
+ *    next best only if every bucket has given one).
  * A bucket is chosen with probability W_b / W_region and a node within it with
- * probability w / W_b, so a node leads a CID's list with probability w / W_region.
+ * probability w / W_b, so a node is picked with probability ∝ w / W_region; taking one
+ * node per bucket keeps that true for k > 1 (a light node is never dragged into a list
+ * because it shares a bucket with a heavy one).
  */
 import type { NodeTable } from '../scoring/table.ts'
 import { fmix32, pairHash, rendezvousKey } from './hash.ts'
@@ -76,19 +79,17 @@ export class Placement {
   nodeWeight: Uint32Array = new Uint32Array(0)
   size = 0
   private readonly seed: number
-  // Scratch of one selection: bucket keys and indices (a binary heap), the top-k of a bucket.
+  // Scratch of one selection: bucket keys and indices (a binary heap), buckets that gave a node.
   private readonly heapKeys: Float64Array
   private readonly heapIdx: Uint32Array
-  private readonly topKeys: Float64Array
-  private readonly topSlots: Int32Array
+  private readonly visited: Uint32Array
 
   constructor(buckets: number, seed: number, maxCount: number, initialSize: number) {
     this.buckets = buckets
     this.seed = seed
     this.heapKeys = new Float64Array(buckets)
     this.heapIdx = new Uint32Array(buckets)
-    this.topKeys = new Float64Array(maxCount)
-    this.topSlots = new Int32Array(maxCount)
+    this.visited = new Uint32Array(Math.min(maxCount, buckets))
     this.resize(Math.max(1, initialSize))
   }
 
@@ -179,9 +180,11 @@ export class Placement {
 
   /**
    * Appends to `out` (from `count`) up to `need` eligible nodes of `region` for the CID
-   * words `a`, `b`, best first; returns the new count. `excluded[0 … excludedCount)`
-   * are slots to skip. Time-driven eligibility (cool-off, silence) is checked here, on
-   * the few candidates that would enter the top list.
+   * words `a`, `b`, best first; returns the new count. Buckets are walked in rendezvous
+   * order and each gives its best eligible node; only when every bucket with an eligible
+   * node has given one does a second round take each bucket's next best, and so on.
+   * `excluded[0 … excludedCount)` are slots to skip. Time-driven eligibility (cool-off,
+   * silence) is checked here, on the few candidates that would become a bucket's best.
    */
   fill(
     region: Region,
@@ -210,41 +213,73 @@ export class Placement {
     }
     // Min-heap over (keys, idx): O(m) to build, O(log m) per bucket walked.
     for (let i = (m >> 1) - 1; i >= 0; i--) siftDown(keys, idx, i, m)
-    const cool = table.coolOffUntil
-    const answeredAt = table.lastAnsweredAt
-    const downAfterMs = table.options.downAfterMs
-    const topKeys = this.topKeys
-    const topSlots = this.topSlots
+    const start = count
+    const visited = this.visited
+    let nv = 0
     while (need > 0 && m > 0) {
       const bucket = idx[0]!
       m--
       keys[0] = keys[m]!
       idx[0] = idx[m]!
       siftDown(keys, idx, 0, m)
-
-      const entries = region.entries[bucket]!
-      const end = region.length[bucket]! * STRIDE
-      let got = 0
-      for (let p = 0; p < end; p += STRIDE) {
-        if (entries[p + 3] === 0) continue
-        const key = rendezvousKey(pairHash(entries[p + 1]!, a, b), entries[p + 2]!)
-        if (got === need && key >= topKeys[got - 1]!) continue
-        const slot = entries[p]!
-        if (cool[slot]! > now || !(now - answeredAt[slot]! <= downAfterMs)) continue
-        if (excludedCount > 0 && isExcluded(excluded, excludedCount, slot)) continue
-        let j = got < need ? got++ : got - 1
-        while (j > 0 && topKeys[j - 1]! > key) {
-          topKeys[j] = topKeys[j - 1]!
-          topSlots[j] = topSlots[j - 1]!
-          j--
-        }
-        topKeys[j] = key
-        topSlots[j] = slot
+      const slot = this.best(region, bucket, a, b, table, now, excluded, excludedCount, out, start, count)
+      if (slot < 0) continue
+      out[count++] = slot
+      need--
+      visited[nv++] = bucket
+    }
+    // Further rounds over the buckets that still gave a node, in the same order.
+    while (need > 0 && nv > 0) {
+      let kept = 0
+      for (let i = 0; i < nv && need > 0; i++) {
+        const bucket = visited[i]!
+        const slot = this.best(region, bucket, a, b, table, now, excluded, excludedCount, out, start, count)
+        if (slot < 0) continue
+        out[count++] = slot
+        need--
+        visited[kept++] = bucket
       }
-      for (let i = 0; i < got; i++) out[count++] = topSlots[i]!
-      need -= got
+      nv = kept
     }
     return count
+  }
+
+  /**
+   * The bucket's eligible node with the smallest rendezvous key, skipping excluded slots
+   * and those already in `out[from … to)`; −1 when there is none.
+   */
+  private best(
+    region: Region,
+    bucket: number,
+    a: number,
+    b: number,
+    table: NodeTable,
+    now: number,
+    excluded: Int32Array,
+    excludedCount: number,
+    out: Int32Array,
+    from: number,
+    to: number,
+  ): number {
+    const entries = region.entries[bucket]!
+    const end = region.length[bucket]! * STRIDE
+    const cool = table.coolOffUntil
+    const answeredAt = table.lastAnsweredAt
+    const downAfterMs = table.options.downAfterMs
+    let bestKey = Infinity
+    let bestSlot = -1
+    for (let p = 0; p < end; p += STRIDE) {
+      if (entries[p + 3] === 0) continue
+      const key = rendezvousKey(pairHash(entries[p + 1]!, a, b), entries[p + 2]!)
+      if (key >= bestKey) continue
+      const slot = entries[p]!
+      if (cool[slot]! > now || !(now - answeredAt[slot]! <= downAfterMs)) continue
+      if (excludedCount > 0 && contains(excluded, 0, excludedCount, slot)) continue
+      if (to > from && contains(out, from, to, slot)) continue
+      bestKey = key
+      bestSlot = slot
+    }
+    return bestSlot
   }
 
   /** Rendezvous key of a whole region for a CID (used to order fallback regions). */
@@ -253,8 +288,8 @@ export class Placement {
   }
 }
 
-function isExcluded(excluded: Int32Array, count: number, slot: number): boolean {
-  for (let i = 0; i < count; i++) if (excluded[i] === slot) return true
+function contains(list: Int32Array, from: number, to: number, slot: number): boolean {
+  for (let i = from; i < to; i++) if (list[i] === slot) return true
   return false
 }
 
