@@ -1259,3 +1259,136 @@ describe('origin cache: construction', () => {
     expect(() => createOriginCache({}, { store: h.store, upstream: undefined as never })).toThrow(invalid)
   })
 })
+
+describe('origin cache: more edges', () => {
+  it('keeps filling when the client leaves before the head arrives', async () => {
+    const h = await setup()
+    h.origin = (_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '5' })
+        res.end('early')
+      }, 150)
+    }
+    await new Promise<void>((resolve) => {
+      const req = http.get(`${h.edgeUrl}/early`)
+      req.on('error', () => resolve())
+      setTimeout(() => {
+        req.destroy()
+        resolve()
+      }, 30)
+    })
+    await sleep(50)
+    await h.cache.idle()
+    const r = await h.get('/early')
+    expect(r.headers['x-cache']).toBe('HIT')
+    expect(h.seen).toHaveLength(1)
+  })
+
+  it('revalidates a no-cache response on every request', async () => {
+    const h = await setup()
+    h.origin = (req, res) => {
+      if (req.headers['if-none-match'] === '"n"')
+        res.writeHead(304, { etag: '"n"', 'cache-control': 'no-cache' })
+      else res.writeHead(200, { etag: '"n"', 'cache-control': 'no-cache', 'content-length': '2' })
+      res.end(req.headers['if-none-match'] === '"n"' ? undefined : 'nc')
+    }
+    await h.get('/nc')
+    for (let i = 0; i < 3; i++) {
+      const r = await h.get('/nc')
+      expect(r.headers['x-cache']).toBe('REVALIDATED')
+      expect(r.text).toBe('nc')
+    }
+    expect(h.seen).toHaveLength(4)
+  })
+
+  it('revalidates a stale entry for HEAD with a conditional GET', async () => {
+    const h = await setup()
+    h.origin = answer({ 'cache-control': 'max-age=10', etag: '"h"' }, 'head body')
+    await h.get('/hs')
+    h.advance(20)
+    h.origin = (_req, res) => {
+      res.writeHead(304, { etag: '"h"', 'cache-control': 'max-age=10' })
+      res.end()
+    }
+    const r = await h.get('/hs', { method: 'HEAD' })
+    expect(r.headers['x-cache']).toBe('REVALIDATED')
+    expect(r.headers['content-length']).toBe('9')
+    expect(r.body.length).toBe(0)
+    expect(h.seen[1]?.method).toBe('GET')
+    expect(h.seen[1]?.headers['if-none-match']).toBe('"h"')
+  })
+
+  it('fetches again when a 304 names another representation', async () => {
+    const h = await setup()
+    h.origin = answer({ 'cache-control': 'max-age=10', etag: '"a"' }, 'A')
+    await h.get('/tag')
+    h.advance(20)
+    h.origin = (req, res) => {
+      if (req.headers['if-none-match'] !== undefined) {
+        res.writeHead(304, { etag: '"b"' })
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=10', etag: '"b"', 'content-length': '1' })
+      res.end('B')
+    }
+    const r = await h.get('/tag')
+    expect(r.text).toBe('B')
+    expect(h.seen).toHaveLength(3)
+    expect((await h.get('/tag')).headers['x-cache']).toBe('HIT')
+  })
+
+  it('counts hits and misses in the metrics', async () => {
+    const { Registry } = await import('prom-client')
+    const { createMetrics } = await import('../src/metrics.ts')
+    const register = new Registry()
+    const metrics = createMetrics(register)
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-origin-'))
+    const store = createObjectStore({
+      memory: { maxBytes: MiB },
+      disk: { dir, maxBytes: 64 * MiB, durable: false },
+    })
+    await store.start()
+    const upstream = createHttpUpstream({
+      connectTimeoutMs: 1000,
+      headersTimeoutMs: 1000,
+      bodyTimeoutMs: 1000,
+    })
+    const origin = http.createServer(answer({ 'cache-control': 'max-age=60' }, 'm'))
+    const originUrl = await listen(origin)
+    const cache = createOriginCache({}, { store, upstream, metrics })
+    const edge = http.createServer((req, res) => {
+      void cache.handle(req, res, { site: 'm', origin: originUrl, path: req.url ?? '/' })
+    })
+    const edgeUrl = await listen(edge)
+    cleanups.push(async () => {
+      await cache.idle()
+      origin.closeAllConnections()
+      edge.closeAllConnections()
+      origin.close()
+      edge.close()
+      await upstream.close()
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    })
+    await (await request(`${edgeUrl}/m`)).body.text()
+    await cache.idle()
+    await (await request(`${edgeUrl}/m`)).body.text()
+    expect(cache.peekHit({ site: 'm', path: '/m' }, () => undefined)).toBeDefined()
+    const value = async (name: string, labels: Record<string, string>) =>
+      (await register.getSingleMetric(name)?.get())?.values.find((v) =>
+        Object.entries(labels).every(([k, l]) => v.labels[k] === l),
+      )?.value
+    expect(await value('shoal_edge_cache_hits_total', { tier: 'memory' })).toBe(2)
+    expect(await value('shoal_edge_cache_misses_total', { kind: 'origin' })).toBe(1)
+    expect(await value('shoal_edge_upstream_bytes_total', { upstream: 'origin' })).toBe(1)
+  })
+
+  it('never prepares a fast-path answer for a bodiless status', async () => {
+    const h = await setup()
+    h.origin = answer({ 'cache-control': 'max-age=60' }, '', 204)
+    await h.get('/empty')
+    expect((await h.get('/empty')).headers['x-cache']).toBe('HIT')
+    expect(h.cache.peekHit({ site: 'site', path: '/empty' }, () => undefined)).toBeUndefined()
+  })
+})
