@@ -257,6 +257,10 @@ describe('policy', () => {
     expect(staleIfErrorAllows(p, none, at(170))).toBe(false)
     expect(staleIfErrorAllows(p, requestDirectives('stale-if-error=200', undefined), at(170))).toBe(true)
 
+    const shared = preparePolicy(make({ 'cache-control': 's-maxage=60, stale-while-revalidate=30' }), 'n')
+    expect(evaluate(shared, requestDirectives('max-stale', undefined), at(70))).toBe('stale-while-revalidate')
+    expect(evaluate(shared, requestDirectives('max-stale', undefined), at(100))).toBe('revalidate')
+
     const strict = preparePolicy(
       make({ 'cache-control': 'max-age=60, must-revalidate, stale-if-error=100' }),
       'n',

@@ -136,6 +136,12 @@ export interface Prepared {
   noCache: boolean
   /** `must-revalidate` or `proxy-revalidate`: never served stale. */
   mustRevalidate: boolean
+  /**
+   * `s-maxage`, which implies `proxy-revalidate` (RFC 9111 §5.2.2.10): not served stale
+   * because a client allows it (`max-stale`); the origin's own `stale-while-revalidate`
+   * and `stale-if-error` still apply, as every CDN reads `s-maxage=1, stale-while-revalidate`.
+   */
+  sharedMaxAge: boolean
   staleWhileRevalidate: number
   staleIfError: number
   /** `public`, `s-maxage` or `must-revalidate`: may answer requests carrying `Authorization`. */
@@ -207,6 +213,7 @@ export function preparePolicy(policy: CachePolicy, viaName: string): Prepared {
     freshUntil: responseTime + (lifetime - initialAge) * 1000,
     noCache: has(cc, 'no-cache') || pragmaNoCache,
     mustRevalidate: has(cc, 'must-revalidate') || has(cc, 'proxy-revalidate'),
+    sharedMaxAge: has(cc, 's-maxage'),
     staleWhileRevalidate: deltaSeconds(cc, 'stale-while-revalidate') ?? 0,
     staleIfError: deltaSeconds(cc, 'stale-if-error') ?? 0,
     sharedWithAuth: has(cc, 'public') || has(cc, 's-maxage') || has(cc, 'must-revalidate'),
@@ -272,7 +279,8 @@ export function evaluate(prepared: Prepared, request: RequestDirectives, now: nu
   if (age < lifetime) return 'fresh'
   if (prepared.mustRevalidate) return 'revalidate'
   const staleness = age - lifetime
-  if (request.maxStale !== undefined && staleness <= request.maxStale) return 'stale'
+  if (request.maxStale !== undefined && !prepared.sharedMaxAge && staleness <= request.maxStale)
+    return 'stale'
   if (staleness < prepared.staleWhileRevalidate) return 'stale-while-revalidate'
   return 'revalidate'
 }
