@@ -72,7 +72,14 @@ export function createPump(ctx: Pick<OriginContext, 'logger' | 'metrics' | 'deta
       }
       for await (const chunk of body) {
         if (countUpstream) metrics?.upstreamBytes.inc({ upstream: 'origin' }, chunk.byteLength)
-        const writing = writerOk && writer !== undefined ? writer.write(chunk) : undefined
+        // Settles to the write's error (or undefined): a rejection must not go unhandled while the client drains.
+        const writing =
+          writerOk && writer !== undefined
+            ? writer.write(chunk).then(
+                () => undefined,
+                (err: unknown) => err ?? new Error('cache write failed'),
+              )
+            : undefined
         if (!clientDone && !clientGone && res !== undefined) {
           let piece: Buffer | undefined = chunk
           if (mode.kind === 'slice') {
@@ -86,14 +93,11 @@ export function createPump(ctx: Pick<OriginContext, 'logger' | 'metrics' | 'deta
             clientDone = true
           }
         }
-        if (writing !== undefined) {
-          try {
-            await writing
-          } catch (err) {
-            logger?.debug({ code: errorCode(err) }, 'cache write stopped')
-            writerOk = false
-            await writer?.abort(err)
-          }
+        const writeError = writing === undefined ? undefined : await writing
+        if (writeError !== undefined) {
+          logger?.debug({ code: errorCode(writeError) }, 'cache write stopped')
+          writerOk = false
+          await writer?.abort(writeError)
         }
         offset += chunk.byteLength
         if (clientDone || clientGone) {
