@@ -19,6 +19,8 @@ export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS = 15_000
 export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 30_000
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
 export const DEFAULT_PURGE_MAX_AGE_SECONDS = 300
+/** The site name the `--origin` site is cached and purged under. */
+export const DEFAULT_ORIGIN_SITE = 'default'
 
 /** A site served by pulling from an HTTP origin, as a shared HTTP cache. */
 export interface OriginSite {
@@ -44,6 +46,8 @@ export interface EdgeNodeOptions {
   sites?: OriginSite[]
   /** One origin served at `/` as a plain reverse-proxy edge (`--origin URL`). */
   defaultOrigin?: string
+  /** Publisher allowed to purge the `--origin` site (purged as site `default`). */
+  defaultOriginPublisher?: `0x${string}`
   /** Tracker base URL, for manifests and registration. */
   trackerUrl?: string
   /** PEM certificate and key: the node then speaks HTTPS. */
@@ -63,9 +67,15 @@ export interface EdgeNodeOptions {
 }
 
 export type ResolvedEdgeNodeOptions = Required<
-  Omit<EdgeNodeOptions, 'egressBytesPerSecond' | 'defaultOrigin' | 'trackerUrl' | 'tls'>
+  Omit<
+    EdgeNodeOptions,
+    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
+  >
 > &
-  Pick<EdgeNodeOptions, 'egressBytesPerSecond' | 'defaultOrigin' | 'trackerUrl' | 'tls'>
+  Pick<
+    EdgeNodeOptions,
+    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
+  >
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -126,6 +136,12 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
       throw new InvalidArgumentError(`site name "${site.name}" must match ${SITE_NAME.source}`)
     }
     if (seen.has(site.name)) throw new InvalidArgumentError(`site "${site.name}" is configured twice`)
+    if (site.name === DEFAULT_ORIGIN_SITE && init.defaultOrigin !== undefined) {
+      throw new InvalidArgumentError(`site name "${DEFAULT_ORIGIN_SITE}" is taken by --origin`)
+    }
+    if (site.publisher !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(site.publisher)) {
+      throw new InvalidArgumentError(`publisher of site ${site.name} must be an 0x address`)
+    }
     seen.add(site.name)
     return { ...site, origin: checkOriginUrl(`origin of site ${site.name}`, site.origin) }
   })
@@ -145,6 +161,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     egressBytesPerSecond: init.egressBytesPerSecond,
     sites,
     defaultOrigin,
+    defaultOriginPublisher: init.defaultOriginPublisher,
     trackerUrl,
     tls: init.tls,
     maxHeaderBytes: positiveInt('maxHeaderBytes', init.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1024),

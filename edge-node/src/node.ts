@@ -26,14 +26,20 @@ import {
 import pino, { type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { LocalAccount } from 'viem/accounts'
-import { type EdgeNodeOptions, type ResolvedEdgeNodeOptions, resolveOptions } from './config.ts'
+import {
+  DEFAULT_ORIGIN_SITE,
+  type EdgeNodeOptions,
+  type ResolvedEdgeNodeOptions,
+  resolveOptions,
+} from './config.ts'
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
 import { sendError, sendJson } from './http/respond.ts'
-import { type Route, routeOf } from './http/routes.ts'
+import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
+import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
 import {
   createManifestRegistry,
   type ManifestRegistry,
@@ -128,6 +134,19 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     { dir: join(options.dataDir, 'manifests') },
     { logger, ...(components.manifestSource ? { source: components.manifestSource } : {}) },
   )
+  const origins: OriginCache = createOriginCache(
+    { viaName: options.viaName, maxObjectBytes },
+    { store, upstream, logger, metrics },
+  )
+  const originSites = new Map(options.sites.map((site) => [site.name, site]))
+  /** The name the `--origin` site is cached and purged under. */
+  const DEFAULT_SITE = DEFAULT_ORIGIN_SITE
+  const originTarget = (site: string, origin: string, path: string, query: string): OriginTarget => ({
+    site,
+    origin: origin.replace(/\/$/, ''),
+    path: `${path === '/' ? '/' : encodePath(path)}${query}`,
+  })
+
   const egress: TokenBucket | undefined =
     options.egressBytesPerSecond === undefined
       ? undefined
@@ -161,8 +180,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const purge = async (req: IncomingMessage, res: ServerResponse) => {
     const signed = decodePurgeRequest(await readBody(req, MAX_CONTROL_BODY_BYTES))
     const request = await verifyPurgeRequest(signed, { maxAgeSeconds: options.purgeMaxAgeSeconds })
-    const site = options.sites.find((s) => s.name === request.site)
-    const owner = site?.publisher ?? manifests.get(request.site)?.publisher
+    const owner =
+      request.site === DEFAULT_SITE
+        ? options.defaultOriginPublisher
+        : originSites.get(request.site)?.publisher
     if (owner === undefined || owner.toLowerCase() !== request.publisher.toLowerCase()) {
       throw new ForbiddenError(`purge of site "${request.site}" is not signed by its publisher`)
     }
@@ -171,11 +192,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       if (now - at > options.purgeMaxAgeSeconds * 2000) seenPurgeNonces.delete(nonce)
     if (seenPurgeNonces.has(request.nonce)) throw new ReplayError('this purge request was already applied')
     seenPurgeNonces.set(request.nonce, now)
-    const prefix = `origin:${request.site}:`
-    const removed = await store.deleteWhere((key) => {
-      if (!key.startsWith(prefix)) return false
-      const path = key.slice(prefix.length).split('?')[0] ?? ''
-      return request.paths.includes(path) || request.prefixes.some((p) => path.startsWith(p))
+    const removed = await origins.purge({
+      site: request.site,
+      paths: request.paths,
+      prefixes: request.prefixes,
     })
     logger.info({ site: request.site, removed }, 'purge applied')
     sendJson(res, 200, { purged: removed })
@@ -284,11 +304,26 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           await purge(req, res)
           return
         case 'site': {
+          const originSite = originSites.get(route.site)
+          if (originSite !== undefined) {
+            await origins.handle(
+              req,
+              res,
+              originTarget(route.site, originSite.origin, route.path, route.query),
+            )
+            return
+          }
           if (!readOnly) throw new MethodNotAllowedError('sites served from manifests are read-only')
           await serveSite(req, res, route.site, route.path)
           return
         }
         case 'default-origin':
+          await origins.handle(
+            req,
+            res,
+            originTarget(DEFAULT_SITE, options.defaultOrigin!, route.path, route.query),
+          )
+          return
         case 'not-found':
           throw new NotFoundError('no such resource on this node')
       }
@@ -366,6 +401,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       await Promise.race([closed, deadline])
       server.closeAllConnections()
       await closed
+      await Promise.race([
+        origins.idle(),
+        new Promise((resolve) => setTimeout(resolve, options.shutdownGraceMs).unref()),
+      ])
       await upstream.close()
       await store.close()
       logger.info('edge node stopped')

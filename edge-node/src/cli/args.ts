@@ -26,6 +26,7 @@ Start options (each has an environment variable; flags win):
   --egress-limit RATE      egress cap, e.g. 20MiB/s  SHOAL_EGRESS_LIMIT (default unlimited)
   --origin URL             serve one origin at /     SHOAL_ORIGIN
   --site NAME=URL          an origin-pull site at /s/NAME/ (repeatable)   SHOAL_SITES (comma-separated)
+  --publisher NAME=0xADDR  the publisher key allowed to purge site NAME ("default" for --origin) (repeatable)
   --tracker URL            tracker base URL          SHOAL_TRACKER
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
   --tls-key FILE           PEM private key (HTTPS)   SHOAL_TLS_KEY
@@ -206,6 +207,21 @@ export function parseCommand(
     siteSpecs = file.sites as string[]
   }
   if (siteSpecs.length > 0) options.sites = siteSpecs.map(parseSite)
+  for (const spec of values.publisher ?? []) {
+    const eq = spec.indexOf('=')
+    const name = spec.slice(0, eq)
+    const address = spec.slice(eq + 1) as `0x${string}`
+    if (eq <= 0 || !/^0x[0-9a-fA-F]{40}$/.test(address)) {
+      throw new InvalidArgumentError(`--publisher: "${spec}" is not NAME=0xADDRESS`)
+    }
+    if (name === 'default') {
+      options.defaultOriginPublisher = address
+      continue
+    }
+    const site = options.sites?.find((s) => s.name === name)
+    if (site === undefined) throw new InvalidArgumentError(`--publisher: no --site named "${name}"`)
+    site.publisher = address
+  }
 
   const cert = pick(values['tls-cert'], 'SHOAL_TLS_CERT', 'tlsCert')
   const key = pick(values['tls-key'], 'SHOAL_TLS_KEY', 'tlsKey')
@@ -238,6 +254,7 @@ const OPTIONS = {
   'egress-limit': { type: 'string' },
   origin: { type: 'string' },
   site: { type: 'string', multiple: true },
+  publisher: { type: 'string', multiple: true },
   tracker: { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
