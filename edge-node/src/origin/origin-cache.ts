@@ -211,8 +211,6 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
 
   const isHit = (found: Found): found is Hit => found.entry !== undefined && found.prepared !== undefined
 
-  // ---------------------------------------------------------------- serving from the cache
-
   // ---------------------------------------------------------------- reads
 
   const readRequest = (req: IncomingMessage, target: OriginTarget, method: 'GET' | 'HEAD') => {
