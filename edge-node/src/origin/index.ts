@@ -19,6 +19,7 @@ export type {
   OriginMetrics,
   OriginStore,
   OriginTarget,
+  OriginUpstream,
   PurgeSpec,
 } from './origin-cache.ts'
 export { createOriginCache } from './origin-cache.ts'
