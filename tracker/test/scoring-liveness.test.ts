@@ -352,6 +352,36 @@ describe('snapshot and restore', () => {
     expect(copy.row(addr(3))).toEqual(index.row(addr(3)))
   })
 
+  it('after a restart, keeps restored nodes selectable for graceMs while the probe loop catches up', () => {
+    const { clock, index } = busy()
+    const rows = [...index.snapshot()]
+    const active = index.stats().byStatus.active
+    clock.now += 10 * I // the tracker was down for ten intervals
+    const strict = createNodeIndex({ probeIntervalMs: I }, { clock: () => clock.now })
+    strict.restore(rows)
+    expect(strict.stats().byStatus.active).toBe(0)
+    expect(strict.select({ cid: cid(1), count: 3 })).toEqual([])
+
+    const lenient = createNodeIndex({ probeIntervalMs: I }, { clock: () => clock.now })
+    lenient.restore(rows, { graceMs: I })
+    expect(lenient.stats().byStatus.active).toBe(active)
+    const first = lenient.select({ cid: cid(1), count: 3 })
+    expect(first).toHaveLength(3)
+    // the rows themselves are untouched
+    expect([...lenient.snapshot()]).toEqual(rows)
+    // a node that answers stays; the others are down once the grace is over
+    const alive = first[0]!.node
+    clock.now += I
+    lenient.applyProbe(alive, { answered: true, rttMs: 20 })
+    clock.now += 1
+    expect(lenient.get(alive)?.status).toBe(NODE_STATUS.active)
+    expect(lenient.stats().byStatus.active).toBe(1)
+    expect(lenient.select({ cid: cid(1), count: 3 }).map((s) => s.node)).toEqual([alive])
+    const bad = expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' })
+    expect(() => lenient.restore([], { graceMs: 3 * I })).toThrow(bad)
+    expect(() => lenient.restore([], { graceMs: -1 })).toThrow(bad)
+  })
+
   it('replaces nodes already present and refuses bad rows with the row number', () => {
     const { index } = busy()
     const row = index.row(addr(1))!

@@ -81,6 +81,12 @@ export class NodeTable {
   throughput: Float32Array = new Float32Array(0)
   integrity: Uint16Array = new Uint16Array(0)
   coolOffUntil: Float64Array = new Float64Array(0)
+  /**
+   * The silence rule counts from `max(lastAnsweredAt, answeredFloor)`: a restore with a
+   * grace period raises the floor so restored nodes are not all down before the probe
+   * loop has had a round. `−Infinity` by default.
+   */
+  answeredFloor = Number.NEGATIVE_INFINITY
   readonly ring: UptimeRing
 
   constructor(options: ResolvedScoringOptions, initialSize = 1024) {
@@ -231,7 +237,7 @@ export class NodeTable {
   markStale(slot: number, now: number): boolean {
     const f = this.flags[slot]!
     if ((f & (NODE_FLAG.answered | NODE_FLAG.stale)) !== NODE_FLAG.answered) return false
-    if (!(now - this.lastAnsweredAt[slot]! > this.options.downAfterMs)) return false
+    if (!(now - this.answeredAt(slot) > this.options.downAfterMs)) return false
     this.flags[slot] = f | NODE_FLAG.stale
     return true
   }
@@ -273,9 +279,15 @@ export class NodeTable {
     )
   }
 
+  /** When the silence rule counts from: the last answer, or the restore floor (NaN if never answered). */
+  answeredAt(slot: number): number {
+    const at = this.lastAnsweredAt[slot]!
+    return at < this.answeredFloor ? this.answeredFloor : at
+  }
+
   /** The time-driven half of eligibility: not cooling off, not silent for `downAfterMs`. */
   timeEligible(slot: number, now: number): boolean {
-    return this.coolOffUntil[slot]! <= now && now - this.lastAnsweredAt[slot]! <= this.options.downAfterMs
+    return this.coolOffUntil[slot]! <= now && now - this.answeredAt(slot) <= this.options.downAfterMs
   }
 
   status(slot: number, now: number): NodeStatus {
@@ -286,7 +298,7 @@ export class NodeTable {
     if (
       (f & NODE_FLAG.stale) !== 0 ||
       this.misses[slot]! >= this.options.downAfterMisses ||
-      now - this.lastAnsweredAt[slot]! > this.options.downAfterMs
+      now - this.answeredAt(slot) > this.options.downAfterMs
     ) {
       return NODE_STATUS.down
     }

@@ -15,6 +15,7 @@ export {
   type NodeView,
   type ProbeResult,
   type RegionStats,
+  type RestoreOptions,
   type SelectedNode,
   type SelectQuery,
 } from './nodeIndex.ts'

@@ -64,6 +64,11 @@ export interface SelectQuery {
   exclude?: readonly string[]
 }
 
+export interface RestoreOptions {
+  /** How long restored nodes stay selectable without a new answer (ms, 0..downAfterMs; default 0). */
+  graceMs?: number
+}
+
 export interface SelectedNode<M> {
   node: string
   region: string
@@ -137,8 +142,14 @@ export interface NodeIndex<M = unknown> {
   row(node: string): NodeStateRow | undefined
   /** The persistent rows of every node. */
   snapshot(): Generator<NodeStateRow>
-  /** Loads rows (as made by `row`/`snapshot`), replacing nodes already present; returns how many. */
-  restore(rows: Iterable<NodeStateRow & { meta?: M }>): number
+  /**
+   * Loads rows (as made by `row`/`snapshot`), replacing nodes already present; returns
+   * how many. Rows are the truth: a node whose last answer is older than `downAfterMs`
+   * is down. With `graceMs` (≤ downAfterMs), nodes that answered before the restart stay
+   * selectable for `graceMs` after it unless a probe says otherwise — time for the probe
+   * loop to run a round (`probeIntervalMs` is the natural value).
+   */
+  restore(rows: Iterable<NodeStateRow & { meta?: M }>, options?: RestoreOptions): number
   /**
    * Marks down every node that has answered no probe for `downAfterMs` (a backstop for a
    * probe loop that fell behind), visiting at most `max` nodes round-robin; returns how many.
@@ -189,6 +200,7 @@ class NodeIndexImpl<M> implements NodeIndex<M> {
   private sweepCursor = 0
   private readonly out: Int32Array
   private readonly excluded: Int32Array
+  private regionKeys = new Float64Array(0)
 
   constructor(options: ResolvedNodeIndexOptions, components: NodeIndexComponents) {
     this.options = options
@@ -483,32 +495,63 @@ class NodeIndexImpl<M> implements NodeIndex<M> {
     const placement = this.placement
     const out = this.out
     let n = 0
-    let visited: Set<Region> | undefined
+    const regions = placement.regions
+    if (this.regionKeys.length < regions.length) this.regionKeys = new Float64Array(this.options.maxRegions)
+    const keys = this.regionKeys
+    let rest = false
     if (region !== undefined) {
-      n = placement.fill(region, a, b, count - n, out, n, this.table, now, this.excluded, excludedCount)
-      const neighbors = this.options.regionNeighbors.get(region.name)
+      n = placement.fill(region, a, b, count, out, n, this.table, now, this.excluded, excludedCount)
       if (n < count) {
-        visited = new Set([region])
-        for (const name of neighbors ?? []) {
-          const r = placement.regionByName.get(name)
-          if (r === undefined) continue
-          visited.add(r)
-          n = placement.fill(r, a, b, count - n, out, n, this.table, now, this.excluded, excludedCount)
-          if (n >= count) break
+        const neighbors = this.options.regionNeighbors.get(region.name) ?? []
+        for (let i = 0; i < neighbors.length && n < count; i++) {
+          const r = placement.regionByName.get(neighbors[i]!)
+          if (r !== undefined)
+            n = placement.fill(r, a, b, count - n, out, n, this.table, now, this.excluded, excludedCount)
+        }
+        if (n < count) {
+          // Every other region: mark the visited ones, then fill by region key below.
+          rest = true
+          for (let i = 0; i < regions.length; i++) keys[i] = 0
+          keys[region.id] = Infinity
+          for (const name of neighbors) {
+            const r = placement.regionByName.get(name)
+            if (r !== undefined) keys[r.id] = Infinity
+          }
         }
       }
+    } else {
+      rest = true
+      for (let i = 0; i < regions.length; i++) keys[i] = 0
     }
-    if (n < count) {
-      // Every other region, in a stable per-CID order weighted by region capacity.
-      const rest = placement.regions.filter((r) => r.hintCount > 0 && visited?.has(r) !== true)
-      if (rest.length > 1) {
-        const keys = new Map<Region, number>()
-        for (const r of rest) keys.set(r, placement.regionKey(r, a, b))
-        rest.sort((x, y) => keys.get(x)! - keys.get(y)!)
+    if (rest) {
+      // A stable per-CID order of regions, weighted by each region's placement weight.
+      for (let i = 0; i < regions.length; i++) {
+        const r = regions[i]!
+        keys[i] = keys[i] === Infinity || r.hintCount === 0 ? Infinity : placement.regionKey(r, a, b)
       }
-      for (const r of rest) {
-        n = placement.fill(r, a, b, count - n, out, n, this.table, now, this.excluded, excludedCount)
-        if (n >= count) break
+      while (n < count) {
+        let best = -1
+        let bestKey = Infinity
+        for (let i = 0; i < regions.length; i++) {
+          if (keys[i]! < bestKey) {
+            bestKey = keys[i]!
+            best = i
+          }
+        }
+        if (best < 0) break
+        keys[best] = Infinity
+        n = placement.fill(
+          regions[best]!,
+          a,
+          b,
+          count - n,
+          out,
+          n,
+          this.table,
+          now,
+          this.excluded,
+          excludedCount,
+        )
       }
     }
     const result: SelectedNode<M>[] = new Array(n)
@@ -584,11 +627,18 @@ class NodeIndexImpl<M> implements NodeIndex<M> {
     }
   }
 
-  restore(rows: Iterable<NodeStateRow & { meta?: M }>): number {
+  restore(rows: Iterable<NodeStateRow & { meta?: M }>, options: RestoreOptions = {}): number {
     if (rows === null || typeof (rows as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
       throw new InvalidArgumentError('restore takes an iterable of rows')
     }
     const t = this.table
+    const downAfterMs = this.options.scoring.downAfterMs
+    const graceMs = checkObject('restore options', options).graceMs ?? 0
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > downAfterMs) {
+      throw new InvalidArgumentError(
+        `graceMs must be a number from 0 to downAfterMs (${downAfterMs}), got ${String(graceMs)}`,
+      )
+    }
     let i = 0
     for (const input of rows) {
       const row = checkRow(i, input)
@@ -631,6 +681,7 @@ class NodeIndexImpl<M> implements NodeIndex<M> {
       this.placement.update(slot, weight, weight > 0 && t.eventEligible(slot) ? 1 : 0)
       i++
     }
+    if (graceMs > 0) t.answeredFloor = Math.max(t.answeredFloor, this.clock() - downAfterMs + graceMs)
     return i
   }
 

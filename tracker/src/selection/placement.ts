@@ -265,6 +265,7 @@ export class Placement {
     const end = region.length[bucket]! * STRIDE
     const cool = table.coolOffUntil
     const answeredAt = table.lastAnsweredAt
+    const floor = table.answeredFloor
     const downAfterMs = table.options.downAfterMs
     let bestKey = Infinity
     let bestSlot = -1
@@ -273,7 +274,8 @@ export class Placement {
       const key = rendezvousKey(pairHash(entries[p + 1]!, a, b), entries[p + 2]!)
       if (key >= bestKey) continue
       const slot = entries[p]!
-      if (cool[slot]! > now || !(now - answeredAt[slot]! <= downAfterMs)) continue
+      const at = answeredAt[slot]!
+      if (cool[slot]! > now || !(now - (at < floor ? floor : at) <= downAfterMs)) continue
       if (excludedCount > 0 && contains(excluded, 0, excludedCount, slot)) continue
       if (to > from && contains(out, from, to, slot)) continue
       bestKey = key

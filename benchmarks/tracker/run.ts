@@ -1,0 +1,48 @@
+/**
+ * `npm run bench -- tracker`: the tracker's figures (../../../shared/BENCHMARKS.md).
+ *
+ * The run is a list of suites, each an async function returning metrics; they run in
+ * order in one process and their metrics are written together to
+ * `benchmarks/results/tracker.json`.
+ * - `selection` (./selection.ts): in-process selection at 10k, 100k and 1M nodes against a
+ *   full-scan baseline, memory per node, build/restore time, stability and load spread.
+ * - HTTP figures (`select_http_rps`, `heartbeats_per_s`) belong to the tracker's HTTP
+ *   layer: add a suite module beside this file (e.g. `./http.ts` exporting
+ *   `httpSuite(): Promise<Record<string, Metric>>`) and list it in SUITES below.
+ *
+ * Memory figures need `global.gc`: when it is missing the script re-runs itself under
+ * `--expose-gc` (same Node binary, same flags) and exits with the child's status.
+ * `node benchmarks/tracker/run.ts selection` runs only the named suites.
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { type Metric, printResult, writeResult } from '../src/results.ts'
+import { selectionSuite } from './selection.ts'
+
+const SUITES: Record<string, () => Promise<Record<string, Metric>>> = {
+  selection: selectionSuite,
+  // http: httpSuite, // select_http_rps, heartbeats_per_s — to be added with the HTTP layer
+}
+
+if (typeof globalThis.gc !== 'function') {
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  )
+  process.exit(child.status ?? 1)
+}
+
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const unknown = asked.filter((name) => !(name in SUITES))
+if (unknown.length > 0) {
+  console.error(`unknown tracker suite ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`)
+  process.exit(2)
+}
+const metrics: Record<string, Metric> = {}
+for (const [name, suite] of Object.entries(SUITES)) {
+  if (asked.length > 0 && !asked.includes(name)) continue
+  console.log(`-- tracker/${name}`)
+  Object.assign(metrics, await suite())
+}
+printResult(await writeResult('tracker', metrics))
