@@ -12,11 +12,14 @@
  *
  * Memory figures need `global.gc`: when it is missing the script re-runs itself under
  * `--expose-gc` (same Node binary, same flags) and exits with the child's status.
- * `node benchmarks/tracker/run.ts selection` runs only the named suites.
+ * `node benchmarks/tracker/run.ts selection` runs only the named suites and keeps the other
+ * suites' metrics from the last recorded `tracker.json`.
  */
 import { spawnSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Metric, printResult, writeResult } from '../src/results.ts'
+import { type BenchResult, type Metric, printResult, RESULTS_DIR, writeResult } from '../src/results.ts'
 import { selectionSuite } from './selection.ts'
 
 const SUITES: Record<string, () => Promise<Record<string, Metric>>> = {
@@ -39,7 +42,16 @@ if (unknown.length > 0) {
   console.error(`unknown tracker suite ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`)
   process.exit(2)
 }
+// A partial run keeps the other suites' last recorded metrics.
 const metrics: Record<string, Metric> = {}
+if (asked.length > 0) {
+  try {
+    const previous = JSON.parse(await readFile(join(RESULTS_DIR, 'tracker.json'), 'utf8')) as BenchResult
+    Object.assign(metrics, previous.metrics)
+  } catch {
+    // no previous result
+  }
+}
 for (const [name, suite] of Object.entries(SUITES)) {
   if (asked.length > 0 && !asked.includes(name)) continue
   console.log(`-- tracker/${name}`)

@@ -16,6 +16,7 @@
  *   set when one node joins; when a selected node goes down, CIDs moved per CID that had it.
  * - Load spread: χ² per degree of freedom of first-place counts against weights.
  */
+import os from 'node:os'
 import { formatCid } from '@shoal/protocol'
 import {
   createNodeIndex,
@@ -185,7 +186,10 @@ function scanBaseline(index: NodeIndex) {
     const view = index.get(row.node)!
     if (!view.eligible) continue
     let g = groups.get(row.region)
-    if (g === undefined) groups.set(row.region, (g = { h: [], w: [] }))
+    if (g === undefined) {
+      g = { h: [], w: [] }
+      groups.set(row.region, g)
+    }
     g.h.push(hashString(row.node.toLowerCase(), 0x5eed))
     g.w.push(view.placementWeight)
   }
@@ -253,9 +257,9 @@ function stability() {
   const random = rng(77)
   const nodes = Array.from({ length: n }, () => address(random))
   const regions = ['us-east', 'eu-west', 'ap-south']
-  nodes.forEach((node, i) =>
-    index.upsert(node, { region: regions[i % 3]!, capacity: Math.round(10 ** (6 + 2 * random())) }),
-  )
+  for (const [i, node] of nodes.entries()) {
+    index.upsert(node, { region: regions[i % 3]!, capacity: Math.round(10 ** (6 + 2 * random())) })
+  }
   for (let r = 0; r < 64; r++) {
     clock.now += PROBE_INTERVAL_MS
     for (const node of nodes) index.applyProbe(node, { answered: true, rttMs: 40 })
@@ -273,6 +277,7 @@ function stability() {
   const joins: number[] = []
   const joinsAll: number[] = []
   const ideal: number[] = []
+  const overIdeal: number[] = []
   for (let j = 0; j < 10; j++) {
     const joiner = address(random)
     index.upsert(joiner, { region: 'eu-west', capacity: Math.round(10 ** (6 + 2 * random())) })
@@ -329,6 +334,9 @@ function stability() {
     joinKeptMedian: median(joins),
     joinKeptAllRegions: Math.min(...joinsAll),
     idealKeptMedian: median(ideal),
+    idealKeptMin: Math.min(...ideal),
+    movementOverLeast: median(overIdeal),
+    movementOverLeastMax: Math.max(...overIdeal),
     downChangedPerHad: changed / had,
     downHad: had,
     downUnrelatedChanged: unrelatedChanged,
@@ -370,6 +378,7 @@ export async function selectionSuite(): Promise<Record<string, Metric>> {
     detail[`scan_p99_ms_${label}`] = ms(quantile(scanLat, 0.99))
     detail[`speedup_p50_${label}`] = round(quantile(scanLat, 0.5) / p50, 1)
     detail[`active_${label}`] = stats.byStatus.active
+    detail[`load_average_${label}`] = round(os.loadavg()[0]!, 2)
     console.log(
       `${label}: build ${round(built.seconds, 2)} s, ${round(bytes, 0)} B/node, select p50 ${ms(p50)} ms p99 ${ms(p99)} ms; full scan p50 ${ms(quantile(scanLat, 0.5))} ms`,
     )
@@ -453,7 +462,10 @@ export async function selectionSuite(): Promise<Record<string, Metric>> {
       detail: {
         network: '1k nodes, 3 regions; 10k CIDs, k = 3, client region eu-west (~333 nodes); 10 joiners',
         median: round(s.joinKeptMedian, 4),
-        least_possible_movement_median: round(s.idealKeptMedian, 4),
+        kept_if_only_the_joiner_s_share_moved_median: round(s.idealKeptMedian, 4),
+        kept_if_only_the_joiner_s_share_moved_min: round(s.idealKeptMin, 4),
+        movement_over_least_possible_median: round(s.movementOverLeast, 2),
+        movement_over_least_possible_max: round(s.movementOverLeastMax, 2),
         without_region_min: round(s.joinKeptAllRegions, 4),
         down_changed_per_cid_that_had_it: round(s.downChangedPerHad, 4),
         down_cids_that_had_it: s.downHad,

@@ -281,8 +281,8 @@ export class NodeTable {
 
   /** When the silence rule counts from: the last answer, or the restore floor (NaN if never answered). */
   answeredAt(slot: number): number {
-    const at = this.lastAnsweredAt[slot]!
-    return at < this.answeredFloor ? this.answeredFloor : at
+    // NaN (never answered) stays NaN
+    return Math.max(this.lastAnsweredAt[slot]!, this.answeredFloor)
   }
 
   /** The time-driven half of eligibility: not cooling off, not silent for `downAfterMs`. */

@@ -274,8 +274,7 @@ export class Placement {
       const key = rendezvousKey(pairHash(entries[p + 1]!, a, b), entries[p + 2]!)
       if (key >= bestKey) continue
       const slot = entries[p]!
-      const at = answeredAt[slot]!
-      if (cool[slot]! > now || !(now - (at < floor ? floor : at) <= downAfterMs)) continue
+      if (cool[slot]! > now || !(now - Math.max(answeredAt[slot]!, floor) <= downAfterMs)) continue
       if (excludedCount > 0 && contains(excluded, 0, excludedCount, slot)) continue
       if (to > from && contains(out, from, to, slot)) continue
       bestKey = key
