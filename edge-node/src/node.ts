@@ -5,7 +5,7 @@
 import { once } from 'node:events'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import {
   decodePurgeRequest,
@@ -24,7 +24,7 @@ import {
   verifyPurgeRequest,
 } from '@shoal/protocol'
 import pino, { type Logger } from 'pino'
-import { Registry } from 'prom-client'
+import { Counter, Registry } from 'prom-client'
 import type { LocalAccount } from 'viem/accounts'
 import {
   DEFAULT_ORIGIN_SITE,
@@ -35,6 +35,13 @@ import {
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
+import {
+  createFastPath,
+  type FastPath,
+  type FastPathRequest,
+  type PreparedResponse,
+  prepareResponse,
+} from './http/fast-path.ts'
 import { sendError, sendJson } from './http/respond.ts'
 import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
@@ -45,7 +52,7 @@ import {
   type ManifestRegistry,
   type ManifestSource,
 } from './sites/manifest-registry.ts'
-import { createObjectStore, type ObjectStore } from './store/index.ts'
+import { createObjectStore, type MemoryEntry, type ObjectStore } from './store/index.ts'
 import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'
 
 /** Largest manifest or purge body accepted. */
@@ -333,6 +340,8 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     }
   }
 
+  // node:http answers everything but plain memory-tier hits; over plain HTTP a narrow
+  // hand-written HTTP/1.1 fast path answers those first (see src/http/fast-path.ts)
   const server =
     options.tls === undefined
       ? http.createServer({ maxHeaderSize: options.maxHeaderBytes })
@@ -367,6 +376,121 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     )
   })
 
+  const prepared = new WeakMap<MemoryEntry, PreparedResponse>()
+  const contentHit = (
+    key: string,
+    contentType: string,
+    cacheControl: string,
+    cidText: string,
+  ): PreparedResponse | undefined => {
+    const entry = store.memory.get(key)
+    if (entry === undefined) return undefined
+    let response = prepared.get(entry)
+    if (response === undefined) {
+      response = prepareResponse({
+        headers: {
+          etag: `"${cidText}"`,
+          'cache-control': cacheControl,
+          'content-type': contentType,
+          'accept-ranges': 'bytes',
+          'x-content-type-options': 'nosniff',
+        },
+        body: entry.body,
+      })
+      prepared.set(entry, response)
+    }
+    return response
+  }
+  /** Raw paths whose decoded-and-re-encoded form is themselves: the fast path's keys match the slow path's. */
+  const PLAIN_PATH = /^(?:\/[A-Za-z0-9\-_~!*'()@:]+(?:\.[A-Za-z0-9\-_~!*'()@:]+)*)*\/?$/
+  const lookup = (req: FastPathRequest): PreparedResponse | undefined => {
+    if (stopping) return undefined
+    const target = req.path
+    const q = target.indexOf('?')
+    const path = q < 0 ? target : target.slice(0, q)
+    let hit: PreparedResponse | undefined
+    if (path.startsWith('/c/')) {
+      if (q >= 0) return undefined
+      const text = path.slice(3)
+      hit = contentHit(`cid:${text}`, 'application/octet-stream', IMMUTABLE, text)
+    } else if (path.startsWith('/s/')) {
+      const slash = path.indexOf('/', 3)
+      if (slash < 0 || !PLAIN_PATH.test(path)) return undefined
+      const site = path.slice(3, slash)
+      const rest = path.slice(slash)
+      if (originSites.has(site)) {
+        hit = origins.peekHit({ site, path: `${rest}${q < 0 ? '' : target.slice(q)}` }, req.header)
+      } else {
+        if (q >= 0) return undefined
+        const resolved = manifests.peek(site, rest)
+        if (resolved === undefined) return undefined
+        const { entry } = resolved
+        hit = contentHit(
+          `cid:${entry.cid}`,
+          entry.contentType || 'application/octet-stream',
+          entry.cacheControl || 'public, max-age=60',
+          entry.cid,
+        )
+      }
+    } else if (options.defaultOrigin !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
+      hit = origins.peekHit({ site: DEFAULT_SITE, path: target }, req.header)
+    }
+    if (hit === undefined) return undefined
+    // the egress cap holds on the fast path too: without tokens, the slow path waits for them
+    if (
+      egress !== undefined &&
+      !egress.tryTakeAll(hit.head.length + (req.method === 'HEAD' ? 0 : hit.body.length))
+    ) {
+      return undefined
+    }
+    return hit
+  }
+  const fastPath: FastPath | undefined =
+    options.tls === undefined
+      ? createFastPath(
+          {
+            maxHeaderBytes: options.maxHeaderBytes,
+            headersTimeoutMs: options.headersTimeoutMs,
+            keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+          },
+          { fallback: server, lookup, logger: storeLogger },
+        )
+      : undefined
+  if (fastPath !== undefined) {
+    // the fast path keeps plain counters (no per-request metric cost); export them on scrape
+    const counters = fastPath.counters
+    const exported = [
+      [
+        'shoal_edge_fast_path_responses_total',
+        'Responses answered by the HTTP/1.1 fast path (memory-tier hits)',
+        () => counters.requests,
+      ],
+      [
+        'shoal_edge_fast_path_bytes_total',
+        'Bytes (heads and bodies) written by the fast path',
+        () => counters.bytes,
+      ],
+      [
+        'shoal_edge_fast_path_handoffs_total',
+        'Connections handed from the fast path to node:http',
+        () => counters.handoffs,
+      ],
+    ] as const
+    for (const [name, help, read] of exported) {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(read())
+        },
+      })
+    }
+  }
+  const listener: net.Server =
+    fastPath === undefined ? server : net.createServer({ noDelay: true }, fastPath.accept)
+
   return {
     options,
     get url() {
@@ -381,9 +505,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async start() {
       await store.start()
       await manifests.load()
-      server.listen(options.port, options.host)
-      await once(server, 'listening')
-      const address = server.address() as AddressInfo
+      listener.listen(options.port, options.host)
+      await once(listener, 'listening')
+      const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
       logger.info(
@@ -395,10 +519,17 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async stop() {
       if (stopping) return
       stopping = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()))
       server.closeIdleConnections()
-      const deadline = new Promise<void>((resolve) => setTimeout(resolve, options.shutdownGraceMs).unref())
-      await Promise.race([closed, deadline])
+      const grace = AbortSignal.timeout(options.shutdownGraceMs)
+      const deadline = new Promise<void>((resolve) =>
+        grace.addEventListener('abort', () => resolve(), { once: true }),
+      )
+      await Promise.race([
+        Promise.all([closed, fastPath?.close({ signal: grace }).catch(() => {})]),
+        deadline,
+      ])
+      fastPath?.closeAllConnections()
       server.closeAllConnections()
       await closed
       await Promise.race([
@@ -410,4 +541,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       logger.info('edge node stopped')
     },
   }
+}
+
+/** Operator routes the default origin never shadows on the fast path. */
+function isReservedPath(path: string): boolean {
+  return (
+    path === '/health' || path === '/metrics' || path.startsWith('/admin/') || path.startsWith('/manifests/')
+  )
 }
