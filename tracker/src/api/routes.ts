@@ -1,0 +1,310 @@
+/**
+ * The tracker's HTTP API (docs/tracker.md documents every route): each handler turns a
+ * request into a call on one service and its answer into JSON.
+ */
+import {
+  decodeNodeRecord,
+  InvalidArgumentError,
+  isShoalError,
+  NotFoundError,
+  parseCid,
+  UnauthorizedError,
+} from '@shoal/protocol'
+import type { Registry as PromRegistry } from 'prom-client'
+import { getAddress } from 'viem'
+import type { Auditor } from '../audit/auditor.ts'
+import { HEARTBEAT_MAC_HEADER } from '../heartbeat/session.ts'
+import { parseJson, readBody, readJson, requireJson, validate } from '../http/body.ts'
+import { sendJson } from '../http/respond.ts'
+import type { Route } from '../http/server.ts'
+import type { TrackerMetrics } from '../metrics.ts'
+import type { ResolvedTrackerOptions } from '../options.ts'
+import type { Prober } from '../probe/prober.ts'
+import type { NodeMeta, Registry } from '../registry/registry.ts'
+import type { ReportService } from '../reports/reports.ts'
+import type { NodeIndex } from '../selection/index.ts'
+import type { SiteService } from '../sites/sites.ts'
+import type { TrackerStore } from '../store/types.ts'
+import type { TicketIssuer } from '../tickets/issuer.ts'
+import { heartbeatSchema, registerSchema, reportSchema, ticketRequestSchema } from './schemas.ts'
+import { statsOf } from './stats.ts'
+
+/** Body limits of the small JSON requests. */
+const REGISTER_BODY = 16 * 1024
+const HEARTBEAT_BODY = 2 * 1024
+const REPORT_BODY = 4 * 1024
+const TICKET_BODY = 1024
+const DEFAULT_SELECT_COUNT = 3
+const REGION_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/
+
+export interface ApiServices {
+  options: ResolvedTrackerOptions
+  store: TrackerStore
+  index: NodeIndex<NodeMeta>
+  registry: Registry
+  sites: SiteService
+  reports: ReportService
+  tickets: TicketIssuer
+  prober?: Prober
+  auditor?: Auditor
+  /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
+  regions: ReadonlySet<string>
+  register?: PromRegistry
+  metrics?: TrackerMetrics
+  clock: () => number
+  startedAt: number
+}
+
+function outcome(err: unknown): string {
+  return isShoalError(err) ? err.code : 'SHOAL_ERR_INTERNAL'
+}
+
+function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
+  const params = new URLSearchParams(query)
+  let cid: string | undefined
+  let count = DEFAULT_SELECT_COUNT
+  let region: string | undefined
+  let exclude: string[] | undefined
+  for (const [key, value] of params) {
+    switch (key) {
+      case 'cid':
+        cid = value
+        break
+      case 'count': {
+        const n = Number(value)
+        if (!/^\d+$/.test(value) || n < 1 || n > maxCount) {
+          throw new InvalidArgumentError(`count must be an integer from 1 to ${maxCount}`)
+        }
+        count = n
+        break
+      }
+      case 'region':
+        if (!REGION_RE.test(value))
+          throw new InvalidArgumentError('region must match [a-z0-9][a-z0-9-]{0,31}')
+        region = value
+        break
+      case 'exclude':
+        exclude = value === '' ? [] : value.split(',')
+        if (exclude.length > maxExclude)
+          throw new InvalidArgumentError(`exclude lists at most ${maxExclude} nodes`)
+        for (const a of exclude)
+          if (!ADDRESS_RE.test(a)) throw new InvalidArgumentError(`exclude: ${a} is not an address`)
+        break
+      default:
+        throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
+    }
+  }
+  if (cid === undefined) throw new InvalidArgumentError('cid is required')
+  return { cid: parseCid(cid), count, region, exclude }
+}
+
+/** Every route of the API. */
+export function createRoutes(s: ApiServices): Route[] {
+  const { options, registry, index, metrics } = s
+  const maxCount = index.options.maxCount
+  const maxExclude = index.options.maxExclude
+
+  return [
+    {
+      method: 'GET',
+      path: '/health',
+      name: 'health',
+      limit: 'default',
+      handle: ({ res }) => sendJson(res, 200, { status: 'ok', nodes: index.size }),
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      name: 'metrics',
+      limit: 'default',
+      async handle({ res }) {
+        if (s.register === undefined) throw new NotFoundError('metrics are not enabled')
+        if (metrics !== undefined) {
+          const stats = index.stats()
+          for (const [status, n] of Object.entries(stats.byStatus)) metrics.nodes.set({ status }, n)
+        }
+        const text = await s.register.metrics()
+        res.writeHead(200, { 'content-type': s.register.contentType, 'cache-control': 'no-store' })
+        res.end(text)
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/nodes',
+      name: 'register',
+      limit: 'register',
+      async handle({ req, res, signal }) {
+        try {
+          const body = await readJson(req, REGISTER_BODY, registerSchema, 'body')
+          const result = await registry.register(body, { signal })
+          sendJson(res, result.created ? 201 : 200, result)
+        } catch (err) {
+          metrics?.registrations.inc({ outcome: outcome(err) })
+          throw err
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/nodes/heartbeat',
+      name: 'heartbeat',
+      limit: 'heartbeat',
+      async handle({ req, res, signal }) {
+        try {
+          requireJson(req)
+          const mac = req.headers[HEARTBEAT_MAC_HEADER]
+          if (typeof mac !== 'string')
+            throw new UnauthorizedError(`a heartbeat needs the ${HEARTBEAT_MAC_HEADER} header`)
+          const raw = await readBody(req, HEARTBEAT_BODY)
+          const body = validate(heartbeatSchema, parseJson(raw), 'heartbeat')
+          const status = await registry.heartbeat(body, raw, mac, { signal })
+          metrics?.heartbeats.inc({ outcome: 'accepted' })
+          sendJson(res, 200, `{"status":"${status}"}`)
+        } catch (err) {
+          metrics?.heartbeats.inc({ outcome: outcome(err) })
+          throw err
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/nodes/:address',
+      name: 'node',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        const address = params.address!
+        if (!ADDRESS_RE.test(address)) throw new InvalidArgumentError(`${address} is not an address`)
+        const row = await registry.get(address, { signal })
+        const explained = index.has(address) ? index.explain(address) : undefined
+        const events = await s.store.listIntegrityEvents(address, 20, { signal })
+        sendJson(res, 200, {
+          node: getAddress(address),
+          registration: row.status,
+          registeredAt: row.registeredAt,
+          updatedAt: row.updatedAt,
+          record: decodeNodeRecord(row.record),
+          ...(explained !== undefined
+            ? {
+                status: explained.status,
+                eligible: explained.eligible,
+                score: explained.score,
+                formula: explained.formula,
+                components: explained.components,
+                figures: explained.figures,
+                placementWeight: explained.placementWeight,
+                targetWeight: explained.targetWeight,
+              }
+            : { status: 'retired' }),
+          heartbeat: registry.figures(address) ?? null,
+          integrityEvents: events.map(({ cid, chunk, source, at, detail }) => ({
+            cid,
+            chunk,
+            source,
+            at,
+            detail,
+          })),
+        })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/select',
+      name: 'select',
+      limit: 'select',
+      handle({ res, query }) {
+        const q = parseSelectQuery(query, maxCount, maxExclude)
+        const region = q.region !== undefined && s.regions.has(q.region) ? q.region : undefined
+        const picked = index.select({
+          cid: q.cid,
+          count: q.count,
+          ...(region !== undefined ? { region } : {}),
+          ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
+        })
+        let out = `{"cid":"${q.cid.text}","nodes":[`
+        for (let i = 0; i < picked.length; i++) {
+          const p = picked[i]!
+          if (i > 0) out += ','
+          out += `{"node":"${p.node}","region":"${p.region}","score":${Number(p.score.toFixed(6))},${p.meta?.json ?? ''}}`
+        }
+        out += ']}'
+        sendJson(res, 200, out)
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/reports',
+      name: 'reports',
+      limit: 'reports',
+      async handle({ req, res, signal }) {
+        try {
+          const body = await readJson(req, REPORT_BODY, reportSchema, 'report')
+          const result = await s.reports.submit(body, { signal })
+          metrics?.reports.inc({ outcome: 'accepted' })
+          sendJson(res, 202, result)
+        } catch (err) {
+          metrics?.reports.inc({ outcome: outcome(err) })
+          throw err
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/sites',
+      name: 'publish',
+      limit: 'sites',
+      async handle({ req, res, signal }) {
+        requireJson(req)
+        const text = (await readBody(req, options.maxManifestBytes)).toString('utf8')
+        const result = await s.sites.publish(text, { signal })
+        sendJson(res, result.created ? 201 : 200, result)
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/sites/:site',
+      name: 'site',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        sendJson(res, 200, await s.sites.manifest(params.site!, { signal }), { 'cache-control': 'no-cache' })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/sites/:site/entries',
+      name: 'site-entry',
+      limit: 'default',
+      async handle({ res, params, query, signal }) {
+        const q = new URLSearchParams(query)
+        for (const key of q.keys()) {
+          if (key !== 'path') throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
+        }
+        const path = q.get('path')
+        if (path === null) throw new InvalidArgumentError('path is required')
+        sendJson(res, 200, await s.sites.entryProof(params.site!, path, { signal }), {
+          'cache-control': 'no-cache',
+        })
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/tickets',
+      name: 'tickets',
+      limit: 'tickets',
+      async handle({ req, res, signal }) {
+        const body = await readJson(req, TICKET_BODY, ticketRequestSchema, 'ticket request')
+        const issued = await s.tickets.issue(body, { signal })
+        sendJson(res, 201, `{"id":"${issued.id}","ticket":${issued.encoded}}`)
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/stats',
+      name: 'stats',
+      limit: 'default',
+      async handle({ res, signal }) {
+        sendJson(res, 200, await statsOf(s, { signal }))
+      },
+    },
+  ]
+}

@@ -1,0 +1,38 @@
+/**
+ * @shoal/tracker — registers nodes, probes and audits them, scores them and tells
+ * clients which nodes to use; holds publishers' site manifests and issues tickets.
+ * The API is documented in docs/tracker.md.
+ */
+export type {
+  HeartbeatBody,
+  HeartbeatFigures,
+  RegisterBody,
+  ReportBody,
+  TicketRequest,
+} from './api/schemas.ts'
+export { type AuditOutcome, type Auditor, createAuditor } from './audit/auditor.ts'
+export {
+  agreeSession,
+  checkHeartbeatMac,
+  createSessionKeyPair,
+  deriveSessionKey,
+  HEARTBEAT_MAC_HEADER,
+  macHeartbeat,
+  type SessionKeyPair,
+} from './heartbeat/session.ts'
+export { createMetrics, type TrackerMetrics } from './metrics.ts'
+export * from './options.ts'
+export { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+export { createRegistry, type NodeMeta, type RegisterResult, type Registry } from './registry/registry.ts'
+export { createReportService, type ReportResult, type ReportService } from './reports/reports.ts'
+export * from './reports/standing.ts'
+export * from './scoring/index.ts'
+export * from './selection/index.ts'
+export { signNodeReport, signTrackerSession, verifyNodeReport, verifyTrackerSession } from './signing/sign.ts'
+export * from './signing/types.ts'
+export { createSiteService, type PublishResult, type SiteService } from './sites/sites.ts'
+export { createPostgresStore, type PostgresStoreInit } from './store/postgres.ts'
+export { createSqliteStore, type SqliteStoreInit } from './store/sqlite.ts'
+export type * from './store/types.ts'
+export { createTicketIssuer, type IssuedTicket, type TicketIssuer } from './tickets/issuer.ts'
+export { createTracker, PLACEMENT_SEED_KEY, type Tracker, type TrackerComponents } from './tracker.ts'

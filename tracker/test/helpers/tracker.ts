@@ -1,0 +1,60 @@
+/** Starts real trackers on 127.0.0.1 port 0 with a SQLite store in a temp dir. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Registry } from 'prom-client'
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
+import { createSqliteStore, createTracker, type Tracker, type TrackerOptions } from '../../src/index.ts'
+
+export interface TrackerFixture {
+  tracker: Tracker
+  url: string
+  dir: string
+  account: PrivateKeyAccount
+  /** Stops this tracker and starts a new one on the same data (and key). */
+  restart(over?: TrackerOptions): Promise<TrackerFixture>
+  close(): Promise<void>
+}
+
+export const FAST: TrackerOptions = {
+  port: 0,
+  allowPrivateUrls: true,
+  probeIntervalMs: 300,
+  probeTimeoutMs: 150,
+  auditIntervalMs: 0,
+  stateFlushIntervalMs: 100,
+  shutdownGraceMs: 200,
+}
+
+export async function startTracker(
+  over: TrackerOptions = {},
+  reuse?: { dir: string; account: PrivateKeyAccount },
+): Promise<TrackerFixture> {
+  const dir = reuse?.dir ?? (await mkdtemp(join(tmpdir(), 'shoal-tracker-')))
+  const account = reuse?.account ?? privateKeyToAccount(generatePrivateKey())
+  const tracker = createTracker(
+    { ...FAST, ...over },
+    { store: createSqliteStore({ path: join(dir, 'tracker.db') }), account, register: new Registry() },
+  )
+  await tracker.start()
+  let closed = false
+  let handedOver = false
+  const fixture: TrackerFixture = {
+    tracker,
+    url: tracker.url,
+    dir,
+    account,
+    async restart(next = over) {
+      await tracker.stop()
+      closed = true
+      handedOver = true
+      return startTracker(next, { dir, account })
+    },
+    async close() {
+      if (!closed) await tracker.stop()
+      closed = true
+      if (!handedOver) await rm(dir, { recursive: true, force: true })
+    },
+  }
+  return fixture
+}
