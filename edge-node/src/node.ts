@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { createTrackerClient } from '@shoal/client-sdk'
 import {
   decodePurgeRequest,
   decodeSiteManifest,
@@ -137,9 +138,13 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     { maxObjectBytes },
     { store, logger, metrics, sources: components.contentSources ?? [] },
   )
+  // site manifests come from the tracker when the node has one
+  const manifestSource =
+    components.manifestSource ??
+    (options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl }))
   const manifests = createManifestRegistry(
     { dir: join(options.dataDir, 'manifests') },
-    { logger, ...(components.manifestSource ? { source: components.manifestSource } : {}) },
+    { logger, ...(manifestSource === undefined ? {} : { source: manifestSource }) },
   )
   const origins: OriginCache = createOriginCache(
     { viaName: options.viaName, maxObjectBytes },

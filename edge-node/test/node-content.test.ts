@@ -296,4 +296,43 @@ describe('edge node: content-addressed objects and manifest sites', () => {
       await rm(dir2, { recursive: true, force: true })
     }
   })
+
+  it('resolves sites through the tracker named by --tracker', async () => {
+    const bytes = pattern(2000, 9)
+    const { cid } = await computeCid(bytes)
+    origin.files.set('/index.html', bytes)
+    const signed = await signSiteManifest(publisher, {
+      publisher: publisher.address,
+      site: 'tracked',
+      sequence: 3,
+      origin: `${origin.url}/`,
+      timestamp: Math.floor(Date.now() / 1000),
+      entries: [
+        {
+          path: '/index.html',
+          cid: cid.text,
+          size: bytes.length,
+          contentType: 'text/html',
+          cacheControl: '',
+        },
+      ],
+    })
+    // a stand-in tracker: a real HTTP server answering the tracker's sites route
+    origin.files.set('/v1/sites/tracked', Buffer.from(encodeSiteManifest(signed)))
+    const dir2 = await mkdtemp(join(tmpdir(), 'shoal-node-'))
+    const tracked = createEdgeNode({ dataDir: dir2, host: '127.0.0.1', port: 0, trackerUrl: origin.url })
+    await tracked.start()
+    try {
+      const res = await request(`${tracked.url}/s/tracked/`)
+      expect(res.statusCode).toBe(200)
+      expect(res.headers['content-type']).toBe('text/html')
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(bytes)).toBe(true)
+      const unknown = await request(`${tracked.url}/s/nosuch/x`)
+      expect(unknown.statusCode).toBe(404)
+      await unknown.body.dump()
+    } finally {
+      await tracked.stop()
+      await rm(dir2, { recursive: true, force: true })
+    }
+  })
 })
