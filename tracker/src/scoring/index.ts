@@ -1,6 +1,7 @@
 /**
- * Node scoring: the score formula, its options and defaults, and the compact per-node
- * state table. Specified in docs/scoring.md.
+ * Node scoring: the score formula, its options and defaults, and node statuses. The
+ * per-node state table (`table.ts`) is internal to the node index. Specified in
+ * docs/scoring.md.
  */
 export * from './constants.ts'
 export { type ResolvedScoringOptions, resolveScoringOptions, type ScoringOptions } from './options.ts'
@@ -16,4 +17,4 @@ export {
   throughputComponent,
   uptimeComponent,
 } from './score.ts'
-export { NODE_FLAG, type NodeFigures, NodeTable } from './table.ts'
+export type { NodeFigures } from './table.ts'

@@ -64,5 +64,17 @@ export function ringToString(ring: UptimeRing, slot: number): string {
 export function ringFromString(ring: UptimeRing, slot: number, text: string): void {
   clearRing(ring, slot)
   const from = Math.max(0, text.length - ring.window)
-  for (let i = from; i < text.length; i++) recordOutcome(ring, slot, text.charCodeAt(i) === 49)
+  const base = slot * ring.words
+  let answered = 0
+  // Outcome i (oldest first) goes to bit i: the ring then reads back from position 0.
+  for (let i = from; i < text.length; i++) {
+    if (text.charCodeAt(i) !== 49) continue
+    const p = i - from
+    ring.bits[base + (p >>> 5)] = ring.bits[base + (p >>> 5)]! | (1 << (p & 31))
+    answered++
+  }
+  const fill = text.length - from
+  ring.fill[slot] = fill
+  ring.answered[slot] = answered
+  ring.pos[slot] = fill === ring.window ? 0 : fill
 }
