@@ -55,7 +55,7 @@ export const DEFAULT_REPORT_MAX_AGE_SECONDS = 600
 /** Reports one client may send per second, and burst. */
 export const DEFAULT_CLIENT_REPORT_RATE: RateLimit = { rate: 0.2, burst: 10 }
 /** Total report weight that reporters of low standing may move one node by per hour. */
-export const DEFAULT_LOW_STANDING_BUDGET = 2
+export const DEFAULT_LOW_STANDING_BUDGET = 0.25
 /** Standing below which a reporter counts against that budget. */
 export const DEFAULT_LOW_STANDING = 0.5
 /** Tickets: default and largest byte budget, and lifetime (s). */

@@ -172,10 +172,12 @@ export function createReportService(
           })
         }
         if (failShare > 0) {
+          // An unproven integrity claim weighs `integrityReportWeight` failures only from reporters
+          // in good standing; from the others it only queues the audit that can prove it.
           status = index.applyReport(m.node, {
             ok: false,
             weight: weight * failShare,
-            integrityFailure: integrity,
+            integrityFailure: integrity && standing >= init.lowStanding,
           })
         }
         components.onApplied?.(m.node)

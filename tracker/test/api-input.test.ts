@@ -1,0 +1,145 @@
+import { request as httpRequest } from 'node:http'
+import { afterEach, describe, expect, it } from 'vitest'
+import { postJson } from './helpers/test-node.ts'
+import { startTracker, type TrackerFixture } from './helpers/tracker.ts'
+
+let fixtures: TrackerFixture[] = []
+afterEach(async () => {
+  for (const f of fixtures) await f.close()
+  fixtures = []
+})
+
+async function tracker(over = {}) {
+  const t = await startTracker(over)
+  fixtures.push(t)
+  return t
+}
+
+const CID = 'saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy'
+
+function raw(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, { method, headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => {
+        text += c
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on('error', reject)
+    if (body !== undefined) req.write(body)
+    req.end()
+  })
+}
+
+describe('bad input is refused with a clear status and code', () => {
+  it('malformed JSON, unknown fields and wrong types', async () => {
+    const t = await tracker()
+    let r = await postJson(`${t.url}/v1/nodes`, '{"record":')
+    expect([r.status, r.body]).toEqual([
+      400,
+      { error: { code: 'SHOAL_ERR_INVALID_FORMAT', message: expect.stringContaining('not valid JSON') } },
+    ])
+    r = await postJson(`${t.url}/v1/tickets`, { client: `0x${'12'.repeat(20)}`, extra: true })
+    expect([r.status, (r.body.error as { code: string }).code]).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    r = await postJson(`${t.url}/v1/tickets`, { client: 'nope' })
+    expect((r.body.error as { message: string }).message).toContain('client')
+    r = await postJson(`${t.url}/v1/nodes`, { record: { message: { node: 1 }, signature: '0x' } })
+    expect([r.status, (r.body.error as { code: string }).code]).toEqual([400, 'SHOAL_ERR_INVALID_FORMAT'])
+    r = await postJson(`${t.url}/v1/reports`, { message: {}, signature: '0x' })
+    expect([r.status, (r.body.error as { code: string }).code]).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+  })
+
+  it('bodies over the limit (413, declared or streamed) and non-JSON bodies (415)', async () => {
+    const t = await tracker({ maxManifestBytes: 4096 })
+    const big = `{"client":"${'a'.repeat(5000)}"}`
+    let r = await raw(t.url, 'POST', '/v1/tickets', { 'content-type': 'application/json' }, big)
+    expect(r.status).toBe(413)
+    expect(JSON.parse(r.body).error.code).toBe('SHOAL_ERR_TOO_LARGE')
+    r = await raw(
+      t.url,
+      'POST',
+      '/v1/sites',
+      { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      Buffer.alloc(8192, 0x20),
+    )
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([413, 'SHOAL_ERR_TOO_LARGE'])
+    r = await raw(t.url, 'POST', '/v1/tickets', { 'content-type': 'text/plain' }, '{}')
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([415, 'SHOAL_ERR_UNSUPPORTED_MEDIA_TYPE'])
+  })
+
+  it('unknown routes (404), wrong methods (405) and oversized heads (431) answer the JSON error body', async () => {
+    const t = await tracker()
+    let r = await raw(t.url, 'GET', '/v2/nope', {})
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([404, 'SHOAL_ERR_NOT_FOUND'])
+    r = await raw(t.url, 'DELETE', '/v1/nodes', {})
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([405, 'SHOAL_ERR_METHOD_NOT_ALLOWED'])
+    r = await raw(t.url, 'POST', '/v1/stats', {})
+    expect(r.status).toBe(405)
+    r = await raw(t.url, 'GET', '/v1/stats', { 'x-big': 'a'.repeat(20_000) })
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([431, 'SHOAL_ERR_HEADERS_TOO_LARGE'])
+    r = await raw(t.url, 'GET', '/v1/nodes/not-an-address', {})
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    r = await raw(t.url, 'GET', `/v1/nodes/0x${'ab'.repeat(20)}`, {})
+    expect([r.status, JSON.parse(r.body).error.code]).toEqual([404, 'SHOAL_ERR_NOT_FOUND'])
+  })
+
+  it('select: bad CIDs, counts, regions and unknown parameters', async () => {
+    const t = await tracker()
+    const get = async (q: string) => {
+      const res = await fetch(`${t.url}/v1/select?${q}`)
+      return [res.status, ((await res.json()) as { error?: { code: string } }).error?.code]
+    }
+    expect(await get('')).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get('cid=sNOPE')).toEqual([400, 'SHOAL_ERR_INVALID_CID'])
+    expect(await get(`cid=${CID}&count=0`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get(`cid=${CID}&count=1000`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get(`cid=${CID}&count=-1`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get(`cid=${CID}&region=EU`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get(`cid=${CID}&foo=1`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    expect(await get(`cid=${CID}&exclude=0x12`)).toEqual([400, 'SHOAL_ERR_INVALID_ARGUMENT'])
+    // an unknown (well-formed) region is not an error: it falls back to every region
+    expect(await get(`cid=${CID}&region=mars`)).toEqual([200, undefined])
+  })
+
+  it('rate-limits each client IP per route group with 429 and Retry-After', async () => {
+    const t = await tracker({ rateLimits: { select: { rate: 1, burst: 3 } } })
+    const statuses: number[] = []
+    let retryAfter: string | null = null
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${t.url}/v1/select?cid=${CID}`)
+      statuses.push(res.status)
+      if (res.status === 429) {
+        retryAfter = res.headers.get('retry-after')
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('SHOAL_ERR_RATE_LIMITED')
+      } else await res.arrayBuffer()
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1)
+    // other groups have their own bucket
+    expect((await fetch(`${t.url}/v1/stats`)).status).toBe(200)
+  })
+
+  it('serves health, stats with score components, and Prometheus metrics', async () => {
+    const t = await tracker()
+    expect(await (await fetch(`${t.url}/health`)).json()).toEqual({ status: 'ok', nodes: 0 })
+    const stats = (await (await fetch(`${t.url}/v1/stats`)).json()) as Record<string, unknown>
+    expect(stats).toMatchObject({
+      tracker: { issuer: t.account.address, store: 'sqlite' },
+      nodes: { nodes: 0 },
+      formula: expect.stringContaining('uptime'),
+      components: { sampled: 0 },
+      sites: 0,
+    })
+    const metrics = await (await fetch(`${t.url}/metrics`)).text()
+    expect(metrics).toContain('shoal_tracker_http_requests_total')
+    expect(metrics).toContain('shoal_tracker_nodes{status="active"} 0')
+  })
+})
