@@ -1,19 +1,27 @@
 /**
  * The tracker's HTTP API as typed calls. Browser-safe (global `fetch` by default); the
  * edge node uses it too, to fetch site manifests. Every answer from the tracker is
- * checked: manifests are decoded strictly here and verified by the caller.
+ * checked: manifests and entry proofs are decoded strictly here (and verified by the
+ * caller), node lists are validated field by field, and anything else is a typed error.
  */
 import {
+  AbortError,
+  decodeManifestEntryProof,
   decodeSiteManifest,
   ERROR_CODES,
   type ErrorCode,
   InvalidArgumentError,
+  InvalidFormatError,
+  type ManifestEntryProof,
   parseErrorBody,
+  pathProblem,
   ShoalError,
   type Signed,
   type SiteManifest,
   UpstreamError,
 } from '@shoal/protocol'
+import { type Address, getAddress, isAddress } from 'viem'
+import type { NodeReport } from './reports.ts'
 
 export interface TrackerClientInit {
   /** Base URL of the tracker, e.g. `http://127.0.0.1:7470`. */
@@ -24,15 +32,61 @@ export interface TrackerClientInit {
   timeoutMs?: number
 }
 
+/** One node of a `GET /v1/select` answer. */
+export interface SelectedNode {
+  /** The node's address (its key). */
+  node: Address
+  region: string
+  score: number
+  /** Base URL of the node's HTTP edge (canonical: ends with `/`). */
+  httpUrl: string
+  peerId: string
+  multiaddrs: string[]
+}
+
+export interface SelectOptions {
+  /** How many nodes (default: the tracker's, 3). */
+  count?: number
+  /** The client's region hint. */
+  region?: string
+  /** Addresses not to return (nodes that already failed). */
+  exclude?: readonly string[]
+  signal?: AbortSignal
+}
+
+/** What the tracker answered to a report. */
+export interface ReportReceipt {
+  node: string
+  standing: number
+  weight: number
+  status: string
+  auditQueued: boolean
+}
+
 export interface TrackerClient {
   readonly url: string
   /** The site's signed manifest (decoded, not yet verified), or `undefined` when the tracker has none. */
   getSite(site: string, options?: { signal?: AbortSignal }): Promise<Signed<SiteManifest> | undefined>
   /** Same as `getSite`: the shape the edge node's manifest registry asks for. */
   fetchManifest(site: string, options?: { signal?: AbortSignal }): Promise<Signed<SiteManifest> | undefined>
+  /**
+   * The entry proof of one path (`GET /v1/sites/<site>/entries?path=…`), decoded strictly
+   * but not verified: pass it to `verifyManifestEntryProof`. `NotFoundError` when the
+   * tracker has no such site or path.
+   */
+  getEntryProof(site: string, path: string, options?: { signal?: AbortSignal }): Promise<ManifestEntryProof>
+  /** The best nodes for a CID (`GET /v1/select`), in the tracker's order. */
+  select(cid: string, options?: SelectOptions): Promise<SelectedNode[]>
+  /** Files a signed report about a node (`POST /v1/reports`). */
+  report(signed: Signed<NodeReport>, options?: { signal?: AbortSignal }): Promise<ReportReceipt>
 }
 
 export const DEFAULT_TRACKER_TIMEOUT_MS = 10_000
+/** Largest tracker answer read (an entry proof is under 2 KB, a select answer under 64 KiB). */
+const MAX_ANSWER_BYTES = 1 << 20
+
+const SITE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/
+const REGION_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
 
 /** Turns a non-2xx answer into the typed error the tracker named (or an UpstreamError). */
 async function errorOf(res: Response): Promise<Error> {
@@ -43,10 +97,46 @@ async function errorOf(res: Response): Promise<Error> {
   return new UpstreamError(`tracker answered ${res.status}`)
 }
 
+function garbage(what: string, problem: string): Error {
+  return new InvalidFormatError(`tracker answered garbage for ${what}: ${problem}`)
+}
+
+/** Validates one node of a select answer; throws `InvalidFormatError` naming the field. */
+function checkSelected(value: unknown, i: number): SelectedNode {
+  const what = `select (nodes[${i}])`
+  if (typeof value !== 'object' || value === null) throw garbage(what, 'not an object')
+  const v = value as Record<string, unknown>
+  if (typeof v.node !== 'string' || !isAddress(v.node, { strict: false }))
+    throw garbage(what, 'node is not an address')
+  if (typeof v.region !== 'string' || !REGION_RE.test(v.region)) throw garbage(what, 'bad region')
+  if (typeof v.score !== 'number' || !Number.isFinite(v.score)) throw garbage(what, 'score is not a number')
+  if (typeof v.httpUrl !== 'string') throw garbage(what, 'httpUrl is missing')
+  let url: URL
+  try {
+    url = new URL(v.httpUrl)
+  } catch {
+    throw garbage(what, 'httpUrl is not a URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw garbage(what, 'httpUrl is not http(s)')
+  const peerId = typeof v.peerId === 'string' ? v.peerId : ''
+  const multiaddrs = Array.isArray(v.multiaddrs)
+    ? v.multiaddrs.filter((m): m is string => typeof m === 'string')
+    : []
+  return {
+    node: getAddress(v.node),
+    region: v.region,
+    score: v.score,
+    httpUrl: url.href.endsWith('/') ? url.href : `${url.href}/`,
+    peerId,
+    multiaddrs,
+  }
+}
+
 /**
  * @example
  * const tracker = createTrackerClient({ url: 'http://127.0.0.1:7470' })
  * const signed = await tracker.getSite('blog')
+ * const nodes = await tracker.select(cid.text, { count: 3, region: 'eu-west' })
  */
 export function createTrackerClient(init: TrackerClientInit): TrackerClient {
   let base: URL
@@ -61,30 +151,102 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
   const root = base.href.replace(/\/$/, '')
   const doFetch = init.fetch ?? globalThis.fetch
   const timeoutMs = init.timeoutMs ?? DEFAULT_TRACKER_TIMEOUT_MS
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+    throw new InvalidArgumentError('tracker timeoutMs must be a positive integer')
 
-  const get = async (path: string, signal?: AbortSignal): Promise<Response> => {
+  const call = async (path: string, signal: AbortSignal | undefined, body?: string): Promise<Response> => {
     const timeout = AbortSignal.timeout(timeoutMs)
     try {
       return await doFetch(`${root}${path}`, {
-        headers: { accept: 'application/json' },
+        method: body === undefined ? 'GET' : 'POST',
+        headers:
+          body === undefined
+            ? { accept: 'application/json' }
+            : { accept: 'application/json', 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       })
     } catch (err) {
+      if (signal?.aborted === true) throw new AbortError('the operation was aborted', { cause: err })
       throw new UpstreamError(`tracker at ${root} did not answer`, { cause: err })
     }
   }
 
-  const getSite = async (site: string, options: { signal?: AbortSignal } = {}) => {
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(site))
+  /** Reads a bounded text body; a body cut short or too large is an upstream failure. */
+  const text = async (res: Response, what: string): Promise<string> => {
+    const declared = Number(res.headers.get('content-length') ?? 0)
+    if (declared > MAX_ANSWER_BYTES) {
+      await res.body?.cancel()
+      throw new UpstreamError(`tracker answer for ${what} is larger than ${MAX_ANSWER_BYTES} bytes`)
+    }
+    try {
+      const out = await res.text()
+      if (out.length > MAX_ANSWER_BYTES)
+        throw new UpstreamError(`tracker answer for ${what} is larger than ${MAX_ANSWER_BYTES} bytes`)
+      return out
+    } catch (err) {
+      if (err instanceof ShoalError) throw err
+      throw new UpstreamError(`tracker answer for ${what} was cut short`, { cause: err })
+    }
+  }
+
+  const json = async (res: Response, what: string): Promise<unknown> => {
+    const body = await text(res, what)
+    try {
+      return JSON.parse(body)
+    } catch (cause) {
+      throw new InvalidFormatError(`tracker answered garbage for ${what}: not JSON`, { cause })
+    }
+  }
+
+  const checkSite = (site: string) => {
+    if (typeof site !== 'string' || !SITE_RE.test(site))
       throw new InvalidArgumentError(`"${site}" is not a site name`)
-    const res = await get(`/v1/sites/${site}`, options.signal)
+  }
+
+  const getSite = async (site: string, options: { signal?: AbortSignal } = {}) => {
+    checkSite(site)
+    const res = await call(`/v1/sites/${site}`, options.signal)
     if (res.status === 404) {
       await res.body?.cancel()
       return undefined
     }
     if (!res.ok) throw await errorOf(res)
-    return decodeSiteManifest(await res.text())
+    return decodeSiteManifest(await text(res, `site ${site}`))
   }
 
-  return { url: root, getSite, fetchManifest: getSite }
+  const getEntryProof = async (site: string, path: string, options: { signal?: AbortSignal } = {}) => {
+    checkSite(site)
+    const problem = typeof path === 'string' ? pathProblem(path) : 'must be a string'
+    if (problem !== undefined) throw new InvalidArgumentError(`path ${problem}`)
+    const res = await call(`/v1/sites/${site}/entries?path=${encodeURIComponent(path)}`, options.signal)
+    if (!res.ok) throw await errorOf(res)
+    return decodeManifestEntryProof(await text(res, `${site}${path}`))
+  }
+
+  const select = async (cid: string, options: SelectOptions = {}): Promise<SelectedNode[]> => {
+    const query = new URLSearchParams({ cid })
+    if (options.count !== undefined) query.set('count', String(options.count))
+    if (options.region !== undefined) query.set('region', options.region)
+    if (options.exclude !== undefined && options.exclude.length > 0)
+      query.set('exclude', options.exclude.join(','))
+    const res = await call(`/v1/select?${query}`, options.signal)
+    if (!res.ok) throw await errorOf(res)
+    const body = await json(res, 'select')
+    if (typeof body !== 'object' || body === null) throw garbage('select', 'not an object')
+    const { cid: answered, nodes } = body as { cid?: unknown; nodes?: unknown }
+    if (answered !== cid) throw garbage('select', `it names another CID (${String(answered).slice(0, 80)})`)
+    if (!Array.isArray(nodes)) throw garbage('select', 'nodes is not a list')
+    return nodes.map(checkSelected)
+  }
+
+  const report = async (signed: Signed<NodeReport>, options: { signal?: AbortSignal } = {}) => {
+    const res = await call('/v1/reports', options.signal, JSON.stringify(signed))
+    if (!res.ok) throw await errorOf(res)
+    const body = await json(res, 'report')
+    if (typeof body !== 'object' || body === null) throw garbage('report', 'not an object')
+    return body as ReportReceipt
+  }
+
+  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report }
 }

@@ -1,0 +1,324 @@
+/**
+ * `createClient`: fetch through the Shoal mesh. `client.fetch(input, init)` is shaped like
+ * `fetch` and returns a standard `Response` whose body streams only verified bytes.
+ *
+ * Composition: a request pipeline (`observe` → `timeouts` → `httpDispatch`) reaches one
+ * source; `race` hedges across sources; `createContentFetcher` verifies (in one place,
+ * `verifyStream`) and fails over mid-stream; `createSiteResolver` turns site paths into
+ * verified manifest entries; `createNodeDirectory` says which nodes to ask.
+ */
+import {
+  AbortError,
+  type Cid,
+  InvalidArgumentError,
+  MethodNotAllowedError,
+  type RecordSigner,
+  UnavailableError,
+} from '@shoal/protocol'
+import type { Address } from 'viem'
+import { createContentFetcher, type IntegrityFailure } from './content.ts'
+import { failureOf, infoOf } from './errors.ts'
+import type { ClientEvent } from './events.ts'
+import { parseTarget, type Target } from './input.ts'
+import { createLeavesCache } from './leaves.ts'
+import { createNodeStats, type NodeStats } from './node-stats.ts'
+import { createNodeDirectory } from './nodes.ts'
+import { type ClientInit, type ResolvedClientOptions, resolveClientOptions } from './options.ts'
+import { fetchOriginPull } from './origin-pull.ts'
+import { compose, type Dispatch, type Interceptor } from './pipeline/dispatch.ts'
+import { httpDispatch } from './pipeline/http.ts'
+import { observe } from './pipeline/observe.ts'
+import { timeouts } from './pipeline/timeouts.ts'
+import { parseRange } from './range.ts'
+import { randomNonce, signNodeReport } from './reports.ts'
+import { streamOf } from './response.ts'
+import { createSiteResolver } from './sites.ts'
+import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
+
+/** `Cache-Control` of `shoal://<cid>` responses: content ids never change. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable'
+
+export interface ShoalRequestInit extends RequestInit {
+  /** Called as verified bytes are handed to the body: `loaded` of `total` bytes. */
+  onProgress?: (progress: { loaded: number; total: number }) => void
+}
+
+export interface ShoalClient {
+  /**
+   * Fetches `shoal://<cid>`, `shoal://<site>/<path>` or an `http(s)://` URL. For Shoal URLs
+   * the promise resolves once the first verified bytes are in hand; it rejects with a
+   * typed error (`error.code`) when nothing can serve, and the body errors the same way
+   * when every source fails later. `GET` and `HEAD` only.
+   */
+  fetch(input: string | URL | Request, init?: ShoalRequestInit): Promise<Response>
+  /** Idempotent; a client is usable right after `createClient`. After `stop()`, starts it again. */
+  start(): Promise<void>
+  /** Aborts every fetch in flight, waits for pending reports, clears caches. */
+  stop(): Promise<void>
+  /** The tracker client, when the client has a tracker. */
+  readonly tracker: TrackerClient | undefined
+  /** What the client has observed of nodes (TTFBs, failures). */
+  readonly stats: NodeStats
+  readonly options: Readonly<ResolvedClientOptions>
+}
+
+export interface ClientComponents {
+  /** Extra interceptors, outermost first, stacked on top of the built-in ones. */
+  interceptors?: Interceptor[]
+  /** The base dispatch (default `httpDispatch(fetch)`). */
+  dispatch?: Dispatch
+  stats?: NodeStats
+}
+
+/**
+ * @example
+ * const client = createClient({ tracker: 'https://tracker.example' })
+ * const res = await client.fetch('shoal://blog/index.html')
+ * console.log(res.headers.get('content-type'), await res.text())
+ */
+export function createClient(init: ClientInit, components: ClientComponents = {}): ShoalClient {
+  const options = resolveClientOptions(init)
+  const doFetch = init.fetch ?? globalThis.fetch.bind(globalThis)
+  if (typeof doFetch !== 'function') throw new InvalidArgumentError('fetch must be a function')
+  const tracker: TrackerClient | undefined =
+    init.tracker === undefined
+      ? undefined
+      : typeof init.tracker === 'string'
+        ? createTrackerClient({ url: init.tracker, fetch: doFetch, timeoutMs: options.trackerMs })
+        : init.tracker
+  if (tracker !== undefined && (typeof tracker !== 'object' || typeof tracker.select !== 'function'))
+    throw new InvalidArgumentError('tracker must be a URL or a tracker client')
+  const account: RecordSigner | undefined = init.account
+  const onEvent = init.onEvent
+  const emit = (event: ClientEvent) => {
+    if (onEvent === undefined) return
+    try {
+      onEvent(event)
+    } catch {
+      // a listener's error is not the fetch's
+    }
+  }
+
+  const stats = components.stats ?? createNodeStats()
+  const dispatch = compose(
+    ...(components.interceptors ?? []),
+    observe({ stats }),
+    timeouts({ ttfbMs: options.ttfbMs, stallMs: options.stallMs }),
+  )(components.dispatch ?? httpDispatch(doFetch))
+  const directory = createNodeDirectory(
+    {
+      nodes: options.nodes,
+      selectCount: options.selectCount,
+      selectTtlMs: options.selectTtlMs,
+      region: options.region,
+    },
+    { tracker, stats },
+  )
+  const leavesCache = createLeavesCache(options.leavesBytes)
+  const sites = createSiteResolver({ pins: options.sites, ttlMs: options.siteTtlMs }, { tracker })
+
+  const pendingReports = new Set<Promise<void>>()
+  const report = (failure: IntegrityFailure) => {
+    const { source, cid, chunk, badHash } = failure
+    const address: Address | undefined = source.address
+    emit({
+      type: 'integrity-failure',
+      cid: cid.text,
+      node: source.url,
+      ...(address === undefined ? {} : { address }),
+      chunk,
+      badHash,
+    })
+    const skipped = (reason: string) =>
+      emit({ type: 'report', cid: cid.text, node: source.url, chunk, outcome: 'skipped', reason })
+    if (account === undefined) return skipped('the client has no account to sign reports')
+    if (tracker === undefined) return skipped('the client has no tracker')
+    if (address === undefined) return skipped("the node's address is unknown")
+    const filing = (async () => {
+      const signed = await signNodeReport(account, {
+        client: account.address,
+        node: address,
+        nonce: randomNonce(),
+        timestamp: Math.floor(Date.now() / 1000),
+        requests: 1,
+        failures: 1,
+        bytes: failure.bytes,
+        ttfbMs: Math.min(600_000, Math.round(failure.ttfbMs)),
+        throughput: 0,
+        cid: cid.text,
+        chunk,
+        badHash,
+      })
+      await tracker.report(signed, { signal: AbortSignal.timeout(options.trackerMs) })
+    })().then(
+      () => emit({ type: 'report', cid: cid.text, node: source.url, chunk, outcome: 'filed' }),
+      (err: unknown) =>
+        emit({
+          type: 'report',
+          cid: cid.text,
+          node: source.url,
+          chunk,
+          outcome: 'failed',
+          reason: `${infoOf(err).code}: ${infoOf(err).message}`,
+        }),
+    )
+    pendingReports.add(filing)
+    void filing.finally(() => pendingReports.delete(filing))
+  }
+
+  const content = createContentFetcher(
+    { hedge: options.hedge, originBufferBytes: options.originBufferBytes },
+    { dispatch, directory, stats, leavesCache, emit, onIntegrityFailure: report },
+  )
+
+  let stopping = new AbortController()
+  const inflight = new Set<AbortController>()
+
+  const fetchShoal = async (
+    target: Exclude<Target, { kind: 'http' }>,
+    method: string,
+    headers: Headers,
+    signal: AbortSignal,
+    onProgress: ShoalRequestInit['onProgress'],
+    done: () => void,
+  ): Promise<Response> => {
+    let cid: Cid
+    let contentType = 'application/octet-stream'
+    let cacheControl = IMMUTABLE
+    let origin: string | undefined
+    if (target.kind === 'site') {
+      const resolved = await sites.resolve(target.site, target.path, { signal })
+      cid = resolved.cid
+      contentType = resolved.entry.contentType
+      cacheControl = resolved.entry.cacheControl
+      if (resolved.header.origin !== '') origin = originUrl(resolved.header.origin, target.path)
+    } else {
+      cid = target.cid
+    }
+    const range = parseRange(headers.get('range'), cid.size)
+    const start = range?.start ?? 0
+    const end = range?.end ?? cid.size
+    const out = new Headers({
+      'content-type': contentType,
+      'content-length': String(end - start),
+      etag: `"${cid.text}"`,
+      'accept-ranges': 'bytes',
+    })
+    if (cacheControl !== '') out.set('cache-control', cacheControl)
+    if (range !== undefined) out.set('content-range', `bytes ${start}-${end - 1}/${cid.size}`)
+    const status = range === undefined ? 200 : 206
+    if (method === 'HEAD') {
+      done()
+      return new Response(null, { status, headers: out })
+    }
+    const leaves =
+      cid.size === 0
+        ? undefined
+        : await content.leaves(cid, { signal, ...(origin === undefined ? {} : { origin }) })
+    const gen = content.body({ cid, leaves, start, end, signal, ...(origin === undefined ? {} : { origin }) })
+    let first: IteratorResult<Uint8Array, void>
+    try {
+      first = await gen.next()
+    } catch (err) {
+      await gen.return(undefined).catch(() => {})
+      throw err
+    }
+    let loaded = 0
+    const total = end - start
+    const body = streamOf(gen, {
+      first,
+      signal,
+      onDone: done,
+      ...(onProgress === undefined
+        ? {}
+        : {
+            onBytes: (n: number) => {
+              loaded += n
+              onProgress({ loaded, total })
+            },
+          }),
+    })
+    return new Response(body, { status, headers: out })
+  }
+
+  const clientFetch = async (
+    input: string | URL | Request,
+    init: ShoalRequestInit = {},
+  ): Promise<Response> => {
+    if (stopping.signal.aborted) throw new UnavailableError('the client is stopped')
+    const request =
+      typeof input === 'object' && input !== null && 'url' in input && !(input instanceof URL)
+        ? input
+        : undefined
+    const url = request?.url ?? String(input)
+    const method = (init.method ?? request?.method ?? 'GET').toUpperCase()
+    const userSignal = init.signal ?? request?.signal ?? undefined
+    if (userSignal?.aborted === true)
+      throw new AbortError('the operation was aborted', { cause: userSignal.reason })
+    const target = parseTarget(url)
+    if (target.kind === 'http') {
+      return fetchOriginPull(target.url, input, init, {
+        fetch: doFetch,
+        site: options.originSites.get(target.url.origin),
+        nodes: options.nodes ?? [],
+        ttfbMs: options.ttfbMs,
+        stats,
+        emit,
+        stopSignal: stopping.signal,
+      })
+    }
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new MethodNotAllowedError(`${method} is not allowed on ${url.slice(0, 100)}: use GET or HEAD`)
+    const headers = new Headers(init.headers ?? request?.headers)
+
+    // one controller per fetch, aborted by the app's signal or by stop()
+    const controller = new AbortController()
+    const stopSignal = stopping.signal
+    const onAbort = () => controller.abort(userSignal?.aborted ? userSignal.reason : stopSignal.reason)
+    userSignal?.addEventListener('abort', onAbort, { once: true })
+    stopSignal.addEventListener('abort', onAbort, { once: true })
+    inflight.add(controller)
+    let released = false
+    const done = () => {
+      if (released) return
+      released = true
+      userSignal?.removeEventListener('abort', onAbort)
+      stopSignal.removeEventListener('abort', onAbort)
+      inflight.delete(controller)
+    }
+    try {
+      return await fetchShoal(target, method, headers, controller.signal, init.onProgress, done)
+    } catch (err) {
+      done()
+      if (controller.signal.aborted) throw failureOf(err, controller.signal, 'aborted')
+      throw err
+    }
+  }
+
+  return {
+    fetch: clientFetch,
+    tracker,
+    stats,
+    options,
+    async start() {
+      if (stopping.signal.aborted) stopping = new AbortController()
+    },
+    async stop() {
+      if (!stopping.signal.aborted) stopping.abort(new AbortError('the client stopped'))
+      inflight.clear()
+      await Promise.allSettled([...pendingReports])
+      directory.clear()
+      sites.clear()
+      leavesCache.clear()
+    },
+  }
+}
+
+/** The URL of a site path at the site's origin: the origin's path, then the entry's path, percent-encoded. */
+export function originUrl(origin: string, path: string): string {
+  const encoded = path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/%40/g, '@').replace(/%3A/g, ':'))
+    .join('/')
+  return `${origin.replace(/\/$/, '')}${encoded}`
+}

@@ -1,0 +1,370 @@
+/**
+ * Getting verified bytes of a CID from untrusted sources: the leaf list, then the body.
+ *
+ * The body is one async generator over `verifyStream` (the only place bytes are checked):
+ * a hedged race picks a node for the chunk-aligned span; its bytes go through the
+ * verifier, and only verified bytes are yielded. When the node fails mid-stream (error,
+ * stall, wrong bytes), the next race asks another node for the rest of the span from the
+ * next unverified byte — always a chunk boundary, so no byte is repeated or skipped.
+ * Wrong bytes are evidence: the chunk's hash goes to `onIntegrityFailure`. When every
+ * node failed and the site names an origin, the origin serves the rest, verified against
+ * the same CID.
+ */
+import {
+  AbortError,
+  alignRange,
+  type Cid,
+  chunkSpan,
+  computeCid,
+  hashChunk,
+  IntegrityError,
+  isShoalError,
+  type Leaves,
+  TooLargeError,
+  verifyLeaves,
+  verifyStream,
+} from '@shoal/protocol'
+import type { Hex } from 'viem'
+import { infoOf, isAbort, unavailable } from './errors.ts'
+import type { ClientEvent } from './events.ts'
+import { type LeavesCache, leavesLength, readAll, rootLeaves } from './leaves.ts'
+import type { NodeStats } from './node-stats.ts'
+import type { NodeDirectory } from './nodes.ts'
+import type { Dispatch, Source, SourceResponse } from './pipeline/dispatch.ts'
+import { type RaceWin, race } from './race.ts'
+import { toHex } from './reports.ts'
+
+export interface IntegrityFailure {
+  source: Source
+  cid: Cid
+  chunk: number
+  badHash: Hex
+  /** Bytes received from the source in this request. */
+  bytes: number
+  ttfbMs: number
+}
+
+export interface ContentFetcherInit {
+  hedge: {
+    enabled: boolean
+    quantile: number
+    minDelayMs: number
+    maxDelayMs: number
+    initialDelayMs: number
+    maxParallel: number
+  }
+  originBufferBytes: number
+}
+
+export interface ContentFetcherComponents {
+  dispatch: Dispatch
+  directory: NodeDirectory
+  stats: NodeStats
+  leavesCache: LeavesCache
+  emit(event: ClientEvent): void
+  onIntegrityFailure(failure: IntegrityFailure): void
+}
+
+export interface BodyRequest {
+  cid: Cid
+  /** From `leaves()`; `undefined` only when no node could give them and `origin` is set. */
+  leaves: Leaves | undefined
+  start: number
+  end: number
+  /** The object's URL at the site's origin, when the manifest names one. */
+  origin?: string
+  signal: AbortSignal
+}
+
+export interface ContentFetcher {
+  /**
+   * The CID's verified leaves: from the root (one chunk), the cache, or the nodes.
+   * With `origin`, a CID whose leaves no node gives resolves to `undefined` (the origin
+   * path verifies the whole object instead); without, it throws `UnavailableError`.
+   */
+  leaves(cid: Cid, options: { signal: AbortSignal; origin?: string }): Promise<Leaves | undefined>
+  /** Verified bytes `[start, end)` of the CID. */
+  body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined>
+}
+
+const contentUrl = (source: Source, cid: Cid) => `${source.url}c/${cid.text}`
+
+/** Keeps the pieces of the last chunk or two a source sent, so a bad chunk's bytes can be hashed as evidence. */
+function trackChunks(body: AsyncIterable<Uint8Array>, from: number, chunkSize: number) {
+  const window: { at: number; piece: Uint8Array }[] = []
+  let received = from
+  const source = body[Symbol.asyncIterator]()
+  const tracked: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        const r = await source.next()
+        if (r.done === true) return r
+        const at = received
+        received += r.value.length
+        window.push({ at, piece: r.value })
+        // a chunk that ends in this piece started after `at - chunkSize`: older pieces go
+        while (window.length > 1 && window[0]!.at + window[0]!.piece.length <= at - chunkSize) window.shift()
+        return r
+      },
+      async return() {
+        await source.return?.()
+        return { done: true, value: undefined }
+      },
+    }),
+  }
+  return {
+    body: tracked,
+    get received() {
+      return received - from
+    },
+    /** The bytes `[start, end)` when all of them arrived and are still held. */
+    bytesOf(start: number, end: number): Uint8Array | undefined {
+      if (received < end || window.length === 0 || window[0]!.at > start) return undefined
+      const out = new Uint8Array(end - start)
+      for (const { at, piece } of window) {
+        const from = Math.max(start, at)
+        const to = Math.min(end, at + piece.length)
+        if (to > from) out.set(piece.subarray(from - at, to - at), from - start)
+      }
+      return out
+    },
+  }
+}
+
+/**
+ * @example
+ * const content = createContentFetcher(init, { dispatch, directory, stats, leavesCache, emit, onIntegrityFailure })
+ * const leaves = await content.leaves(cid, { signal })
+ * for await (const bytes of content.body({ cid, leaves, start: 0, end: cid.size, signal })) …
+ */
+export function createContentFetcher(
+  init: ContentFetcherInit,
+  components: ContentFetcherComponents,
+): ContentFetcher {
+  const { dispatch, directory, stats, leavesCache, emit } = components
+  const { hedge } = init
+
+  const delayFor = (source: Source): number => {
+    if (!hedge.enabled || source.kind !== 'node') return Number.POSITIVE_INFINITY
+    const q = stats.ttfbQuantile(source.url, hedge.quantile) ?? stats.globalQuantile(hedge.quantile)
+    if (q === undefined) return hedge.initialDelayMs
+    return Math.min(hedge.maxDelayMs, Math.max(hedge.minDelayMs, q))
+  }
+
+  const raceNodes = <R>(
+    cid: Cid,
+    state: {
+      failed: Map<string, Source>
+      failures: { source: string; error: unknown }[]
+      reselect: { reselected: boolean }
+    },
+    signal: AbortSignal,
+    what: string,
+    start: (source: Source, signal: AbortSignal) => Promise<R>,
+    dispose?: (result: R) => void,
+  ) =>
+    race<Source, R>({
+      next: directory.candidates(cid.text, state.failed, state.reselect, { signal }),
+      nameOf: (s) => s.url,
+      start,
+      delayFor,
+      maxParallel: hedge.enabled ? hedge.maxParallel : 1,
+      signal,
+      what,
+      failures: state.failures,
+      onHedge: (from, to, afterMs) =>
+        emit({ type: 'hedge', cid: cid.text, from: from.url, to: to.url, afterMs }),
+      onError: (source, error) => {
+        state.failed.set(source.url, source)
+        emit({ type: 'node-error', cid: cid.text, node: source.url, error: infoOf(error) })
+      },
+      onLose: (source, elapsedMs) => stats.recordSlow(source.url, elapsedMs),
+      ...(dispose === undefined ? {} : { dispose }),
+    })
+
+  const leaves = async (cid: Cid, options: { signal: AbortSignal; origin?: string }) => {
+    const fromRoot = await rootLeaves(cid)
+    if (fromRoot !== undefined) return fromRoot
+    const cached = leavesCache.get(cid)
+    if (cached !== undefined) return cached
+    const length = leavesLength(cid)
+    const state = { failed: new Map<string, Source>(), failures: [], reselect: { reselected: false } }
+    try {
+      const won = await raceNodes(
+        cid,
+        state,
+        options.signal,
+        `no node could give the leaves of ${cid.text}`,
+        async (source, signal) => {
+          const res = await dispatch({
+            source,
+            url: `${contentUrl(source, cid)}/leaves`,
+            size: length,
+            signal,
+          })
+          try {
+            // a leaf list that does not rebuild the root fails this node; the next is tried
+            return await verifyLeaves(cid, await readAll(res.body, length))
+          } catch (err) {
+            if (!signal.aborted) stats.recordFailure(source.url, 'error')
+            throw err
+          } finally {
+            res.close()
+          }
+        },
+      )
+      won.controller.abort()
+      leavesCache.set(cid, won.result)
+      return won.result
+    } catch (err) {
+      if (options.origin !== undefined && !isAbort(err)) return undefined
+      throw err
+    }
+  }
+
+  /** The whole object from the origin, held until it matched the CID (no leaves to verify chunks with). */
+  async function* wholeFromOrigin(
+    request: BodyRequest,
+    origin: string,
+    failures: { source: string; error: unknown }[],
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const { cid, signal } = request
+    if (cid.size > init.originBufferBytes) {
+      failures.push({
+        source: origin,
+        error: new TooLargeError(
+          `no node gave the leaves of ${cid.text}, and at ${cid.size} bytes it is too large to verify whole from the origin (originBufferBytes ${init.originBufferBytes})`,
+        ),
+      })
+      throw unavailable(`no source could serve ${cid.text}`, failures)
+    }
+    const source: Source = { kind: 'origin', url: origin }
+    let res: SourceResponse | undefined
+    const pieces: Uint8Array[] = []
+    try {
+      res = await dispatch({ source, url: origin, size: cid.size, signal })
+      const body = res.body
+      const kept = (async function* () {
+        for await (const piece of body) {
+          pieces.push(piece)
+          yield piece
+        }
+      })()
+      const computed = await computeCid(kept, { chunkSize: cid.chunkSize, signal })
+      if (computed.cid.text !== cid.text)
+        throw new IntegrityError(`the origin's bytes are not ${cid.text} (they are ${computed.cid.text})`)
+      leavesCache.set(cid, computed.leaves)
+    } catch (err) {
+      if (signal.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason })
+      failures.push({ source: origin, error: err })
+      throw unavailable(`no source could serve ${cid.text}`, failures)
+    } finally {
+      res?.close()
+    }
+    let at = 0
+    for (const piece of pieces) {
+      const from = Math.max(request.start, at)
+      const to = Math.min(request.end, at + piece.length)
+      if (to > from) yield piece.subarray(from - at, to - at)
+      at += piece.length
+    }
+  }
+
+  async function* body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined> {
+    const { cid, end, signal, origin } = request
+    // the empty object has no bytes to verify: its CID says it all
+    if (cid.size === 0) return
+    let at = request.start
+    let leaves = request.leaves
+    const state = {
+      failed: new Map<string, Source>(),
+      failures: [] as { source: string; error: unknown }[],
+      reselect: { reselected: false },
+    }
+    let fromOrigin = false
+    for (;;) {
+      if (at >= end) return
+      const span = alignRange(cid, at, end)
+      const ask = (source: Source, sig: AbortSignal) =>
+        dispatch({
+          source,
+          url: source.kind === 'origin' ? source.url : contentUrl(source, cid),
+          range: { start: span.fetchStart, end: span.fetchEnd },
+          size: cid.size,
+          signal: sig,
+        })
+      let won: RaceWin<Source, SourceResponse> | undefined
+      if (!fromOrigin) {
+        try {
+          won = await raceNodes(cid, state, signal, `no node could serve ${cid.text}`, ask, (r) => r.close())
+        } catch (err) {
+          if (isAbort(err) || origin === undefined) throw err
+          fromOrigin = true
+          emit({ type: 'origin-fallback', cid: cid.text, origin, at })
+        }
+      }
+      if (won === undefined) {
+        if (origin === undefined) throw unavailable(`no source could serve ${cid.text}`, state.failures)
+        leaves ??= leavesCache.get(cid)
+        if (leaves === undefined) {
+          yield* wholeFromOrigin({ ...request, start: at }, origin, state.failures)
+          return
+        }
+        const originSource: Source = { kind: 'origin', url: origin }
+        const once = [originSource]
+        won = await race<Source, SourceResponse>({
+          next: () => once.shift(),
+          nameOf: (s) => s.url,
+          start: ask,
+          delayFor: () => Number.POSITIVE_INFINITY,
+          maxParallel: 1,
+          signal,
+          what: `no source could serve ${cid.text}`,
+          failures: state.failures,
+          dispose: (r) => r.close(),
+        })
+      }
+      const { candidate: source, result: res, controller } = won
+      const tracked = trackChunks(res.body, span.fetchStart, cid.chunkSize)
+      try {
+        if (leaves === undefined) throw new IntegrityError(`no verified leaves for ${cid.text}`)
+        for await (const bytes of verifyStream(cid, tracked.body, { leaves, start: at, end, signal })) {
+          at += bytes.length
+          yield bytes
+        }
+        return
+      } catch (err) {
+        if (signal.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason })
+        state.failures.push({ source: source.url, error: err })
+        if (source.kind === 'origin') throw unavailable(`no source could serve ${cid.text}`, state.failures)
+        state.failed.set(source.url, source)
+        if (isShoalError(err) && err.code === 'SHOAL_ERR_INTEGRITY') {
+          // the chunk after the last verified byte did not match its leaf (or the body was cut short)
+          const chunk = Math.floor(at / cid.chunkSize)
+          const { start: chunkStart, end: chunkEnd } = chunkSpan(cid, chunk)
+          const bad = tracked.bytesOf(chunkStart, chunkEnd)
+          if (bad !== undefined) {
+            stats.recordFailure(source.url, 'integrity')
+            const badHash = toHex(await hashChunk(bad))
+            components.onIntegrityFailure({
+              source,
+              cid,
+              chunk,
+              badHash,
+              bytes: tracked.received,
+              ttfbMs: res.ttfbMs,
+            })
+          } else {
+            stats.recordFailure(source.url, 'error')
+          }
+        }
+        emit({ type: 'failover', cid: cid.text, node: source.url, at, error: infoOf(err) })
+      } finally {
+        res.close()
+        controller.abort()
+      }
+    }
+  }
+
+  return { leaves, body }
+}

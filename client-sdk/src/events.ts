@@ -1,0 +1,44 @@
+/**
+ * What the client tells `onEvent` about: the resilience machinery at work. Events are
+ * plain data (cloneable); `node` is a node's base URL, `address` its key when known.
+ */
+import type { Address, Hex } from 'viem'
+
+/** A failure as data: the error's code (a Shoal code, or `SHOAL_ERR_INTERNAL`) and message. */
+export interface FailureInfo {
+  code: string
+  message: string
+}
+
+export type ClientEvent =
+  /** A second request was started because the first had not answered within `afterMs`. */
+  | { type: 'hedge'; cid: string; from: string; to: string; afterMs: number }
+  /** A node failed before sending a byte (error, refusal, time-out); the next one is tried. */
+  | { type: 'node-error'; cid: string; node: string; error: FailureInfo }
+  /** A node failed mid-stream; the body resumes on another source from byte `at` (a chunk boundary). */
+  | { type: 'failover'; cid: string; node: string; at: number; error: FailureInfo }
+  /** A node sent a chunk that does not match the CID. No byte of it reached the app. */
+  | {
+      type: 'integrity-failure'
+      cid: string
+      node: string
+      address?: Address
+      chunk: number
+      /** Leaf-form hash of the bytes received for the chunk. */
+      badHash: Hex
+    }
+  /**
+   * What became of an integrity report: `filed` with the tracker, `failed` (the tracker
+   * refused it or did not answer), or `skipped` (no account, no tracker, or the node's
+   * address is unknown).
+   */
+  | {
+      type: 'report'
+      cid: string
+      node: string
+      chunk: number
+      outcome: 'filed' | 'failed' | 'skipped'
+      reason?: string
+    }
+  /** Every node failed; the bytes now come from the site's origin (verified against the CID). */
+  | { type: 'origin-fallback'; cid: string; origin: string; at: number }

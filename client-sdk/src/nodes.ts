@@ -1,0 +1,117 @@
+/**
+ * Which nodes may serve a CID: the static list, or the tracker's selection (cached per
+ * CID for `selectTtlMs`; asked again, excluding the nodes that failed, when every
+ * selected node has failed). Candidates are handed out in the client's preference order
+ * (`NodeStats.rank`), skipping the nodes that already failed during this fetch.
+ */
+
+import type { NodeStats } from './node-stats.ts'
+import type { StaticNode } from './options.ts'
+import type { Source } from './pipeline/dispatch.ts'
+import type { TrackerClient } from './tracker-client.ts'
+
+export interface NodeDirectoryInit {
+  nodes: readonly StaticNode[] | undefined
+  selectCount: number
+  selectTtlMs: number
+  region: string | undefined
+}
+
+export interface NodeDirectoryComponents {
+  tracker: TrackerClient | undefined
+  stats: NodeStats
+  clock?: () => number
+}
+
+export interface NodeDirectory {
+  /** The nodes for a CID (from the cache, the static list or the tracker). Tracker errors are thrown as they are. */
+  nodesFor(cid: string, options?: { signal?: AbortSignal }): Promise<Source[]>
+  /**
+   * A candidate supplier for one race: ranked nodes not in `failed`, then (tracker only,
+   * once per fetch) a fresh selection excluding the failed ones.
+   */
+  candidates(
+    cid: string,
+    failed: ReadonlyMap<string, Source>,
+    state: { reselected: boolean },
+    options?: { signal?: AbortSignal },
+  ): () => Promise<Source | undefined>
+  clear(): void
+}
+
+const MAX_CACHED_SELECTIONS = 10_000
+
+/**
+ * @example
+ * const directory = createNodeDirectory({ nodes: undefined, selectCount: 3, selectTtlMs: 30000, region: undefined },
+ *   { tracker, stats })
+ */
+export function createNodeDirectory(
+  init: NodeDirectoryInit,
+  components: NodeDirectoryComponents,
+): NodeDirectory {
+  const { tracker, stats } = components
+  const clock = components.clock ?? Date.now
+  const fixed: Source[] | undefined = init.nodes?.map((n) => ({
+    kind: 'node',
+    url: n.url,
+    ...(n.address === undefined ? {} : { address: n.address }),
+  }))
+  const cache = new Map<string, { nodes: Source[]; expires: number }>()
+
+  const select = async (cid: string, exclude: readonly string[], signal?: AbortSignal): Promise<Source[]> => {
+    if (tracker === undefined) return []
+    const picked = await tracker.select(cid, {
+      count: init.selectCount,
+      ...(init.region === undefined ? {} : { region: init.region }),
+      ...(exclude.length === 0 ? {} : { exclude }),
+      ...(signal === undefined ? {} : { signal }),
+    })
+    return picked.map((n) => ({ kind: 'node', url: n.httpUrl, address: n.node }))
+  }
+
+  const nodesFor = async (cid: string, options: { signal?: AbortSignal } = {}): Promise<Source[]> => {
+    if (fixed !== undefined) return fixed
+    const hit = cache.get(cid)
+    if (hit !== undefined && hit.expires > clock()) return hit.nodes
+    const nodes = await select(cid, [], options.signal)
+    if (cache.size >= MAX_CACHED_SELECTIONS) cache.delete(cache.keys().next().value as string)
+    cache.delete(cid)
+    // an empty selection is not cached: nodes may register any moment
+    if (nodes.length > 0 && init.selectTtlMs > 0)
+      cache.set(cid, { nodes, expires: clock() + init.selectTtlMs })
+    return nodes
+  }
+
+  return {
+    nodesFor,
+    candidates(cid, failed, state, options = {}) {
+      let queue: Source[] | undefined
+      const handed = new Set<string>()
+      return async () => {
+        if (queue === undefined) {
+          queue = stats.rank(
+            (await nodesFor(cid, options)).filter((n) => !failed.has(n.url)),
+            (n) => n.url,
+          )
+        }
+        for (;;) {
+          const next = queue.shift()
+          if (next !== undefined) {
+            if (failed.has(next.url) || handed.has(next.url)) continue
+            handed.add(next.url)
+            return next
+          }
+          if (fixed !== undefined || tracker === undefined || state.reselected) return undefined
+          state.reselected = true
+          const exclude = [...failed.values()].flatMap((n) => (n.address === undefined ? [] : [n.address]))
+          cache.delete(cid)
+          queue = stats.rank(await select(cid, exclude, options.signal), (n) => n.url)
+        }
+      }
+    },
+    clear() {
+      cache.clear()
+    },
+  }
+}
