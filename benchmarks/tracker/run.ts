@@ -6,9 +6,8 @@
  * `benchmarks/results/tracker.json`.
  * - `selection` (./selection.ts): in-process selection at 10k, 100k and 1M nodes against a
  *   full-scan baseline, memory per node, build/restore time, stability and load spread.
- * - HTTP figures (`select_http_rps`, `heartbeats_per_s`) belong to the tracker's HTTP
- *   layer: add a suite module beside this file (e.g. `./http.ts` exporting
- *   `httpSuite(): Promise<Record<string, Metric>>`) and list it in SUITES below.
+ * - `http` (./http.ts): `select_http_rps` and `heartbeats_per_s` over real HTTP against a
+ *   tracker process on CPU 0, wrk on CPU 1, plain node:http as the baseline.
  *
  * Memory figures need `global.gc`: when it is missing the script re-runs itself under
  * `--expose-gc` (same Node binary, same flags) and exits with the child's status.
@@ -20,11 +19,12 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type BenchResult, type Metric, printResult, RESULTS_DIR, writeResult } from '../src/results.ts'
+import { httpSuite } from './http.ts'
 import { selectionSuite } from './selection.ts'
 
 const SUITES: Record<string, () => Promise<Record<string, Metric>>> = {
   selection: selectionSuite,
-  // http: httpSuite, // select_http_rps, heartbeats_per_s — to be added with the HTTP layer
+  http: httpSuite,
 }
 
 if (typeof globalThis.gc !== 'function') {

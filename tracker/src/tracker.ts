@@ -123,9 +123,9 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       clock,
       ...(logger !== undefined ? { logger } : {}),
       ...(metrics !== undefined ? { metrics } : {}),
-      onNode: (address, httpUrl, region) => {
+      onNode: (address, httpUrl, region, restored) => {
         regions.add(region)
-        prober.upsert(address, httpUrl)
+        prober.upsert(address, httpUrl, { spread: restored })
       },
     },
   )

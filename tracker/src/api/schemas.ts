@@ -49,8 +49,11 @@ export type RegisterBody = z.output<typeof registerSchema>
 export const MAX_COUNTER = Number.MAX_SAFE_INTEGER
 
 /** `POST /v1/nodes/heartbeat` */
+/** Any-case 0x address, not normalized (the hot path skips the keccak of EIP-55). */
+const rawAddress = z.string().regex(ADDRESS_RE, 'must be a 0x-prefixed 20-byte hex address')
+
 export const heartbeatSchema = z.strictObject({
-  node: address,
+  node: rawAddress,
   /** The session id from registration. */
   session: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32 hex digit session id'),
   /** The node's clock, ms since the epoch; strictly increasing per node. */

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import {
+  AbortError,
   InvalidArgumentError,
   InvalidFormatError,
   TooLargeError,
@@ -12,23 +13,49 @@ import {
 import type { z } from 'zod/v4'
 
 /** Reads the whole body, refusing more than `limit` bytes (413) before reading it when declared. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length']
   if (declared !== undefined && Number(declared) > limit) {
     req.resume()
-    throw new TooLargeError(`the body is larger than ${limit} bytes`)
+    return Promise.reject(new TooLargeError(`the body is larger than ${limit} bytes`))
   }
-  const parts: Buffer[] = []
-  let total = 0
-  for await (const part of req as AsyncIterable<Buffer>) {
-    total += part.length
-    if (total > limit) {
-      req.resume()
-      throw new TooLargeError(`the body is larger than ${limit} bytes`)
+  // Events rather than an async iterator: this is on the heartbeat hot path.
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    let total = 0
+    const onData = (part: Buffer) => {
+      total += part.length
+      if (total > limit) {
+        cleanup()
+        req.resume()
+        reject(new TooLargeError(`the body is larger than ${limit} bytes`))
+        return
+      }
+      parts.push(part)
     }
-    parts.push(part)
-  }
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total)
+    const onEnd = () => {
+      cleanup()
+      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, total))
+    }
+    const onError = (err: Error) => {
+      cleanup()
+      reject(err)
+    }
+    const onAborted = () => {
+      cleanup()
+      reject(new AbortError('the client went away before sending the whole body'))
+    }
+    const cleanup = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('aborted', onAborted)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('aborted', onAborted)
+  })
 }
 
 /** Throws 415 unless the request says its body is JSON. */

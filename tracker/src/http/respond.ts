@@ -6,15 +6,28 @@ export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body)
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  })
+  if (headers === undefined) {
+    // the raw-array form skips node:http's header object bookkeeping (the hot path);
+    // headers set earlier with setHeader are merged in by node:http
+    res.writeHead(status, [
+      'content-type',
+      'application/json; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(text)),
+      'cache-control',
+      'no-store',
+    ])
+  } else {
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      ...headers,
+    })
+  }
   res.end(text)
 }
 
@@ -22,7 +35,7 @@ export function sendJson(
  * Answers any thrown value with the shared JSON error body (`{"error":{"code","message"}}`);
  * anything that is not a Shoal error becomes a generic 500, so internals never leak.
  */
-export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, err: unknown, headers?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy()
     return

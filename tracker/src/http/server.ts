@@ -151,11 +151,25 @@ export function createApiServer(init: ApiServerInit, components: ApiServerCompon
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
     const query = q === -1 ? '' : rawUrl.slice(q + 1)
     let name = 'unmatched'
-    const controller = new AbortController()
+    // The abort signal is made on first use: most requests (heartbeats, selections) never need one.
+    let controller: AbortController | undefined
     const onClose = () => {
-      if (!res.writableFinished) controller.abort()
+      if (!res.writableFinished) controller?.abort()
     }
-    res.once('close', onClose)
+    const ctx = {
+      req,
+      res,
+      params: {} as Record<string, string>,
+      query,
+      ip: '',
+      get signal(): AbortSignal {
+        if (controller === undefined) {
+          controller = new AbortController()
+          res.once('close', onClose)
+        }
+        return controller.signal
+      },
+    }
     try {
       if (stopping) {
         res.setHeader('connection', 'close')
@@ -169,13 +183,15 @@ export function createApiServer(init: ApiServerInit, components: ApiServerCompon
       }
       name = m.route.name
       const ip = clientIp(req, init.trustProxy)
+      ctx.params = m.params
+      ctx.ip = ip
       const limiter = limiters.get(m.route.limit)!
       if (!limiter.take(ip)) {
         metrics?.rateLimited.inc({ limit: m.route.limit })
         res.setHeader('retry-after', String(limiter.retryAfter(ip)))
         throw new RateLimitedError('too many requests from this address; retry later')
       }
-      await m.route.handle({ req, res, params: m.params, query, ip, signal: controller.signal })
+      await m.route.handle(ctx)
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'SHOAL_ERR_TOO_LARGE') res.setHeader('connection', 'close')
@@ -187,7 +203,7 @@ export function createApiServer(init: ApiServerInit, components: ApiServerCompon
       }
       sendError(res, err)
     } finally {
-      res.off('close', onClose)
+      if (controller !== undefined) res.off('close', onClose)
       if (metrics !== undefined) {
         metrics.requests.inc({ route: name, status: String(res.statusCode) })
         metrics.requestSeconds.observe({ route: name }, (performance.now() - started) / 1000)

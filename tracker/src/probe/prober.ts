@@ -56,8 +56,12 @@ export interface ProberComponents {
 }
 
 export interface Prober {
-  /** Adds or updates a node to probe; a new node is probed at once. */
-  upsert(node: string, httpUrl: string): void
+  /**
+   * Adds or updates a node to probe. A new registration is probed at once; with
+   * `spread` (nodes restored at start) the first probe falls at a random point of the
+   * next interval, so a restart with many nodes does not probe them all at once.
+   */
+  upsert(node: string, httpUrl: string, options?: { spread?: boolean }): void
   remove(node: string): void
   /** Probes one node now (outside the schedule) and reports the outcome. */
   probe(node: string, httpUrl: string, options?: { signal?: AbortSignal }): Promise<ProbeOutcome>
@@ -299,11 +303,13 @@ export function createProber(init: ProberInit, components: ProberComponents): Pr
   }
 
   return {
-    upsert(node, httpUrl) {
+    upsert(node, httpUrl, options = {}) {
       const key = node.toLowerCase()
       const t = targets.get(key)
       if (t !== undefined && t.url === httpUrl) return
-      const next: Target = { node, url: httpUrl, due: clock(), gen: (t?.gen ?? 0) + 1, inFlight: false }
+      const now = clock()
+      const due = options.spread === true ? now + random() * init.intervalMs : now
+      const next: Target = { node, url: httpUrl, due, gen: (t?.gen ?? 0) + 1, inFlight: false }
       targets.set(key, next)
       heap.push({ due: next.due, key, gen: next.gen })
       schedule(0)

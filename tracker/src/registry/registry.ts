@@ -56,7 +56,7 @@ export interface RegistryComponents {
   logger?: Logger
   metrics?: TrackerMetrics
   /** Told when a node's URL is known or changes (the probe loop). */
-  onNode?: (address: string, httpUrl: string, region: string) => void
+  onNode?: (address: string, httpUrl: string, region: string, restored: boolean) => void
 }
 
 export interface RegisterResult {
@@ -190,8 +190,8 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
       sessions.set(key, { id: agreed.id, key: agreed.key, last: 0 })
       const meta = metaOf(record)
       const status = index.upsert(record.node, { region: record.region, capacity: record.capacity, meta })
-      dirty.add(record.node)
-      components.onNode?.(record.node, record.httpUrl, record.region)
+      dirty.add(key)
+      components.onNode?.(record.node, record.httpUrl, record.region, false)
       metrics?.registrations.inc({ outcome: put.created ? 'created' : 'updated' })
       logger?.info(
         { node: record.node, region: record.region, created: put.created },
@@ -239,7 +239,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
         connections: body.connections,
         receivedAt: now,
       }
-      dirty.add(body.node)
+      dirty.add(key)
       return status
     },
 
@@ -283,7 +283,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
           } else {
             index.upsert(node.address, { region: node.region, capacity: node.capacity, meta })
           }
-          components.onNode?.(node.address, node.httpUrl, node.region)
+          components.onNode?.(node.address, node.httpUrl, node.region, true)
           total++
         }
         if (rows.length > 0) {
@@ -299,7 +299,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
     },
 
     markDirty(address) {
-      dirty.add(address)
+      dirty.add(address.toLowerCase())
     },
 
     async flush(options) {
