@@ -154,19 +154,25 @@ function timeSelect(index: NodeIndex, qs: ReturnType<typeof queries>): number[] 
 function timeReps(index: NodeIndex, seed: number, warmup: number) {
   const warm = queries(warmup, seed)
   for (const q of warm) index.select(q)
-  const reps: { p50: number; p99: number; p999: number }[] = []
+  const reps: { p50: number; p99: number; p999: number; cpuShare: number }[] = []
   let first: ReturnType<typeof queries> = []
   for (let r = 0; r < REPS; r++) {
     const qs = queries(SELECTIONS_PER_REP, seed + 100 * (r + 1))
     if (r === 0) first = qs
+    // CPU time ÷ wall time of the repetition: well below 1 means other processes took the CPU
+    const cpu0 = process.cpuUsage()
+    const wall0 = performance.now()
     const lat = timeSelect(index, qs)
-    reps.push({ p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), p999: quantile(lat, 0.999) })
+    const cpu = process.cpuUsage(cpu0)
+    const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0)
+    reps.push({ p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), p999: quantile(lat, 0.999), cpuShare })
   }
   return {
     p50: median(reps.map((x) => x.p50)),
     p99: median(reps.map((x) => x.p99)),
     p999: median(reps.map((x) => x.p999)),
     p99s: reps.map((x) => x.p99),
+    cpuShares: reps.map((x) => round(x.cpuShare, 2)),
     queries: first,
   }
 }
@@ -372,6 +378,7 @@ export async function selectionSuite(): Promise<Record<string, Metric>> {
     detail[`p99_ms_${label}`] = ms(p99)
     detail[`p999_ms_${label}`] = ms(timed.p999)
     detail[`p99_ms_${label}_reps`] = timed.p99s.map(ms)
+    detail[`cpu_share_${label}_reps`] = timed.cpuShares
     detail[`scan_p50_ms_${label}`] = ms(quantile(scanLat, 0.5))
     detail[`scan_p99_ms_${label}`] = ms(quantile(scanLat, 0.99))
     detail[`speedup_p50_${label}`] = round(quantile(scanLat, 0.5) / p50, 1)
