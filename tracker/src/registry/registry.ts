@@ -95,7 +95,8 @@ export interface Registry {
 }
 
 const RESTORE_PAGE = 5_000
-const FLUSH_BATCH = 2_000
+/** Rows per store write; small enough that one batch holds the event loop for only a few ms. */
+const FLUSH_BATCH = 500
 
 export function metaOf(record: NodeRecord): NodeMeta {
   return {
