@@ -62,6 +62,8 @@ export const DEFAULT_LOW_STANDING = 0.5
 export const DEFAULT_TICKET_BUDGET = 1024 ** 3
 export const DEFAULT_TICKET_MAX_BUDGET = 16 * 1024 ** 3
 export const DEFAULT_TICKET_TTL_SECONDS = 86_400
+/** Reports are kept this long (ms), then pruned (standing keeps its counters). */
+export const DEFAULT_REPORT_RETENTION_MS = 30 * 86_400_000
 /** Dirty node state is written to the store this often (ms). */
 export const DEFAULT_STATE_FLUSH_INTERVAL_MS = 10_000
 /** Grace for in-flight requests on stop (ms). */
@@ -110,6 +112,7 @@ export interface TrackerOptions {
   ticketBudget?: number
   ticketMaxBudget?: number
   ticketTtlSeconds?: number
+  reportRetentionMs?: number
   stateFlushIntervalMs?: number
   shutdownGraceMs?: number
   maxBodyBytes?: number
@@ -291,6 +294,13 @@ export function resolveTrackerOptions(init: TrackerOptions = {}): ResolvedTracke
       DEFAULT_TICKET_TTL_SECONDS,
       1,
       366 * 86_400,
+    ),
+    reportRetentionMs: num(
+      'reportRetentionMs',
+      init.reportRetentionMs,
+      DEFAULT_REPORT_RETENTION_MS,
+      60_000,
+      10 * 366 * 86_400_000,
     ),
     stateFlushIntervalMs: num(
       'stateFlushIntervalMs',

@@ -25,6 +25,8 @@ import { createTicketIssuer, type TicketIssuer } from './tickets/issuer.ts'
 
 /** Store key of the placement seed (kept so placement survives restarts and is shared by replicas). */
 export const PLACEMENT_SEED_KEY = 'placement-seed'
+/** How often reports past `reportRetentionMs` are deleted. */
+const PRUNE_INTERVAL_MS = 3_600_000
 
 export interface TrackerComponents {
   /** Opened by `start`, closed by `stop`. */
@@ -91,6 +93,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
   let api: ApiServer | undefined
   let flushTimer: NodeJS.Timeout | undefined
   let sweepTimer: NodeJS.Timeout | undefined
+  let pruneTimer: NodeJS.Timeout | undefined
   let started = false
   let flushing: Promise<number> | undefined
   const regions = new Set<string>(options.index.regions ?? [])
@@ -315,6 +318,12 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         scheduleFlush()
         sweepTimer = setInterval(() => liveIndex().sweep({ max: 10_000 }), options.probeIntervalMs)
         sweepTimer.unref()
+        pruneTimer = setInterval(() => {
+          store.pruneReports(clock() - options.reportRetentionMs).catch((err: unknown) => {
+            logger?.error({ err: (err as Error).message }, 'pruning old reports failed')
+          })
+        }, PRUNE_INTERVAL_MS)
+        pruneTimer.unref()
         logger?.info(
           { url: api.url, nodes: restored, store: store.kind, issuer: account.address },
           'tracker started',
@@ -331,6 +340,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       started = false
       if (flushTimer !== undefined) clearTimeout(flushTimer)
       if (sweepTimer !== undefined) clearInterval(sweepTimer)
+      if (pruneTimer !== undefined) clearInterval(pruneTimer)
       await api?.close(options.shutdownGraceMs)
       await prober.stop()
       await auditor.stop()
