@@ -16,7 +16,7 @@ import {
   UnavailableError,
 } from '@shoal/protocol'
 import type { Address } from 'viem'
-import { createContentFetcher, type IntegrityFailure } from './content.ts'
+import { createContentFetcher, createFetchState, type IntegrityFailure } from './content.ts'
 import { failureOf, infoOf } from './errors.ts'
 import type { ClientEvent } from './events.ts'
 import { parseTarget, type Target } from './input.ts'
@@ -211,11 +211,10 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
       done()
       return new Response(null, { status, headers: out })
     }
-    const leaves =
-      cid.size === 0
-        ? undefined
-        : await content.leaves(cid, { signal, ...(origin === undefined ? {} : { origin }) })
-    const gen = content.body({ cid, leaves, start, end, signal, ...(origin === undefined ? {} : { origin }) })
+    const state = createFetchState()
+    const viaOrigin = origin === undefined ? {} : { origin }
+    const leaves = cid.size === 0 ? undefined : await content.leaves(cid, { signal, state, ...viaOrigin })
+    const gen = content.body({ cid, leaves, start, end, signal, state, ...viaOrigin })
     let first: IteratorResult<Uint8Array, void>
     try {
       first = await gen.next()

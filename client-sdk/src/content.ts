@@ -65,6 +65,21 @@ export interface ContentFetcherComponents {
   onIntegrityFailure(failure: IntegrityFailure): void
 }
 
+/**
+ * What one fetch has learnt, shared by its leaves request and its body: the nodes that
+ * failed (skipped from then on), every failure (listed by `UnavailableError`), and
+ * whether the tracker was already asked for more nodes.
+ */
+export interface FetchState {
+  failed: Map<string, Source>
+  failures: { source: string; error: unknown }[]
+  reselect: { reselected: boolean }
+}
+
+export function createFetchState(): FetchState {
+  return { failed: new Map(), failures: [], reselect: { reselected: false } }
+}
+
 export interface BodyRequest {
   cid: Cid
   /** From `leaves()`; `undefined` only when no node could give them and `origin` is set. */
@@ -74,6 +89,8 @@ export interface BodyRequest {
   /** The object's URL at the site's origin, when the manifest names one. */
   origin?: string
   signal: AbortSignal
+  /** Shared with the `leaves()` call of the same fetch (default: a fresh one). */
+  state?: FetchState
 }
 
 export interface ContentFetcher {
@@ -82,7 +99,10 @@ export interface ContentFetcher {
    * With `origin`, a CID whose leaves no node gives resolves to `undefined` (the origin
    * path verifies the whole object instead); without, it throws `UnavailableError`.
    */
-  leaves(cid: Cid, options: { signal: AbortSignal; origin?: string }): Promise<Leaves | undefined>
+  leaves(
+    cid: Cid,
+    options: { signal: AbortSignal; origin?: string; state?: FetchState },
+  ): Promise<Leaves | undefined>
   /** Verified bytes `[start, end)` of the CID. */
   body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined>
 }
@@ -153,11 +173,7 @@ export function createContentFetcher(
 
   const raceNodes = <R>(
     cid: Cid,
-    state: {
-      failed: Map<string, Source>
-      failures: { source: string; error: unknown }[]
-      reselect: { reselected: boolean }
-    },
+    state: FetchState,
     signal: AbortSignal,
     what: string,
     start: (source: Source, signal: AbortSignal) => Promise<R>,
@@ -182,13 +198,15 @@ export function createContentFetcher(
       ...(dispose === undefined ? {} : { dispose }),
     })
 
-  const leaves = async (cid: Cid, options: { signal: AbortSignal; origin?: string }) => {
+  const leaves = async (cid: Cid, options: { signal: AbortSignal; origin?: string; state?: FetchState }) => {
     const fromRoot = await rootLeaves(cid)
     if (fromRoot !== undefined) return fromRoot
     const cached = leavesCache.get(cid)
     if (cached !== undefined) return cached
     const length = leavesLength(cid)
-    const state = { failed: new Map<string, Source>(), failures: [], reselect: { reselected: false } }
+    const state = options.state ?? createFetchState()
+    // a tracker that fails to select is the fetch's error, as it is
+    await directory.nodesFor(cid.text, { signal: options.signal })
     try {
       const won = await raceNodes(
         cid,
@@ -276,11 +294,8 @@ export function createContentFetcher(
     if (cid.size === 0) return
     let at = request.start
     let leaves = request.leaves
-    const state = {
-      failed: new Map<string, Source>(),
-      failures: [] as { source: string; error: unknown }[],
-      reselect: { reselected: false },
-    }
+    const state = request.state ?? createFetchState()
+    await directory.nodesFor(cid.text, { signal })
     let fromOrigin = false
     for (;;) {
       if (at >= end) return

@@ -35,7 +35,7 @@ export interface NodeDirectory {
     failed: ReadonlyMap<string, Source>,
     state: { reselected: boolean },
     options?: { signal?: AbortSignal },
-  ): () => Promise<Source | undefined>
+  ): (why?: 'first' | 'hedge' | 'failover') => Promise<Source | undefined>
   clear(): void
 }
 
@@ -88,7 +88,7 @@ export function createNodeDirectory(
     candidates(cid, failed, state, options = {}) {
       let queue: Source[] | undefined
       const handed = new Set<string>()
-      return async () => {
+      return async (why) => {
         if (queue === undefined) {
           queue = stats.rank(
             (await nodesFor(cid, options)).filter((n) => !failed.has(n.url)),
@@ -96,17 +96,26 @@ export function createNodeDirectory(
           )
         }
         for (;;) {
-          const next = queue.shift()
-          if (next !== undefined) {
-            if (failed.has(next.url) || handed.has(next.url)) continue
-            handed.add(next.url)
-            return next
+          while (queue[0] !== undefined && (failed.has(queue[0].url) || handed.has(queue[0].url)))
+            queue.shift()
+          const head = queue[0]
+          if (head !== undefined) {
+            // a hedge is speculative: never to a node that is cooling off
+            if (why === 'hedge' && stats.coolingOff(head.url)) return undefined
+            queue.shift()
+            handed.add(head.url)
+            return head
           }
+          if (why === 'hedge') return undefined
           if (fixed !== undefined || tracker === undefined || state.reselected) return undefined
           state.reselected = true
           const exclude = [...failed.values()].flatMap((n) => (n.address === undefined ? [] : [n.address]))
+          const more = await select(cid, exclude, options.signal)
+          // the fresh selection replaces the cached one: later fetches start on it
           cache.delete(cid)
-          queue = stats.rank(await select(cid, exclude, options.signal), (n) => n.url)
+          if (more.length > 0 && init.selectTtlMs > 0)
+            cache.set(cid, { nodes: more, expires: clock() + init.selectTtlMs })
+          queue = stats.rank(more, (n) => n.url)
         }
       }
     },

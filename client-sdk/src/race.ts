@@ -9,8 +9,12 @@ import { AbortError } from '@shoal/protocol'
 import { unavailable } from './errors.ts'
 
 export interface RaceInit<C, R> {
-  /** The next candidate, or `undefined` when there are no more. May ask a tracker. */
-  next(): Promise<C | undefined> | C | undefined
+  /**
+   * The next candidate, or `undefined` when there are no more. May ask a tracker. For a
+   * `hedge`, `undefined` only means "none worth a speculative request" (e.g. the rest are
+   * cooling off): they are still tried when a request fails.
+   */
+  next(why: 'first' | 'hedge' | 'failover'): Promise<C | undefined> | C | undefined
   /** A name for the candidate (its URL): failures and events use it. */
   nameOf(candidate: C): string
   /** Starts one request; `signal` aborts it (a loser, or the caller's abort). */
@@ -59,6 +63,7 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
     let settled = false
     let exhausted = false
     let pulling = false
+    let launched = 0
     let hedgeTimer: ReturnType<typeof setTimeout> | undefined
 
     const cleanup = () => {
@@ -107,7 +112,8 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
       pulling = true
       let candidate: C | undefined
       try {
-        const n = init.next()
+        const n = init.next(hedgeFrom !== undefined ? 'hedge' : launched === 0 ? 'first' : 'failover')
+        launched++
         candidate = n instanceof Promise ? await n : n
       } catch (error) {
         failures.push({ source: 'tracker', error })
@@ -117,6 +123,7 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
       }
       if (settled) return
       if (candidate === undefined) {
+        if (hedgeFrom !== undefined) return
         exhausted = true
         if (running.size === 0) fail()
         return

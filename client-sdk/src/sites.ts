@@ -9,6 +9,7 @@
 import {
   type Cid,
   InvalidArgumentError,
+  InvalidFormatError,
   type ManifestEntry,
   parseCid,
   type SiteManifestHeader,
@@ -79,14 +80,15 @@ export function createSiteResolver(init: SiteResolverInit, components: SiteResol
         ...(known === undefined ? {} : { knownSequence: known }),
         ...(publisher === undefined ? {} : { publisher }),
       })
+      const resolved: ResolvedEntry = { site, path, header, entry, cid: parseCid(entry.cid) }
+      if (resolved.cid.size !== entry.size) {
+        throw new InvalidFormatError(
+          `the manifest entry ${path} of ${site} says ${entry.size} bytes, its CID ${resolved.cid.size}`,
+        )
+      }
       // verified: remember the publisher (trust on first use) and the sequence
       if (publisher === undefined) publishers.set(site, header.publisher)
       if (known === undefined || header.sequence > known) highest.set(site, header.sequence)
-      const resolved: ResolvedEntry = { site, path, header, entry, cid: parseCid(entry.cid) }
-      if (resolved.cid.size !== entry.size)
-        throw new InvalidArgumentError(
-          `the manifest entry ${path} says ${entry.size} bytes, its CID ${resolved.cid.size}`,
-        )
       if (init.ttlMs > 0) {
         if (cache.size >= MAX_CACHED_ENTRIES) cache.delete(cache.keys().next().value as string)
         cache.set(key, { resolved, expires: clock() + init.ttlMs })
