@@ -14,11 +14,14 @@
  * - Heartbeats: `POST /v1/nodes/heartbeat`, each a fresh, strictly increasing timestamp
  *   for one of the 10 000 nodes with its HMAC (made just before each run, sent once).
  *   Only 2xx answers count.
+ * - The machine is shared, so besides requests per second each run records requests per
+ *   CPU second the server process used (from /proc): its capacity on one whole core.
  * - For the record, the same run measures what signing every heartbeat with EIP-712
  *   would cost the tracker: viem `verifyTypedData` per second on one core.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -44,6 +47,8 @@ interface WrkResult {
   non2xx: number
   okPerSecond: number
   p99Ms: number
+  /** 2xx answers per CPU second the server used: its capacity on one full core. */
+  okPerServerCpuSecond: number
 }
 
 function ensureWrk(): void {
@@ -64,7 +69,24 @@ function taskset(cpu: number, cmd: string, args: string[]): [string, string[]] {
     : [cmd, args]
 }
 
-async function startServer(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+interface Server {
+  url: string
+  /** CPU seconds the server process has used so far (user + system), from /proc. */
+  cpuSeconds: () => number
+  stop: () => Promise<void>
+}
+
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // fields after "(comm) ": state is [0], utime [11], stime [12], in clock ticks (100 Hz)
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+async function startServer(args: string[]): Promise<Server> {
   const [cmd, argv] = taskset(0, process.execPath, [
     '--disable-warning=ExperimentalWarning',
     join(HERE, 'http-server.ts'),
@@ -86,6 +108,7 @@ async function startServer(args: string[]): Promise<{ url: string; stop: () => P
   })
   return {
     url,
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: () =>
       new Promise((resolve) => {
         const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
@@ -103,7 +126,9 @@ function parseMs(value: string, unit: string): number {
   return unit === 'us' ? v / 1000 : unit === 's' ? v * 1000 : v
 }
 
-function wrk(url: string, script: string | undefined, scriptArgs: string[] = []): WrkResult {
+function wrk(server: Server, script: string | undefined, scriptArgs: string[] = []): WrkResult {
+  const url = server.url
+  const cpuBefore = server.cpuSeconds()
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '--timeout', '5s']
   if (script !== undefined) args.push('-s', script)
   args.push(url)
@@ -118,12 +143,14 @@ function wrk(url: string, script: string | undefined, scriptArgs: string[] = [])
   const seconds = parseMs(total[2]!, total[3]!) / 1000
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out)
+  const cpu = server.cpuSeconds() - cpuBefore
   return {
     requests,
     seconds,
     non2xx,
     okPerSecond: (requests - non2xx) / seconds,
     p99Ms: p99 === null ? Number.NaN : parseMs(p99[1]!, p99[2]!),
+    okPerServerCpuSecond: (requests - non2xx) / cpu,
   }
 }
 
@@ -209,18 +236,19 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
   }
   try {
     // warm-up (JIT, connection setup), not recorded
-    wrk(tracker.url, selectScript, [selectPaths])
+    wrk(tracker, selectScript, [selectPaths])
     await heartbeatFile(beats, seed)
-    wrk(tracker.url, hbScript, [beats])
+    wrk(tracker, hbScript, [beats])
     for (let rep = 0; rep < REPS; rep++) {
-      runs.select.push(wrk(tracker.url, selectScript, [selectPaths]))
-      runs.selectBase.push(wrk(base.url, undefined))
+      runs.select.push(wrk(tracker, selectScript, [selectPaths]))
+      runs.selectBase.push(wrk(base, undefined))
       await heartbeatFile(beats, seed)
-      runs.hb.push(wrk(tracker.url, hbScript, [beats]))
-      runs.hbBase.push(wrk(base.url, hbScript, [beats]))
+      runs.hb.push(wrk(tracker, hbScript, [beats]))
+      runs.hbBase.push(wrk(base, hbScript, [beats]))
       console.log(
         `  rep ${rep + 1}: select ${Math.round(runs.select[rep]!.okPerSecond)}/s (node:http ${Math.round(runs.selectBase[rep]!.okPerSecond)}/s), ` +
-          `heartbeats ${Math.round(runs.hb[rep]!.okPerSecond)}/s (node:http ${Math.round(runs.hbBase[rep]!.okPerSecond)}/s)`,
+          `heartbeats ${Math.round(runs.hb[rep]!.okPerSecond)}/s (node:http ${Math.round(runs.hbBase[rep]!.okPerSecond)}/s); ` +
+          `per server CPU second: ${Math.round(runs.select[rep]!.okPerServerCpuSecond)} selects, ${Math.round(runs.hb[rep]!.okPerServerCpuSecond)} heartbeats`,
       )
     }
   } finally {
@@ -230,6 +258,7 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
   }
   const signedPerSecond = await eip712VerifyPerSecond()
   const ok = (rs: WrkResult[]) => median(rs.map((r) => r.okPerSecond))
+  const perCpu = (rs: WrkResult[]) => round(median(rs.map((r) => r.okPerServerCpuSecond)), 0)
   const p99 = (rs: WrkResult[]) => median(rs.map((r) => r.p99Ms))
   const ratio = (a: WrkResult[], b: WrkResult[]) => median(a.map((r, i) => r.okPerSecond / b[i]!.okPerSecond))
   return {
@@ -245,6 +274,8 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
         p99_ms: round(p99(runs.select), 2),
         node_http_baseline_rps: round(ok(runs.selectBase), 0),
         ratio_vs_node_http: round(ratio(runs.select, runs.selectBase), 3),
+        per_server_cpu_second: perCpu(runs.select),
+        node_http_per_server_cpu_second: perCpu(runs.selectBase),
         non2xx: runs.select.reduce((s, r) => s + r.non2xx, 0),
         server_cpu: 0,
         load_cpu: 1,
@@ -262,6 +293,8 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
         p99_ms: round(p99(runs.hb), 2),
         node_http_baseline_rps: round(ok(runs.hbBase), 0),
         ratio_vs_node_http: round(ratio(runs.hb, runs.hbBase), 3),
+        per_server_cpu_second: perCpu(runs.hb),
+        node_http_per_server_cpu_second: perCpu(runs.hbBase),
         refused: runs.hb.reduce((s, r) => s + r.non2xx, 0),
         auth: 'HMAC-SHA-256 per heartbeat with a session key agreed (X25519, signed) at registration',
         eip712_verify_per_s_one_core: round(signedPerSecond, 0),
