@@ -94,6 +94,19 @@ describe('heartbeats authenticated by the session key agreed at registration', (
     expect((await sendHeartbeat(t2.url, n, session)).status).toBe(200)
   })
 
+  it('accepts heartbeats at a replica sharing the store, also after the node registers again elsewhere', async () => {
+    const { t, n, session } = await setup()
+    const replica = await startTracker({}, { dir: t.dir, account: t.account, keep: true })
+    fixtures.push(replica)
+    expect((await sendHeartbeat(replica.url, n, session)).status).toBe(200)
+    const again = await registerNode(t.url, n, { over: { timestamp: Math.floor(Date.now() / 1000) + 1 } })
+    expect(again.status).toBe(200)
+    const fresh = { key: again.key!, sessionId: again.sessionId! }
+    expect((await sendHeartbeat(replica.url, n, fresh)).status).toBe(200)
+    const old = await sendHeartbeat(replica.url, n, session)
+    expect(old.status).toBe(401)
+  })
+
   it('answers a registration without a session, and then refuses heartbeats', async () => {
     const t = await startTracker()
     fixtures.push(t)

@@ -122,13 +122,23 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
   const sessions = new Map<string, SessionEntry>()
   let dirty = new Set<string>()
 
-  const sessionFor = async (key: string, options?: StoreCallOptions): Promise<SessionEntry | undefined> => {
+  /**
+   * The session a heartbeat names: from memory, else from the store. A cached session
+   * with another id is re-read once: the node may have registered again through another
+   * replica sharing the store.
+   */
+  const sessionFor = async (
+    key: string,
+    id: string,
+    options?: StoreCallOptions,
+  ): Promise<SessionEntry | undefined> => {
     const cached = sessions.get(key)
-    if (cached !== undefined) return cached
+    if (cached !== undefined && cached.id === id) return cached
     const stored = await store.getSession(key, options)
-    if (stored === undefined) return undefined
-    // Another replica may have cached it meanwhile; keep the first.
-    const entry = sessions.get(key) ?? { id: stored.id, key: Buffer.from(stored.key), last: 0 }
+    if (stored === undefined) return cached
+    const current = sessions.get(key)
+    if (current !== undefined && current.id === stored.id) return current
+    const entry = { id: stored.id, key: Buffer.from(stored.key), last: 0 }
     sessions.set(key, entry)
     return entry
   }
@@ -211,7 +221,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
 
     async heartbeat(body, raw, mac, options) {
       const key = body.node.toLowerCase()
-      const session = await sessionFor(key, options)
+      const session = await sessionFor(key, body.session, options)
       if (session === undefined || session.id !== body.session) {
         throw new UnauthorizedError('no such heartbeat session: register the node again')
       }

@@ -28,7 +28,7 @@ export const FAST: TrackerOptions = {
 
 export async function startTracker(
   over: TrackerOptions = {},
-  reuse?: { dir: string; account: PrivateKeyAccount },
+  reuse?: { dir: string; account: PrivateKeyAccount; keep?: boolean },
 ): Promise<TrackerFixture> {
   const dir = reuse?.dir ?? (await mkdtemp(join(tmpdir(), 'shoal-tracker-')))
   const account = reuse?.account ?? privateKeyToAccount(generatePrivateKey())
@@ -38,7 +38,7 @@ export async function startTracker(
   )
   await tracker.start()
   let closed = false
-  let handedOver = false
+  let handedOver = reuse?.keep === true
   const fixture: TrackerFixture = {
     tracker,
     url: tracker.url,
