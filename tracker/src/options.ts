@@ -64,6 +64,8 @@ export const DEFAULT_TICKET_MAX_BUDGET = 16 * 1024 ** 3
 export const DEFAULT_TICKET_TTL_SECONDS = 86_400
 /** Reports are kept this long (ms), then pruned (standing keeps its counters). */
 export const DEFAULT_REPORT_RETENTION_MS = 30 * 86_400_000
+/** Registrations made through other replicas (sharing the store) are loaded this often (ms). */
+export const DEFAULT_SYNC_INTERVAL_MS = 10_000
 /** Dirty node state is written to the store this often (ms). */
 export const DEFAULT_STATE_FLUSH_INTERVAL_MS = 10_000
 /** Grace for in-flight requests on stop (ms). */
@@ -113,6 +115,8 @@ export interface TrackerOptions {
   ticketMaxBudget?: number
   ticketTtlSeconds?: number
   reportRetentionMs?: number
+  /** 0 turns replica sync off. */
+  syncIntervalMs?: number
   stateFlushIntervalMs?: number
   shutdownGraceMs?: number
   maxBodyBytes?: number
@@ -302,6 +306,7 @@ export function resolveTrackerOptions(init: TrackerOptions = {}): ResolvedTracke
       60_000,
       10 * 366 * 86_400_000,
     ),
+    syncIntervalMs: num('syncIntervalMs', init.syncIntervalMs, DEFAULT_SYNC_INTERVAL_MS, 0, 86_400_000),
     stateFlushIntervalMs: num(
       'stateFlushIntervalMs',
       init.stateFlushIntervalMs,

@@ -94,6 +94,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
   let flushTimer: NodeJS.Timeout | undefined
   let sweepTimer: NodeJS.Timeout | undefined
   let pruneTimer: NodeJS.Timeout | undefined
+  let syncTimer: NodeJS.Timeout | undefined
   let started = false
   let flushing: Promise<number> | undefined
   const regions = new Set<string>(options.index.regions ?? [])
@@ -130,6 +131,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         regions.add(region)
         prober.upsert(address, httpUrl, { spread: restored })
       },
+      onRemoved: (address) => prober.remove(address),
     },
   )
 
@@ -324,6 +326,20 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
           })
         }, PRUNE_INTERVAL_MS)
         pruneTimer.unref()
+        if (options.syncIntervalMs > 0) {
+          let syncing = false
+          syncTimer = setInterval(() => {
+            if (syncing) return
+            syncing = true
+            registry
+              .sync()
+              .catch((err: unknown) => logger?.error({ err: (err as Error).message }, 'replica sync failed'))
+              .finally(() => {
+                syncing = false
+              })
+          }, options.syncIntervalMs)
+          syncTimer.unref()
+        }
         logger?.info(
           { url: api.url, nodes: restored, store: store.kind, issuer: account.address },
           'tracker started',
@@ -341,6 +357,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       if (flushTimer !== undefined) clearTimeout(flushTimer)
       if (sweepTimer !== undefined) clearInterval(sweepTimer)
       if (pruneTimer !== undefined) clearInterval(pruneTimer)
+      if (syncTimer !== undefined) clearInterval(syncTimer)
       await api?.close(options.shutdownGraceMs)
       await prober.stop()
       await auditor.stop()

@@ -107,6 +107,24 @@ describe('heartbeats authenticated by the session key agreed at registration', (
     expect(old.status).toBe(401)
   })
 
+  it('a replica picks up nodes registered through another replica after it started', async () => {
+    const t = await startTracker()
+    fixtures.push(t)
+    const replica = await startTracker({ syncIntervalMs: 50 }, { dir: t.dir, account: t.account, keep: true })
+    fixtures.push(replica)
+    const n = await startTestNode()
+    nodes.push(n)
+    const r = await registerNode(t.url, n)
+    await waitFor(() => replica.tracker.index.get(n.address)?.status === 'active')
+    expect((await sendHeartbeat(replica.url, n, { key: r.key!, sessionId: r.sessionId! })).status).toBe(200)
+    const res = await fetch(
+      `${replica.url}/v1/select?cid=saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy`,
+    )
+    expect(((await res.json()) as { nodes: { node: string }[] }).nodes.map((x) => x.node)).toEqual([
+      n.address,
+    ])
+  })
+
   it('answers a registration without a session, and then refuses heartbeats', async () => {
     const t = await startTracker()
     fixtures.push(t)

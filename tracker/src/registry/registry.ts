@@ -37,6 +37,8 @@ import { checkNodeUrl } from './url-policy.ts'
 /** What the index keeps per node for selection answers. */
 export interface NodeMeta {
   httpUrl: string
+  /** The applied record's timestamp (a replica's sync skips records it already has). */
+  timestamp: number
   /** `"httpUrl":…,"peerId":…,"multiaddrs":[…]` — pre-serialized for `/v1/select`. */
   json: string
 }
@@ -57,6 +59,8 @@ export interface RegistryComponents {
   metrics?: TrackerMetrics
   /** Told when a node's URL is known or changes (the probe loop). */
   onNode?: (address: string, httpUrl: string, region: string, restored: boolean) => void
+  /** Told when a node leaves the index (retired through another replica). */
+  onRemoved?: (address: string) => void
 }
 
 export interface RegisterResult {
@@ -86,6 +90,11 @@ export interface Registry {
   get(address: string, options?: StoreCallOptions): Promise<NodeRow>
   /** Loads every registered node (and its saved state) into the index; returns how many. */
   restore(options?: StoreCallOptions): Promise<number>
+  /**
+   * Loads registrations changed in the store since the last sync (made through other
+   * replicas sharing the store) into the index; returns how many rows it applied.
+   */
+  sync(options?: StoreCallOptions): Promise<number>
   /** Notes that a node's state changed (flushed on the next `flush`). */
   markDirty(address: string): void
   /** Writes changed state rows to the store; returns how many. */
@@ -95,12 +104,15 @@ export interface Registry {
 }
 
 const RESTORE_PAGE = 5_000
+/** Sync looks this far behind its last run, so replicas' clocks may disagree by up to a minute. */
+const SYNC_LOOKBACK_MS = 60_000
 /** Rows per store write; small enough that one batch holds the event loop for only a few ms. */
 const FLUSH_BATCH = 500
 
 export function metaOf(record: NodeRecord): NodeMeta {
   return {
     httpUrl: record.httpUrl,
+    timestamp: record.timestamp,
     json: `"httpUrl":${JSON.stringify(record.httpUrl)},"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(record.multiaddrs)}`,
   }
 }
@@ -121,6 +133,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
   const { store, index, clock, logger, metrics } = components
   const sessions = new Map<string, SessionEntry>()
   let dirty = new Set<string>()
+  let syncedFrom = clock()
 
   /**
    * The session a heartbeat names: from memory, else from the store. A cached session
@@ -265,6 +278,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
     },
 
     async restore(options) {
+      syncedFrom = clock()
       let after: string | undefined
       let total = 0
       for (;;) {
@@ -307,6 +321,40 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
         await yieldToLoop()
       }
       return total
+    },
+
+    async sync(options) {
+      const startedAt = clock()
+      let since = syncedFrom - SYNC_LOOKBACK_MS
+      let applied = 0
+      for (let pages = 0; pages < 100; pages++) {
+        const rows = await store.listNodesUpdated({ since, limit: RESTORE_PAGE }, options)
+        for (const row of rows) {
+          if (row.status !== 'registered') {
+            if (index.remove(row.address)) {
+              components.onRemoved?.(row.address)
+              applied++
+            }
+            continue
+          }
+          // the same signed record is already applied
+          if (index.get(row.address)?.meta?.timestamp === row.recordTimestamp) continue
+          let meta: NodeMeta
+          try {
+            meta = metaOfRow(row)
+          } catch {
+            continue
+          }
+          index.upsert(row.address, { region: row.region, capacity: row.capacity, meta })
+          components.onNode?.(row.address, row.httpUrl, row.region, false)
+          applied++
+        }
+        if (rows.length < RESTORE_PAGE) break
+        since = rows[rows.length - 1]!.updatedAt
+        await yieldToLoop()
+      }
+      syncedFrom = startedAt
+      return applied
     },
 
     markDirty(address) {

@@ -134,6 +134,9 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  CREATE INDEX nodes_updated ON nodes (updated_at);
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -406,10 +409,10 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
       if (status !== 'registered' && status !== 'retired') {
         throw new InvalidArgumentError(`status must be registered or retired, got ${JSON.stringify(status)}`)
       }
-      const r = await live().query('UPDATE nodes SET status = $1 WHERE address_key = $2', [
-        status,
-        keyOf(address),
-      ])
+      const r = await live().query(
+        'UPDATE nodes SET status = $1, updated_at = greatest(updated_at, $3) WHERE address_key = $2',
+        [status, keyOf(address), Date.now()],
+      )
       return (r.rowCount ?? 0) > 0
     },
 
@@ -422,6 +425,15 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
     async countNodes(options) {
       checkSignal(options)
       return Number((await one('SELECT count(*) AS n FROM nodes'))!.n)
+    },
+
+    async listNodesUpdated(q, options) {
+      checkSignal(options)
+      const rows = await query(
+        'SELECT * FROM nodes WHERE updated_at >= $1 ORDER BY updated_at, address_key LIMIT $2',
+        [q.since, checkLimit(q.limit)],
+      )
+      return rows.map(nodeOf)
     },
 
     async listNodes(q, options) {

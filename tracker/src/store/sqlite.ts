@@ -138,6 +138,9 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  CREATE INDEX nodes_updated ON nodes (updated_at);
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -420,7 +423,13 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
       if (status !== 'registered' && status !== 'retired') {
         throw new InvalidArgumentError(`status must be registered or retired, got ${JSON.stringify(status)}`)
       }
-      return stmt('UPDATE nodes SET status = ? WHERE address_key = ?').run(status, keyOf(address)).changes > 0
+      return (
+        stmt('UPDATE nodes SET status = ?, updated_at = max(updated_at, ?) WHERE address_key = ?').run(
+          status,
+          Date.now(),
+          keyOf(address),
+        ).changes > 0
+      )
     },
 
     async removeNode(address, options) {
@@ -435,6 +444,14 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
     async countNodes(options) {
       checkSignal(options)
       return (stmt('SELECT count(*) AS n FROM nodes').get() as Row).n as number
+    },
+
+    async listNodesUpdated(query, options) {
+      checkSignal(options)
+      const rows = stmt(
+        'SELECT * FROM nodes WHERE updated_at >= ? ORDER BY updated_at, address_key LIMIT ?',
+      ).all(query.since, checkLimit(query.limit)) as Row[]
+      return rows.map(nodeOf)
     },
 
     async listNodes(query, options) {

@@ -167,6 +167,11 @@ export interface TrackerStore {
   /** Removes the node, its session and its state. */
   removeNode(address: string, options?: StoreCallOptions): Promise<boolean>
   countNodes(options?: StoreCallOptions): Promise<number>
+  /**
+   * Nodes whose registration changed at or after `since` (ms), oldest change first,
+   * `limit` at a time: how a replica learns of registrations made through another one.
+   */
+  listNodesUpdated(query: { since: number; limit: number }, options?: StoreCallOptions): Promise<NodeRow[]>
   /** Registered nodes in address order (lowercase), with their saved state, `limit` at a time. */
   listNodes(query: { after?: string; limit: number }, options?: StoreCallOptions): Promise<NodeListPage>
 

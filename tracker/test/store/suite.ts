@@ -200,6 +200,22 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       expect(await codeOf(store.listNodes({ limit: 0 }))).toBe('SHOAL_ERR_INVALID_ARGUMENT')
     })
 
+    it('lists registrations changed since a time, oldest change first (replica sync)', async () => {
+      const { store } = await fresh()
+      await store.putNode(nodeInput(A, { updatedAt: 1_000 }))
+      await store.putNode(nodeInput(B, { updatedAt: 3_000 }))
+      await store.putNode(nodeInput(C, { updatedAt: 2_000 }))
+      expect((await store.listNodesUpdated({ since: 2_000, limit: 10 })).map((n) => n.address)).toEqual([
+        C,
+        B,
+      ])
+      expect((await store.listNodesUpdated({ since: 0, limit: 1 })).map((n) => n.address)).toEqual([A])
+      const before = Date.now()
+      await store.setNodeStatus(A, 'retired')
+      const changed = await store.listNodesUpdated({ since: before, limit: 10 })
+      expect(changed.map((n) => [n.address, n.status])).toEqual([[A, 'retired']])
+    })
+
     it('overwrites state rows, and removing a node removes its session and state', async () => {
       const { store } = await fresh()
       await store.putNode(nodeInput(A))
