@@ -83,7 +83,7 @@ describe('the probe loop', () => {
   it('keeps at most `concurrency` probes in flight and still probes every node each round', async () => {
     const f = await fleet(40, 30)
     const { prober, outcomes } = proberWith({ concurrency: 5, intervalMs: 500, timeoutMs: 250 })
-    f.accounts.forEach((a, i) => prober.upsert(a.address, f.urlOf(i)))
+    for (const [i, a] of f.accounts.entries()) prober.upsert(a.address, f.urlOf(i))
     prober.start()
     await waitFor(() => outcomes.size === 40 && [...outcomes.values()].every((o) => o.length >= 2), {
       timeoutMs: 10_000,
@@ -117,7 +117,7 @@ describe('the probe loop', () => {
   it('removed nodes are no longer probed, and stop() aborts probes in flight', async () => {
     const f = await fleet(3, 1000)
     const { prober, outcomes } = proberWith({ intervalMs: 100, timeoutMs: 5_000 })
-    f.accounts.forEach((a, i) => prober.upsert(a.address, f.urlOf(i)))
+    for (const [i, a] of f.accounts.entries()) prober.upsert(a.address, f.urlOf(i))
     prober.remove(f.accounts[2]!.address)
     prober.start()
     await waitFor(() => prober.stats().inFlight === 2)
