@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hashChunk } from '@shoal/protocol'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -39,7 +39,7 @@ async function activeNode(t: TrackerFixture, content: Content, flipBit?: number)
 }
 
 const publisher = privateKeyToAccount(generatePrivateKey())
-const sha256 = (b: Uint8Array) => `0x${createHash('sha256').update(b).digest('hex')}` as const
+const leafHash = async (b: Uint8Array) => `0x${Buffer.from(await hashChunk(b)).toString('hex')}` as const
 
 describe('content audits', () => {
   it('catches a node that serves a flipped bit: integrity failure, cool-off, out of selection, on record', async () => {
@@ -136,7 +136,7 @@ describe('content audits', () => {
         failures: 1,
         cid: content.cid,
         chunk: 1,
-        badHash: sha256(bad),
+        badHash: await leafHash(bad),
       }),
     )
     expect(r.status).toBe(202)

@@ -8,7 +8,7 @@
  * the reporter → integrity evidence against the CID's leaves when the tracker has them
  * → signature → the client's rate (taken) → nonce not seen before (stored) → applied.
  *
- * Integrity evidence (`cid`, `chunk`, `badHash` = SHA-256 of the bytes received) cannot
+ * Integrity evidence (`cid`, `chunk`, `badHash` = leaf hash of the bytes received) cannot
  * prove a node wrong on its own — anyone can name a hash — so it counts as an unproven
  * integrity failure (`integrityReportWeight` failures, weighted) and queues a targeted
  * audit of that chunk on that node; the audit makes it a proven failure (cool-off) when

@@ -74,7 +74,11 @@ export interface NodeReport {
   cid: string
   /** Integrity evidence: the chunk index that failed verification. */
   chunk: number
-  /** Integrity evidence: SHA-256 of the bytes received for that chunk; zero for none. */
+  /**
+   * Integrity evidence: the leaf hash of the bytes received for that chunk, in the form of
+   * the CID's leaves (`hashChunk(bytes)` = SHA-256(0x00 ‖ bytes)); zero for none. Equal to
+   * the real leaf means the bytes were right, and the report is refuted.
+   */
   badHash: Hex
 }
 
