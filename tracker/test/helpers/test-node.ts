@@ -292,7 +292,7 @@ export async function signedReport(
 
 export function waitFor<T>(
   fn: () => T | Promise<T>,
-  { timeoutMs = 10_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
+  { timeoutMs = 20_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   return new Promise((resolve, reject) => {
