@@ -16,6 +16,11 @@ import { configPathOf, parseCommand, USAGE } from '../src/cli/args.ts'
 import { createEdgeNode } from '../src/node.ts'
 
 const KEY_FILE = 'node-key.json'
+/**
+ * scrypt cost for node keys: 2^15 needs 32 MiB and a fraction of a second, where geth's
+ * wallet default (2^18) needs 256 MiB at every start, too much for a home router.
+ */
+const NODE_KEY_SCRYPT_N = 2 ** 15
 const PASS_FILE = 'node-key.pass'
 
 async function promptHidden(question: string): Promise<string> {
@@ -62,7 +67,7 @@ async function nodeAccount(dataDir: string, log: pino.Logger): Promise<LocalAcco
       'created a node key protected by a random passphrase stored beside it; set SHOAL_KEY_PASSPHRASE to choose your own',
     )
   }
-  const account = await createKeystoreFile(keyFile, passphrase)
+  const account = await createKeystoreFile(keyFile, passphrase, { n: NODE_KEY_SCRYPT_N })
   log.info({ address: account.address }, 'created node key')
   return account
 }
@@ -102,7 +107,9 @@ async function main(argv: string[]): Promise<number> {
     case 'key-create': {
       await mkdir(command.dataDir, { recursive: true, mode: 0o700 })
       const keyFile = join(command.dataDir, KEY_FILE)
-      const account = await createKeystoreFile(keyFile, await passphraseFor(command.dataDir, true))
+      const account = await createKeystoreFile(keyFile, await passphraseFor(command.dataDir, true), {
+        n: NODE_KEY_SCRYPT_N,
+      })
       process.stdout.write(`created ${keyFile}\naddress ${account.address}\n`)
       return 0
     }
