@@ -330,6 +330,19 @@ describe('edge node: content-addressed objects and manifest sites', () => {
       const unknown = await request(`${tracked.url}/s/nosuch/x`)
       expect(unknown.statusCode).toBe(404)
       await unknown.body.dump()
+      // another key cannot take over a site the tracker knows, even with a higher sequence
+      const squatter = privateKeyToAccount(`0x${'66'.repeat(32)}`)
+      const hijack = await signSiteManifest(squatter, {
+        ...signed.message,
+        publisher: squatter.address,
+        sequence: 9,
+      })
+      const refused = await request(`${tracked.url}/manifests/tracked`, {
+        method: 'PUT',
+        body: encodeSiteManifest(hijack),
+      })
+      expect(refused.statusCode).toBe(403)
+      expect(await refused.body.json()).toMatchObject({ error: { code: 'SHOAL_ERR_FORBIDDEN' } })
     } finally {
       await tracked.stop()
       await rm(dir2, { recursive: true, force: true })

@@ -1,6 +1,8 @@
 /**
  * The site manifests this node serves `/s/<site>/<path>` from: verified signed
- * manifests, highest sequence wins, one publisher per site. Manifests come from the
+ * manifests, highest sequence wins, one publisher per site. Who owns a site name: the
+ * operator's pin, else the tracker's record, else (a node without a tracker) the first
+ * publisher whose manifest the node accepted. Manifests come from the
  * tracker (fetched on demand and refreshed) or are pushed by publishers; both paths go
  * through the same verification. Accepted manifests are kept on disk so a restart
  * serves the same sites at once.
@@ -143,6 +145,17 @@ export function createManifestRegistry(
   return {
     async accept(signed) {
       const manifest = await check(signed)
+      // the tracker is the authority on who owns a site name: a push for a site the
+      // tracker knows must come from the same publisher
+      if (components.source !== undefined && init.pinned?.[manifest.site] === undefined) {
+        const known = await components.source.fetchManifest(manifest.site)
+        if (
+          known !== undefined &&
+          known.message.publisher.toLowerCase() !== manifest.publisher.toLowerCase()
+        ) {
+          throw new ForbiddenError(`site "${manifest.site}" belongs to another publisher at the tracker`)
+        }
+      }
       const current = held.get(manifest.site)
       if (current !== undefined && manifest.sequence <= current.manifest.sequence) {
         throw new StaleError(`site "${manifest.site}" already has sequence ${current.manifest.sequence}`)
