@@ -64,6 +64,12 @@ export interface EdgeNodeOptions {
   purgeMaxAgeSeconds?: number
   /** Name shown in `Via`; defaults to `shoal`. */
   viaName?: string
+  /**
+   * Which `PUT /c/<cid>` pushes are stored: `manifests` (default) only CIDs named by a
+   * site manifest the node holds, so strangers cannot fill the disk and evict what is
+   * hot; `any` for private deployments and tests.
+   */
+  acceptPushes?: 'manifests' | 'any'
 }
 
 export type ResolvedEdgeNodeOptions = Required<
@@ -194,5 +200,13 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
       DEFAULT_PURGE_MAX_AGE_SECONDS,
     ),
     viaName: init.viaName ?? 'shoal',
+    acceptPushes: checkPushes(init.acceptPushes),
   }
+}
+
+function checkPushes(value: EdgeNodeOptions['acceptPushes']): 'manifests' | 'any' {
+  if (value === undefined) return 'manifests'
+  if (value !== 'manifests' && value !== 'any')
+    throw new InvalidArgumentError('acceptPushes must be "manifests" or "any"')
+  return value
 }

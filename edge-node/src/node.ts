@@ -259,6 +259,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           return
         case 'content':
           if (method === 'PUT') {
+            if (options.acceptPushes === 'manifests' && !manifests.hasCid(route.cid.text)) {
+              throw new ForbiddenError(
+                'this node stores pushes only of content named by a site manifest it holds',
+              )
+            }
             const created = await content
               .push(route.cid, req as AsyncIterable<Uint8Array>)
               .catch((err: unknown) => {

@@ -82,6 +82,7 @@ describe('shoal-node arguments', () => {
     [['start', '--site', 'noequals']],
     [['start', '--tls-cert', 'a.pem']],
     [['start', '--log-level', 'loud']],
+    [['start', '--accept-pushes', 'everyone']],
     [['stop']],
     [['key', 'delete']],
   ])('refuses %j with a clear typed error', (argv) => {

@@ -80,7 +80,13 @@ describe('edge node: content-addressed objects and manifest sites', () => {
   let origin: Origin
 
   const start = async () => {
-    node = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0, memoryCacheBytes: 4 * 2 ** 20 })
+    node = createEdgeNode({
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      memoryCacheBytes: 4 * 2 ** 20,
+      acceptPushes: 'any',
+    })
     await node.start()
   }
 
@@ -345,6 +351,49 @@ describe('edge node: content-addressed objects and manifest sites', () => {
       expect(await refused.body.json()).toMatchObject({ error: { code: 'SHOAL_ERR_FORBIDDEN' } })
     } finally {
       await tracked.stop()
+      await rm(dir2, { recursive: true, force: true })
+    }
+  })
+
+  it('by default stores pushes only of content a held manifest names', async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), 'shoal-node-'))
+    const strict = createEdgeNode({ dataDir: dir2, host: '127.0.0.1', port: 0 })
+    await strict.start()
+    try {
+      const bytes = pattern(5000, 21)
+      const { cid } = await computeCid(bytes)
+      const refused = await request(`${strict.url}/c/${cid.text}`, { method: 'PUT', body: bytes })
+      expect(refused.statusCode).toBe(403)
+      expect(await refused.body.json()).toMatchObject({ error: { code: 'SHOAL_ERR_FORBIDDEN' } })
+      const signed = await signSiteManifest(publisher, {
+        publisher: publisher.address,
+        site: 'pushed',
+        sequence: 1,
+        origin: '',
+        timestamp: Math.floor(Date.now() / 1000),
+        entries: [
+          {
+            path: '/f.bin',
+            cid: cid.text,
+            size: bytes.length,
+            contentType: 'application/octet-stream',
+            cacheControl: '',
+          },
+        ],
+      })
+      const manifest = await request(`${strict.url}/manifests/pushed`, {
+        method: 'PUT',
+        body: encodeSiteManifest(signed),
+      })
+      expect(manifest.statusCode).toBe(200)
+      await manifest.body.dump()
+      const accepted = await request(`${strict.url}/c/${cid.text}`, { method: 'PUT', body: bytes })
+      expect(accepted.statusCode).toBe(201)
+      await accepted.body.dump()
+      const served = await request(`${strict.url}/s/pushed/f.bin`)
+      expect(Buffer.from(await served.body.arrayBuffer()).equals(bytes)).toBe(true)
+    } finally {
+      await strict.stop()
       await rm(dir2, { recursive: true, force: true })
     }
   })

@@ -43,7 +43,7 @@ describe('edge node: operator surface', () => {
   })
 
   it('exposes Prometheus metrics with units for requests, bytes and cache', async () => {
-    node = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0 })
+    node = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0, acceptPushes: 'any' })
     await node.start()
     const bytes = Buffer.alloc(10_000, 1)
     const { cid } = await computeCid(bytes)
@@ -64,7 +64,13 @@ describe('edge node: operator surface', () => {
 
   it('holds total egress to the configured rate', async () => {
     const rate = 2 * 2 ** 20
-    node = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0, egressBytesPerSecond: rate })
+    node = createEdgeNode({
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      egressBytesPerSecond: rate,
+      acceptPushes: 'any',
+    })
     await node.start()
     const bytes = Buffer.alloc(5 * 2 ** 20, 3)
     const { cid } = await computeCid(bytes)

@@ -58,7 +58,14 @@ export async function startEdgeNodes(count: number, accounts: LocalAccount[] = [
     dirs.push(dataDir)
     const account = accounts[i]
     const node = createEdgeNode(
-      { dataDir, host: '127.0.0.1', port: 0, memoryCacheBytes: 8 * 2 ** 20, shutdownGraceMs: 200 },
+      {
+        dataDir,
+        host: '127.0.0.1',
+        port: 0,
+        memoryCacheBytes: 8 * 2 ** 20,
+        shutdownGraceMs: 200,
+        acceptPushes: 'any',
+      },
       account === undefined ? {} : { account },
     )
     await node.start()

@@ -28,6 +28,8 @@ Start options (each has an environment variable; flags win):
   --site NAME=URL          an origin-pull site at /s/NAME/ (repeatable)   SHOAL_SITES (comma-separated)
   --publisher NAME=0xADDR  the publisher key allowed to purge site NAME ("default" for --origin) (repeatable)
   --tracker URL            tracker base URL          SHOAL_TRACKER
+  --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
+                           manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
   --tls-key FILE           PEM private key (HTTPS)   SHOAL_TLS_KEY
   --log-level LEVEL        fatal|error|warn|info|debug|trace   SHOAL_LOG_LEVEL (default info)
@@ -117,6 +119,7 @@ const CONFIG_KEYS = new Set([
   'origin',
   'sites',
   'tracker',
+  'acceptPushes',
   'tlsCert',
   'tlsKey',
   'logLevel',
@@ -195,6 +198,13 @@ export function parseCommand(
   if (egress !== undefined) options.egressBytesPerSecond = parseRate(egress, '--egress-limit')
   const origin = pick(values.origin, 'SHOAL_ORIGIN', 'origin')
   if (origin !== undefined) options.defaultOrigin = origin
+  const pushes = pick(values['accept-pushes'], 'SHOAL_ACCEPT_PUSHES', 'acceptPushes')
+  if (pushes !== undefined) {
+    if (pushes !== 'manifests' && pushes !== 'any') {
+      throw new InvalidArgumentError(`--accept-pushes: "${pushes}" is not manifests or any`)
+    }
+    options.acceptPushes = pushes
+  }
   const tracker = pick(values.tracker, 'SHOAL_TRACKER', 'tracker')
   if (tracker !== undefined) options.trackerUrl = tracker
 
@@ -256,6 +266,7 @@ const OPTIONS = {
   site: { type: 'string', multiple: true },
   publisher: { type: 'string', multiple: true },
   tracker: { type: 'string' },
+  'accept-pushes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'log-level': { type: 'string' },

@@ -49,6 +49,7 @@ export interface ResolvedPath {
 }
 
 interface Held {
+  cids: Set<string>
   manifest: SiteManifest
   byPath: Map<string, ManifestEntry>
   fetchedAt: number
@@ -66,6 +67,8 @@ export interface ManifestRegistry {
   /** Loads manifests kept on disk. */
   load(): Promise<void>
   sites(): string[]
+  /** True when a held manifest names this CID (pushes of such content are expected). */
+  hasCid(cid: string): boolean
 }
 
 /**
@@ -87,6 +90,7 @@ export function createManifestRegistry(
     held.set(manifest.site, {
       manifest,
       byPath: new Map(manifest.entries.map((e) => [e.path, e])),
+      cids: new Set(manifest.entries.map((e) => e.cid)),
       fetchedAt: now(),
     })
   }
@@ -207,5 +211,10 @@ export function createManifestRegistry(
     },
 
     sites: () => [...held.keys()],
+
+    hasCid(cid) {
+      for (const h of held.values()) if (h.cids.has(cid)) return true
+      return false
+    },
   }
 }
