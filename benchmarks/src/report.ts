@@ -34,7 +34,7 @@ export async function writeReport(): Promise<void> {
     for (const [key, m] of Object.entries(r.metrics)) {
       const op = m.goalKind === 'max' ? '≤ ' : m.goalKind === 'equal' ? '= ' : '≥ '
       const goal = m.goal === undefined ? '' : `${op}${m.goal}`
-      const detail = m.detail === undefined ? '' : `\`${JSON.stringify(m.detail)}\``
+      const detail = summarize(m.detail)
       lines.push(
         `| ${key} | ${round(m.value)} | ${m.unit} | ${goal} | ${meetsGoal(m) ? '✓' : '✗'} | ${detail} |`,
       )
@@ -42,4 +42,15 @@ export async function writeReport(): Promise<void> {
     lines.push('')
   }
   await writeFile(DOCS, `${lines.join('\n')}\n`)
+}
+
+/** The scalar figures of a metric's detail, for the table; the JSON file keeps everything. */
+function summarize(detail: Record<string, unknown> | undefined): string {
+  if (detail === undefined) return ''
+  const parts: string[] = []
+  for (const [key, value] of Object.entries(detail)) {
+    if (typeof value === 'number') parts.push(`${key} ${round(value)}`)
+    else if (typeof value === 'string' && value.length <= 60) parts.push(`${key}: ${value}`)
+  }
+  return parts.join('; ').replaceAll('|', '\\|')
 }
