@@ -35,6 +35,9 @@ import { streamOf } from './response.ts'
 import { createSiteResolver } from './sites.ts'
 import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
 
+/** Parsed `shoal://<cid>` texts a client keeps. */
+const MAX_CACHED_TARGETS = 1_024
+
 /** `Cache-Control` of `shoal://<cid>` responses: content ids never change. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
 
@@ -171,13 +174,25 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     { dispatch, directory, stats, leavesCache, emit, onIntegrityFailure: report },
   )
 
+  // `shoal://<cid>` texts parsed once (the hot path of a warm client)
+  const cidTargets = new Map<string, Target>()
+  const targetOf = (url: string): Target => {
+    const hit = cidTargets.get(url)
+    if (hit !== undefined) return hit
+    const target = parseTarget(url)
+    if (target.kind === 'cid') {
+      if (cidTargets.size >= MAX_CACHED_TARGETS) cidTargets.delete(cidTargets.keys().next().value as string)
+      cidTargets.set(url, target)
+    }
+    return target
+  }
+
   let stopping = new AbortController()
-  const inflight = new Set<AbortController>()
 
   const fetchShoal = async (
     target: Exclude<Target, { kind: 'http' }>,
     method: string,
-    headers: Headers,
+    rangeHeader: string | null,
     signal: AbortSignal,
     onProgress: ShoalRequestInit['onProgress'],
     done: () => void,
@@ -195,17 +210,18 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     } else {
       cid = target.cid
     }
-    const range = parseRange(headers.get('range'), cid.size)
+    const range = parseRange(rangeHeader, cid.size)
     const start = range?.start ?? 0
     const end = range?.end ?? cid.size
-    const out = new Headers({
+    // a plain record: Response copies it once into its own Headers
+    const out: Record<string, string> = {
       'content-type': contentType,
       'content-length': String(end - start),
       etag: `"${cid.text}"`,
       'accept-ranges': 'bytes',
-    })
-    if (cacheControl !== '') out.set('cache-control', cacheControl)
-    if (range !== undefined) out.set('content-range', `bytes ${start}-${end - 1}/${cid.size}`)
+    }
+    if (cacheControl !== '') out['cache-control'] = cacheControl
+    if (range !== undefined) out['content-range'] = `bytes ${start}-${end - 1}/${cid.size}`
     const status = range === undefined ? 200 : 206
     if (method === 'HEAD') {
       done()
@@ -213,7 +229,10 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     }
     const state = createFetchState()
     const viaOrigin = origin === undefined ? {} : { origin }
-    const leaves = cid.size === 0 ? undefined : await content.leaves(cid, { signal, state, ...viaOrigin })
+    const leaves =
+      cid.size === 0
+        ? undefined
+        : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...viaOrigin })))
     const gen = content.body({ cid, leaves, start, end, signal, state, ...viaOrigin })
     let first: IteratorResult<Uint8Array, void>
     try {
@@ -254,7 +273,7 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     const userSignal = init.signal ?? request?.signal ?? undefined
     if (userSignal?.aborted === true)
       throw new AbortError('the operation was aborted', { cause: userSignal.reason })
-    const target = parseTarget(url)
+    const target = targetOf(url)
     if (target.kind === 'http') {
       return fetchOriginPull(target.url, input, init, {
         fetch: doFetch,
@@ -268,28 +287,32 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     }
     if (method !== 'GET' && method !== 'HEAD')
       throw new MethodNotAllowedError(`${method} is not allowed on ${url.slice(0, 100)}: use GET or HEAD`)
-    const headers = new Headers(init.headers ?? request?.headers)
+    const rawHeaders = init.headers ?? request?.headers
+    const range = rawHeaders === undefined ? null : new Headers(rawHeaders).get('range')
 
-    // one controller per fetch, aborted by the app's signal or by stop()
-    const controller = new AbortController()
+    // The fetch's signal: stop()'s own when the app gives none; else one aborted by either.
     const stopSignal = stopping.signal
-    const onAbort = () => controller.abort(userSignal?.aborted ? userSignal.reason : stopSignal.reason)
-    userSignal?.addEventListener('abort', onAbort, { once: true })
-    stopSignal.addEventListener('abort', onAbort, { once: true })
-    inflight.add(controller)
-    let released = false
-    const done = () => {
-      if (released) return
-      released = true
-      userSignal?.removeEventListener('abort', onAbort)
-      stopSignal.removeEventListener('abort', onAbort)
-      inflight.delete(controller)
+    let signal = stopSignal
+    let done = () => {}
+    if (userSignal != null) {
+      const controller = new AbortController()
+      const onAbort = () => controller.abort(userSignal.aborted ? userSignal.reason : stopSignal.reason)
+      userSignal.addEventListener('abort', onAbort, { once: true })
+      stopSignal.addEventListener('abort', onAbort, { once: true })
+      signal = controller.signal
+      let released = false
+      done = () => {
+        if (released) return
+        released = true
+        userSignal.removeEventListener('abort', onAbort)
+        stopSignal.removeEventListener('abort', onAbort)
+      }
     }
     try {
-      return await fetchShoal(target, method, headers, controller.signal, init.onProgress, done)
+      return await fetchShoal(target, method, range, signal, init.onProgress, done)
     } catch (err) {
       done()
-      if (controller.signal.aborted) throw failureOf(err, controller.signal, 'aborted')
+      if (signal.aborted) throw failureOf(err, signal, 'aborted')
       throw err
     }
   }
@@ -303,8 +326,8 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
       if (stopping.signal.aborted) stopping = new AbortController()
     },
     async stop() {
+      // every fetch in flight listens to this signal
       if (!stopping.signal.aborted) stopping.abort(new AbortError('the client stopped'))
-      inflight.clear()
       await Promise.allSettled([...pendingReports])
       directory.clear()
       sites.clear()

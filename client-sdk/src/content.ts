@@ -109,48 +109,6 @@ export interface ContentFetcher {
 
 const contentUrl = (source: Source, cid: Cid) => `${source.url}c/${cid.text}`
 
-/** Keeps the pieces of the last chunk or two a source sent, so a bad chunk's bytes can be hashed as evidence. */
-function trackChunks(body: AsyncIterable<Uint8Array>, from: number, chunkSize: number) {
-  const window: { at: number; piece: Uint8Array }[] = []
-  let received = from
-  const source = body[Symbol.asyncIterator]()
-  const tracked: AsyncIterable<Uint8Array> = {
-    [Symbol.asyncIterator]: () => ({
-      async next() {
-        const r = await source.next()
-        if (r.done === true) return r
-        const at = received
-        received += r.value.length
-        window.push({ at, piece: r.value })
-        // a chunk that ends in this piece started after `at - chunkSize`: older pieces go
-        while (window.length > 1 && window[0]!.at + window[0]!.piece.length <= at - chunkSize) window.shift()
-        return r
-      },
-      async return() {
-        await source.return?.()
-        return { done: true, value: undefined }
-      },
-    }),
-  }
-  return {
-    body: tracked,
-    get received() {
-      return received - from
-    },
-    /** The bytes `[start, end)` when all of them arrived and are still held. */
-    bytesOf(start: number, end: number): Uint8Array | undefined {
-      if (received < end || window.length === 0 || window[0]!.at > start) return undefined
-      const out = new Uint8Array(end - start)
-      for (const { at, piece } of window) {
-        const from = Math.max(start, at)
-        const to = Math.min(end, at + piece.length)
-        if (to > from) out.set(piece.subarray(from - at, to - at), from - start)
-      }
-      return out
-    },
-  }
-}
-
 /**
  * @example
  * const content = createContentFetcher(init, { dispatch, directory, stats, leavesCache, emit, onIntegrityFailure })
@@ -176,7 +134,7 @@ export function createContentFetcher(
     state: FetchState,
     signal: AbortSignal,
     what: string,
-    start: (source: Source, signal: AbortSignal) => Promise<R>,
+    start: (source: Source, signal: AbortSignal, abort: (reason: Error) => void) => Promise<R>,
     dispose?: (result: R) => void,
   ) =>
     race<Source, R>({
@@ -199,26 +157,31 @@ export function createContentFetcher(
     })
 
   const leaves = async (cid: Cid, options: { signal: AbortSignal; origin?: string; state?: FetchState }) => {
-    const fromRoot = await rootLeaves(cid)
-    if (fromRoot !== undefined) return fromRoot
     const cached = leavesCache.get(cid)
     if (cached !== undefined) return cached
+    const fromRoot = await rootLeaves(cid)
+    if (fromRoot !== undefined) {
+      leavesCache.set(cid, fromRoot)
+      return fromRoot
+    }
     const length = leavesLength(cid)
     const state = options.state ?? createFetchState()
     // a tracker that fails to select is the fetch's error, as it is
-    await directory.nodesFor(cid.text, { signal: options.signal })
+    const listed = directory.nodesFor(cid.text, { signal: options.signal })
+    if (listed instanceof Promise) await listed
     try {
       const won = await raceNodes(
         cid,
         state,
         options.signal,
         `no node could give the leaves of ${cid.text}`,
-        async (source, signal) => {
+        async (source, signal, abort) => {
           const res = await dispatch({
             source,
             url: `${contentUrl(source, cid)}/leaves`,
             size: length,
             signal,
+            abort,
           })
           try {
             // a leaf list that does not rebuild the root fails this node; the next is tried
@@ -231,7 +194,7 @@ export function createContentFetcher(
           }
         },
       )
-      won.controller.abort()
+      won.release()
       leavesCache.set(cid, won.result)
       return won.result
     } catch (err) {
@@ -268,7 +231,8 @@ export function createContentFetcher(
           yield piece
         }
       })()
-      const computed = await computeCid(kept, { chunkSize: cid.chunkSize, signal })
+      // no signal here: aborting `signal` aborts the request, which ends `kept`
+      const computed = await computeCid(kept, { chunkSize: cid.chunkSize })
       if (computed.cid.text !== cid.text)
         throw new IntegrityError(`the origin's bytes are not ${cid.text} (they are ${computed.cid.text})`)
       leavesCache.set(cid, computed.leaves)
@@ -295,18 +259,24 @@ export function createContentFetcher(
     let at = request.start
     let leaves = request.leaves
     const state = request.state ?? createFetchState()
-    await directory.nodesFor(cid.text, { signal })
+    const listed = directory.nodesFor(cid.text, { signal })
+    if (listed instanceof Promise) await listed
     let fromOrigin = false
     for (;;) {
       if (at >= end) return
       const span = alignRange(cid, at, end)
-      const ask = (source: Source, sig: AbortSignal) =>
+      // the whole object is asked without Range: a plain GET is what caches answer fastest
+      const whole = span.fetchStart === 0 && span.fetchEnd === cid.size
+      const ask = (source: Source, sig: AbortSignal, abort: (reason: Error) => void) =>
         dispatch({
           source,
           url: source.kind === 'origin' ? source.url : contentUrl(source, cid),
-          range: { start: span.fetchStart, end: span.fetchEnd },
+          ...(whole ? {} : { range: { start: span.fetchStart, end: span.fetchEnd } }),
           size: cid.size,
+          // the last chunk received stays at hand as evidence, should it not verify
+          retain: cid.chunkSize,
           signal: sig,
+          abort,
         })
       let won: RaceWin<Source, SourceResponse> | undefined
       if (!fromOrigin) {
@@ -340,13 +310,18 @@ export function createContentFetcher(
         })
       }
       const { candidate: source, result: res, controller } = won
-      const tracked = trackChunks(res.body, span.fetchStart, cid.chunkSize)
+      // The caller's abort aborts the winner's request (the race forwards it until
+      // `release`), which ends its body with the abort. `signal` is not handed to
+      // verifyStream: racing every pull against it costs a promise per piece (and, in
+      // protocol 0.1.0, keeps every piece alive until the stream ends).
+      let complete = false
       try {
         if (leaves === undefined) throw new IntegrityError(`no verified leaves for ${cid.text}`)
-        for await (const bytes of verifyStream(cid, tracked.body, { leaves, start: at, end, signal })) {
+        for await (const bytes of verifyStream(cid, res.body, { leaves, start: at, end })) {
           at += bytes.length
           yield bytes
         }
+        complete = true
         return
       } catch (err) {
         if (signal.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason })
@@ -357,7 +332,7 @@ export function createContentFetcher(
           // the chunk after the last verified byte did not match its leaf (or the body was cut short)
           const chunk = Math.floor(at / cid.chunkSize)
           const { start: chunkStart, end: chunkEnd } = chunkSpan(cid, chunk)
-          const bad = tracked.bytesOf(chunkStart, chunkEnd)
+          const bad = res.recent(chunkStart - span.fetchStart, chunkEnd - span.fetchStart)
           if (bad !== undefined) {
             stats.recordFailure(source.url, 'integrity')
             const badHash = toHex(await hashChunk(bad))
@@ -366,7 +341,7 @@ export function createContentFetcher(
               cid,
               chunk,
               badHash,
-              bytes: tracked.received,
+              bytes: res.progress.bytes,
               ttfbMs: res.ttfbMs,
             })
           } else {
@@ -375,8 +350,12 @@ export function createContentFetcher(
         }
         emit({ type: 'failover', cid: cid.text, node: source.url, at, error: infoOf(err) })
       } finally {
-        res.close()
-        controller.abort()
+        won.release()
+        // a request read to its end needs no abort (that would cost an error object and an event)
+        if (!complete) {
+          res.close()
+          controller.abort()
+        }
       }
     }
   }

@@ -10,6 +10,8 @@ export type Target =
   | { kind: 'http'; url: URL }
 
 const SITE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/
+/** Longest site name; a longer host can only be a CID. */
+const SITE_MAX = 63
 
 /**
  * Parses the URL form. A site path is percent-decoded once and must be a valid site path

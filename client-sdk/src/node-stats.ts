@@ -6,6 +6,8 @@
 
 /** TTFB samples kept per node. */
 export const TTFB_WINDOW = 32
+/** New samples after which a node's TTFB quantile is computed again. */
+export const QUANTILE_REFRESH = 8
 /** Weight of a new sample in the smoothed TTFB. */
 export const TTFB_EWMA_ALPHA = 0.3
 /** First cool-off after a failure (ms); doubles per consecutive failure. */
@@ -16,12 +18,21 @@ export const INTEGRITY_COOL_OFF_MS = 10 * 60_000
 /** A node whose smoothed TTFB is above `SLOW_FACTOR × best + SLOW_MARGIN_MS` is ranked after the others. */
 export const SLOW_FACTOR = 2
 export const SLOW_MARGIN_MS = 1
+/** A node's smoothed TTFB older than this is forgotten for ranking (ms). */
+export const STALE_AFTER_MS = 30_000
+/** How long the ranking of a list is reused when no node failed meanwhile (ms). */
+export const RANK_MEMO_MS = 50
 /** Nodes remembered (oldest dropped beyond). */
 export const MAX_TRACKED_NODES = 4_096
 
 interface NodeState {
   samples: number[]
   next: number
+  /** The last quantile computed, reused until `QUANTILE_REFRESH` new samples arrived. */
+  cached: { q: number; value: number } | undefined
+  fresh: number
+  /** When the last TTFB sample (or slowness) was recorded. */
+  seenAt: number
   ewma: number | undefined
   failures: number
   coolOffUntil: number
@@ -39,7 +50,11 @@ export interface NodeStats {
   ttfbQuantile(node: string, q: number): number | undefined
   /** The q-quantile over every node's recent TTFBs. */
   globalQuantile(q: number): number | undefined
-  /** Nodes in preference order: not cooling off first, then by smoothed TTFB (unknown first), stable. */
+  /**
+   * Nodes in preference order: those not cooling off first; among them, the ones about as
+   * fast as the fastest (or not measured lately) in the given order, then the clearly
+   * slower ones, fastest first.
+   */
   rank<T>(nodes: readonly T[], keyOf: (node: T) => string): T[]
   coolingOff(node: string): boolean
   clear(): void
@@ -59,12 +74,24 @@ function quantileOf(values: readonly number[], q: number): number {
  */
 export function createNodeStats(clock: () => number = Date.now): NodeStats {
   const nodes = new Map<string, NodeState>()
+  // rankings of recent lists, dropped when any failure changes the picture
+  let rankMemo = new WeakMap<object, { order: unknown[]; version: number; at: number }>()
+  let failureVersion = 0
 
   const state = (node: string): NodeState => {
     let s = nodes.get(node)
     if (s === undefined) {
       if (nodes.size >= MAX_TRACKED_NODES) nodes.delete(nodes.keys().next().value as string)
-      s = { samples: [], next: 0, ewma: undefined, failures: 0, coolOffUntil: 0 }
+      s = {
+        samples: [],
+        next: 0,
+        cached: undefined,
+        fresh: 0,
+        seenAt: 0,
+        ewma: undefined,
+        failures: 0,
+        coolOffUntil: 0,
+      }
       nodes.set(node, s)
     }
     return s
@@ -80,17 +107,26 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
       if (s.samples.length < TTFB_WINDOW) s.samples.push(ms)
       else s.samples[s.next] = ms
       s.next = (s.next + 1) % TTFB_WINDOW
+      // the first samples count at once; later ones in batches (a sort per fetch adds up)
+      if (++s.fresh >= QUANTILE_REFRESH || s.samples.length < QUANTILE_REFRESH) {
+        s.cached = undefined
+        s.fresh = 0
+      }
       smooth(s, ms)
+      s.seenAt = clock()
     },
     recordSlow(node, ms) {
+      // it lost a race without answering: it is at least that slow, now
       const s = state(node)
-      if (s.ewma === undefined || s.ewma < ms) smooth(s, ms)
+      if (s.ewma === undefined || s.ewma < ms) s.ewma = ms
+      s.seenAt = clock()
     },
     recordSuccess(node) {
       const s = nodes.get(node)
       if (s !== undefined) s.failures = 0
     },
     recordFailure(node, kind) {
+      failureVersion++
       const s = state(node)
       s.failures++
       const wait =
@@ -101,7 +137,9 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
     },
     ttfbQuantile(node, q) {
       const s = nodes.get(node)
-      return s === undefined || s.samples.length === 0 ? undefined : quantileOf(s.samples, q)
+      if (s === undefined || s.samples.length === 0) return undefined
+      if (s.cached?.q !== q) s.cached = { q, value: quantileOf(s.samples, q) }
+      return s.cached.value
     },
     globalQuantile(q) {
       const all: number[] = []
@@ -114,9 +152,15 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
     },
     rank(list, keyOf) {
       const now = clock()
+      // the same list ranked a moment ago, with no failure since: the same order
+      const memo = rankMemo.get(list)
+      if (memo !== undefined && memo.version === failureVersion && now - memo.at < RANK_MEMO_MS)
+        return memo.order.slice() as (typeof list)[number][]
       const rows = list.map((node, i) => {
         const s = nodes.get(keyOf(node))
-        return { node, i, cool: s !== undefined && s.coolOffUntil > now ? 1 : 0, ttfb: s?.ewma }
+        // a figure not refreshed for a while is forgotten, so a node once slow is tried again
+        const ttfb = s === undefined || now - s.seenAt > STALE_AFTER_MS ? undefined : s.ewma
+        return { node, i, cool: s !== undefined && s.coolOffUntil > now ? 1 : 0, ttfb }
       })
       let best = Number.POSITIVE_INFINITY
       for (const r of rows) if (r.cool === 0 && r.ttfb !== undefined && r.ttfb < best) best = r.ttfb
@@ -124,12 +168,15 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
       // tracker's score and placement); clearly slower ones go after them, fastest first.
       const slowAbove = best * SLOW_FACTOR + SLOW_MARGIN_MS
       const slowness = (ttfb: number | undefined) => (ttfb === undefined || ttfb <= slowAbove ? 0 : ttfb)
-      return rows
+      const order = rows
         .sort((a, b) => a.cool - b.cool || slowness(a.ttfb) - slowness(b.ttfb) || a.i - b.i)
         .map((x) => x.node)
+      rankMemo.set(list, { order, version: failureVersion, at: now })
+      return order.slice()
     },
     clear() {
       nodes.clear()
+      rankMemo = new WeakMap()
     },
   }
 }

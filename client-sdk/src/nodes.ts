@@ -25,7 +25,7 @@ export interface NodeDirectoryComponents {
 
 export interface NodeDirectory {
   /** The nodes for a CID (from the cache, the static list or the tracker). Tracker errors are thrown as they are. */
-  nodesFor(cid: string, options?: { signal?: AbortSignal }): Promise<Source[]>
+  nodesFor(cid: string, options?: { signal?: AbortSignal }): Source[] | Promise<Source[]>
   /**
    * A candidate supplier for one race: ranked nodes not in `failed`, then (tracker only,
    * once per fetch) a fresh selection excluding the failed ones.
@@ -35,7 +35,7 @@ export interface NodeDirectory {
     failed: ReadonlyMap<string, Source>,
     state: { reselected: boolean },
     options?: { signal?: AbortSignal },
-  ): (why?: 'first' | 'hedge' | 'failover') => Promise<Source | undefined>
+  ): (why?: 'first' | 'hedge' | 'failover') => Source | undefined | Promise<Source | undefined>
   clear(): void
 }
 
@@ -70,11 +70,16 @@ export function createNodeDirectory(
     return picked.map((n) => ({ kind: 'node', url: n.httpUrl, address: n.node }))
   }
 
-  const nodesFor = async (cid: string, options: { signal?: AbortSignal } = {}): Promise<Source[]> => {
+  // synchronous when the answer is at hand (static nodes, a cached selection): a warm fetch waits on nothing here
+  const nodesFor = (cid: string, options: { signal?: AbortSignal } = {}): Source[] | Promise<Source[]> => {
     if (fixed !== undefined) return fixed
     const hit = cache.get(cid)
     if (hit !== undefined && hit.expires > clock()) return hit.nodes
-    const nodes = await select(cid, [], options.signal)
+    return selectAndCache(cid, options.signal)
+  }
+
+  const selectAndCache = async (cid: string, signal: AbortSignal | undefined): Promise<Source[]> => {
+    const nodes = await select(cid, [], signal)
     if (cache.size >= MAX_CACHED_SELECTIONS) cache.delete(cache.keys().next().value as string)
     cache.delete(cid)
     // an empty selection is not cached: nodes may register any moment
@@ -88,35 +93,45 @@ export function createNodeDirectory(
     candidates(cid, failed, state, options = {}) {
       let queue: Source[] | undefined
       const handed = new Set<string>()
-      return async (why) => {
-        if (queue === undefined) {
-          queue = stats.rank(
-            (await nodesFor(cid, options)).filter((n) => !failed.has(n.url)),
-            (n) => n.url,
-          )
+      const order = (nodes: Source[]) => stats.rank(nodes, (n) => n.url).filter((n) => !failed.has(n.url))
+      const pick = (
+        why: 'first' | 'hedge' | 'failover' | undefined,
+      ): Source | undefined | Promise<Source | undefined> => {
+        const q = queue as Source[]
+        while (q[0] !== undefined && (failed.has(q[0].url) || handed.has(q[0].url))) q.shift()
+        const head = q[0]
+        if (head !== undefined) {
+          // a hedge is speculative: never to a node that is cooling off
+          if (why === 'hedge' && stats.coolingOff(head.url)) return undefined
+          q.shift()
+          handed.add(head.url)
+          return head
         }
-        for (;;) {
-          while (queue[0] !== undefined && (failed.has(queue[0].url) || handed.has(queue[0].url)))
-            queue.shift()
-          const head = queue[0]
-          if (head !== undefined) {
-            // a hedge is speculative: never to a node that is cooling off
-            if (why === 'hedge' && stats.coolingOff(head.url)) return undefined
-            queue.shift()
-            handed.add(head.url)
-            return head
-          }
-          if (why === 'hedge') return undefined
-          if (fixed !== undefined || tracker === undefined || state.reselected) return undefined
-          state.reselected = true
-          const exclude = [...failed.values()].flatMap((n) => (n.address === undefined ? [] : [n.address]))
-          const more = await select(cid, exclude, options.signal)
-          // the fresh selection replaces the cached one: later fetches start on it
-          cache.delete(cid)
-          if (more.length > 0 && init.selectTtlMs > 0)
-            cache.set(cid, { nodes: more, expires: clock() + init.selectTtlMs })
-          queue = stats.rank(more, (n) => n.url)
+        if (why === 'hedge') return undefined
+        if (fixed !== undefined || tracker === undefined || state.reselected) return undefined
+        state.reselected = true
+        return reselect().then(() => pick(why))
+      }
+      const reselect = async () => {
+        const exclude = [...failed.values()].flatMap((n) => (n.address === undefined ? [] : [n.address]))
+        const more = await select(cid, exclude, options.signal)
+        // the fresh selection replaces the cached one: later fetches start on it
+        cache.delete(cid)
+        if (more.length > 0 && init.selectTtlMs > 0)
+          cache.set(cid, { nodes: more, expires: clock() + init.selectTtlMs })
+        queue = stats.rank(more, (n) => n.url)
+      }
+      return (why) => {
+        if (queue !== undefined) return pick(why)
+        const listed = nodesFor(cid, options)
+        if (listed instanceof Promise) {
+          return listed.then((nodes) => {
+            queue = order(nodes)
+            return pick(why)
+          })
         }
+        queue = order(listed)
+        return pick(why)
       }
     },
     clear() {

@@ -113,6 +113,8 @@ export async function fetchOriginPull(
         ctx.emit({ type: 'node-error', cid: '', node: node.url, error: infoOf(error) }),
       dispose: (res) => void res.body?.cancel().catch(() => {}),
     })
+    // the request's own signal already follows the caller's (AbortSignal.any above)
+    won.release()
     return marked(won.result, won.candidate.url)
   } catch (err) {
     if (isAbort(err)) throw err

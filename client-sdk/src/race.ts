@@ -17,8 +17,8 @@ export interface RaceInit<C, R> {
   next(why: 'first' | 'hedge' | 'failover'): Promise<C | undefined> | C | undefined
   /** A name for the candidate (its URL): failures and events use it. */
   nameOf(candidate: C): string
-  /** Starts one request; `signal` aborts it (a loser, or the caller's abort). */
-  start(candidate: C, signal: AbortSignal): Promise<R>
+  /** Starts one request; `signal` aborts it (a loser, or the caller's abort); `abort` aborts it with a reason. */
+  start(candidate: C, signal: AbortSignal, abort: (reason: Error) => void): Promise<R>
   /** How long to wait on `candidate` before hedging (ms); `Infinity` never hedges. */
   delayFor(candidate: C): number
   maxParallel: number
@@ -43,6 +43,11 @@ export interface RaceWin<C, R> {
   result: R
   /** Aborts the winner's request: call it when done with `result`. */
   controller: AbortController
+  /**
+   * Until this is called, aborting the race's `signal` aborts the winner's request too
+   * (so a body being read stops at once): call it when done with `result`.
+   */
+  release(): void
 }
 
 /**
@@ -66,16 +71,20 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
     let launched = 0
     let hedgeTimer: ReturnType<typeof setTimeout> | undefined
 
-    const cleanup = () => {
+    // after a win, the caller's abort goes on to the winner until `release()`
+    let winner: AbortController | undefined
+    const release = () => signal?.removeEventListener('abort', onAbort)
+    const cleanup = (keepListening = false) => {
       settled = true
       if (hedgeTimer !== undefined) clearTimeout(hedgeTimer)
-      signal?.removeEventListener('abort', onAbort)
+      if (!keepListening) release()
     }
-    const abortRunning = (reason: Error, except?: C) => {
+    const abortRunning = (reason: () => Error) => {
+      if (running.size === 0) return
       const now = performance.now()
+      const error = reason()
       for (const [candidate, run] of running) {
-        if (candidate === except) continue
-        run.controller.abort(reason)
+        run.controller.abort(error)
         init.onLose?.(candidate, now - run.started)
       }
       running.clear()
@@ -85,10 +94,14 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
       reject(unavailable(init.what, failures))
     }
     function onAbort() {
+      if (winner !== undefined) {
+        winner.abort(new AbortError('the operation was aborted', { cause: signal?.reason }))
+        return
+      }
       if (settled) return
       cleanup()
       const err = new AbortError('the operation was aborted', { cause: signal?.reason })
-      abortRunning(err)
+      abortRunning(() => err)
       reject(err)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -135,7 +148,7 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
       armHedge(chosen)
       let promise: Promise<R>
       try {
-        promise = init.start(chosen, controller.signal)
+        promise = init.start(chosen, controller.signal, (reason) => controller.abort(reason))
       } catch (error) {
         promise = Promise.reject(error)
       }
@@ -147,9 +160,10 @@ export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
             return
           }
           running.delete(chosen)
-          cleanup()
-          abortRunning(new AbortError('another source answered first'))
-          resolve({ candidate: chosen, result, controller })
+          cleanup(true)
+          winner = controller
+          abortRunning(() => new AbortError('another source answered first'))
+          resolve({ candidate: chosen, result, controller, release })
         },
         (error: unknown) => {
           if (settled || !running.has(chosen)) return

@@ -2,7 +2,8 @@
  * One request to one source, as a composable pipeline (STYLE 9): a `Dispatch` turns a
  * `SourceRequest` into a `SourceResponse` that is ready when its first byte is; an
  * `Interceptor` wraps a dispatch with one concern (time-outs, observation, …), and
- * `compose` stacks them. Verification is not an interceptor: it happens in one place,
+ * `compose` stacks them. Interceptors follow a body through `progress` and `onEnd`
+ * rather than wrapping it, so a piece costs the same however many are stacked. Verification is not an interceptor: it happens in one place,
  * over whatever source won (`verifiedBody`).
  */
 import type { Address } from 'viem'
@@ -24,9 +25,33 @@ export interface SourceRequest {
   range?: { start: number; end: number }
   /** The size of the whole object, when known: a `Content-Range` or length must agree. */
   size?: number
+  /**
+   * Keep the pieces covering at least the last `retain` bytes received (plus the latest
+   * piece), so that `recent` can give them back: the evidence of a chunk that fails.
+   */
+  retain?: number
   /** Most bytes accepted in a body without a range (e.g. a leaf list). */
   maxBytes?: number
   signal: AbortSignal
+  /**
+   * Aborts `signal` with a reason, when the request's owner offers it: interceptors that
+   * give up on a source (time-outs) call it instead of linking a controller of their own.
+   */
+  abort?: (reason: Error) => void
+}
+
+/** How a body is being read, kept up to date by the base dispatch (interceptors watch it instead of wrapping the body). */
+export interface SourceProgress {
+  /** `performance.now()` when the pending read started, or `undefined` when no read is pending. */
+  waitingSince: number | undefined
+  /** Bytes passed on so far. */
+  bytes: number
+}
+
+/** How a body ended: read to its end (`complete`), failed (`error`), or closed early (neither). */
+export interface SourceEnd {
+  complete: boolean
+  error?: unknown
 }
 
 export interface SourceResponse {
@@ -39,7 +64,15 @@ export interface SourceResponse {
   body: AsyncIterable<Uint8Array>
   /** Milliseconds from the dispatch to the first byte. */
   ttfbMs: number
-  /** Releases the request (cancels the body, clears timers); idempotent. */
+  readonly progress: SourceProgress
+  /**
+   * A copy of body bytes `[start, end)` (offsets in the body, 0 = its first byte) when the
+   * request asked to `retain` them and they are all still held; else `undefined`.
+   */
+  recent(start: number, end: number): Uint8Array | undefined
+  /** Calls `fn` once when the body ends (at once if it already has). */
+  onEnd(fn: (end: SourceEnd) => void): void
+  /** Releases the request (cancels the body); idempotent. */
   close(): void
 }
 
@@ -54,20 +87,4 @@ export type Interceptor = (next: Dispatch) => Dispatch
  */
 export function compose(...interceptors: Interceptor[]): (base: Dispatch) => Dispatch {
   return (base) => interceptors.reduceRight<Dispatch>((next, interceptor) => interceptor(next), base)
-}
-
-/** Wraps a response's body with `wrap`, keeping everything else; `close` runs `onClose` first. */
-export function withBody(
-  response: SourceResponse,
-  body: AsyncIterable<Uint8Array>,
-  onClose?: () => void,
-): SourceResponse {
-  return {
-    ...response,
-    body,
-    close() {
-      onClose?.()
-      response.close()
-    },
-  }
 }

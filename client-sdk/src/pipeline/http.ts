@@ -5,7 +5,7 @@
  */
 import { UpstreamError } from '@shoal/protocol'
 import { errorOfResponse, failureOf } from '../errors.ts'
-import type { Dispatch, SourceRequest, SourceResponse } from './dispatch.ts'
+import type { Dispatch, SourceEnd, SourceProgress, SourceRequest } from './dispatch.ts'
 
 const CONTENT_RANGE_RE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/
 
@@ -59,16 +59,20 @@ export function httpDispatch(doFetch: typeof globalThis.fetch): Dispatch {
     const { signal } = req
     let res: Response
     try {
-      res = await doFetch(req.url, {
-        method: 'GET',
-        headers:
-          req.range === undefined
-            ? { accept: '*/*' }
-            : { accept: '*/*', range: `bytes=${req.range.start}-${req.range.end - 1}` },
-        signal,
-        // nodes never redirect; origins may
-        redirect: req.source.kind === 'node' ? 'error' : 'follow',
-      })
+      // the plainest init that says it: a node never redirects (`manual` then shows as a
+      // 3xx, refused below); an origin may
+      res = await doFetch(
+        req.url,
+        req.range === undefined
+          ? req.source.kind === 'node'
+            ? { signal, redirect: 'manual' }
+            : { signal }
+          : {
+              headers: { range: `bytes=${req.range.start}-${req.range.end - 1}` },
+              signal,
+              ...(req.source.kind === 'node' ? { redirect: 'manual' as const } : {}),
+            },
+      )
     } catch (err) {
       throw failureOf(err, signal, `${from} did not answer`)
     }
@@ -81,48 +85,71 @@ export function httpDispatch(doFetch: typeof globalThis.fetch): Dispatch {
       throw err
     }
     const reader = res.body?.getReader()
-    let done = reader === undefined
-    const close = () => {
-      if (done) return
-      done = true
-      reader?.cancel().catch(() => {})
+    const progress: SourceProgress = { waitingSince: undefined, bytes: 0 }
+    let ended: SourceEnd | undefined
+    const listeners: ((end: SourceEnd) => void)[] = []
+    const end = (outcome: SourceEnd) => {
+      if (ended !== undefined) return
+      ended = outcome
+      progress.waitingSince = undefined
+      if (!outcome.complete) reader?.cancel().catch(() => {})
+      for (const fn of listeners) fn(outcome)
     }
     const read = async (): Promise<Uint8Array | undefined> => {
       if (reader === undefined) return undefined
+      progress.waitingSince = performance.now()
       try {
         const r = await reader.read()
-        if (r.done) {
-          done = true
-          return undefined
-        }
-        return r.value
+        progress.waitingSince = undefined
+        return r.done ? undefined : r.value
       } catch (err) {
-        done = true
-        throw failureOf(err, signal, `${from} broke off the body`)
+        const error = failureOf(err, signal, `${from} broke off the body`)
+        end({ complete: false, error })
+        throw error
       }
     }
 
     // Skip what a server that ignored Range sent before the span, then read the first piece.
     let skip = window.skip
-    let first = window.length === 0 ? undefined : await readOrClose()
+    let first = window.length === 0 ? undefined : await read()
     while (first !== undefined && skip > 0) {
       if (first.length <= skip) {
         skip -= first.length
-        first = await readOrClose()
+        first = await read()
       } else {
         first = first.subarray(skip)
         skip = 0
       }
     }
     const ttfbMs = performance.now() - started
+    // a server that ignored Range (or an origin): the span may end before its body does
+    const sliced = window.skip > 0 || (req.range !== undefined && res.status === 200)
 
-    async function readOrClose(): Promise<Uint8Array | undefined> {
-      try {
-        return await read()
-      } catch (err) {
-        close()
-        throw err
+    // the retained pieces (oldest first) and the body offset of each
+    const retain = req.retain ?? 0
+    const kept: Uint8Array[] = []
+    const keptAt: number[] = []
+    const keep = (piece: Uint8Array) => {
+      if (retain === 0) return
+      const at = progress.bytes - piece.length
+      kept.push(piece)
+      keptAt.push(at)
+      while (kept.length > 1 && keptAt[0]! + kept[0]!.length <= at - retain) {
+        kept.shift()
+        keptAt.shift()
       }
+    }
+    const recent = (start: number, stop: number): Uint8Array | undefined => {
+      if (progress.bytes < stop || kept.length === 0 || keptAt[0]! > start) return undefined
+      const out = new Uint8Array(stop - start)
+      for (let k = 0; k < kept.length; k++) {
+        const at = keptAt[k]!
+        const piece = kept[k]!
+        const lo = Math.max(start, at)
+        const hi = Math.min(stop, at + piece.length)
+        if (hi > lo) out.set(piece.subarray(lo - at, hi - at), lo - start)
+      }
+      return out
     }
 
     async function* body(): AsyncGenerator<Uint8Array, void, undefined> {
@@ -131,24 +158,46 @@ export function httpDispatch(doFetch: typeof globalThis.fetch): Dispatch {
         let piece = first
         while (piece !== undefined) {
           if (piece.length > left) {
-            // a server that ignored Range: the span ends inside this piece
-            if (window.skip > 0 || (req.range !== undefined && res.status === 200)) {
-              if (left > 0) yield piece.subarray(0, left)
-              return
+            if (!sliced) throw new UpstreamError(`${from} sent more than the ${window.length} bytes expected`)
+            if (left > 0) {
+              const part = piece.subarray(0, left)
+              progress.bytes += left
+              keep(part)
+              yield part
             }
-            throw new UpstreamError(`${from} sent more than the ${window.length} bytes expected`)
+            left = 0
+            break
           }
           left -= piece.length
+          progress.bytes += piece.length
+          keep(piece)
           yield piece
-          if (left === 0 && res.status === 200 && req.range !== undefined) return
+          // the span is complete: no read for the end of the stream (the transport knows
+          // the message is whole from its length and keeps the connection)
+          if (left === 0) break
           piece = await read()
         }
+        end({ complete: left === 0 || !Number.isFinite(window.length) })
+      } catch (err) {
+        end({ complete: false, error: err })
+        throw err
       } finally {
-        close()
+        end({ complete: false })
       }
     }
 
-    const response: SourceResponse = { status: res.status, headers: res.headers, body: body(), ttfbMs, close }
-    return response
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: body(),
+      ttfbMs,
+      progress,
+      recent,
+      onEnd(fn) {
+        if (ended !== undefined) fn(ended)
+        else listeners.push(fn)
+      },
+      close: () => end({ complete: false }),
+    }
   }
 }

@@ -6,7 +6,7 @@
 import { isShoalError } from '@shoal/protocol'
 import { isAbort } from '../errors.ts'
 import type { NodeStats } from '../node-stats.ts'
-import { type Interceptor, withBody } from './dispatch.ts'
+import type { Interceptor } from './dispatch.ts'
 
 export interface ObserveComponents {
   stats: NodeStats
@@ -31,25 +31,10 @@ export function observe(components: ObserveComponents): Interceptor {
       throw err
     }
     stats.recordTtfb(key, res.ttfbMs)
-    const source = res.body[Symbol.asyncIterator]()
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => ({
-        async next() {
-          try {
-            const r = await source.next()
-            if (r.done === true) stats.recordSuccess(key)
-            return r
-          } catch (err) {
-            if (!cancelled(err)) stats.recordFailure(key, 'error')
-            throw err
-          }
-        },
-        async return() {
-          await source.return?.()
-          return { done: true, value: undefined }
-        },
-      }),
-    }
-    return withBody(res, body)
+    res.onEnd(({ complete, error }) => {
+      if (complete) stats.recordSuccess(key)
+      else if (error !== undefined && !cancelled(error)) stats.recordFailure(key, 'error')
+    })
+    return res
   }
 }

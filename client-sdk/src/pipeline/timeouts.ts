@@ -3,13 +3,49 @@
  * wait more than `stallMs` for its next piece. Time the app spends not reading does not
  * count: the stall clock runs only while a read is pending. Either limit aborts the
  * request with `UpstreamTimeoutError` (`SHOAL_ERR_UPSTREAM_TIMEOUT`), closing its socket.
+ *
+ * Deadlines are kept by one watchdog per interceptor, not a timer per request or per
+ * piece: it wakes every tick (an eighth of the shorter limit, 5 ms to 250 ms) while some
+ * request is watched, and reads the body's `progress`, so a limit fires at most one tick
+ * late and a piece costs nothing here.
  */
 import { UpstreamTimeoutError } from '@shoal/protocol'
-import { type Interceptor, type SourceResponse, withBody } from './dispatch.ts'
+import type { Interceptor, SourceResponse } from './dispatch.ts'
 
 export interface TimeoutsInit {
   ttfbMs: number
   stallMs: number
+}
+
+interface Watch {
+  /** True when the limit is reached at `now`. */
+  due(now: number): boolean
+  fire(): void
+}
+
+function createWatchdog(tickMs: number) {
+  const watched = new Set<Watch>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const scan = () => {
+    timer = undefined
+    const now = performance.now()
+    for (const w of watched) {
+      if (w.due(now)) {
+        watched.delete(w)
+        w.fire()
+      }
+    }
+    if (watched.size > 0) timer = setTimeout(scan, tickMs)
+  }
+  return {
+    watch(w: Watch) {
+      watched.add(w)
+      if (timer === undefined) timer = setTimeout(scan, tickMs)
+    },
+    unwatch(w: Watch) {
+      watched.delete(w)
+    },
+  }
 }
 
 /**
@@ -18,72 +54,50 @@ export interface TimeoutsInit {
  */
 export function timeouts(init: TimeoutsInit): Interceptor {
   const { ttfbMs, stallMs } = init
+  const watchdog = createWatchdog(Math.min(250, Math.max(5, Math.floor(Math.min(ttfbMs, stallMs) / 8))))
   return (next) => async (req) => {
-    const controller = new AbortController()
-    const outer = req.signal
-    const onAbort = () => controller.abort(outer.reason)
-    if (outer.aborted) controller.abort(outer.reason)
-    else outer.addEventListener('abort', onAbort, { once: true })
-    const release = () => outer.removeEventListener('abort', onAbort)
     const who = req.source.kind === 'node' ? `node ${req.source.url}` : `origin ${req.url}`
-
-    const ttfbTimer = setTimeout(
-      () => controller.abort(new UpstreamTimeoutError(`${who} sent no byte within ${ttfbMs} ms`)),
-      ttfbMs,
-    )
+    // abort through the request's owner when it says how; else through a linked controller
+    let abort = req.abort
+    let signal = req.signal
+    let release: (() => void) | undefined
+    if (abort === undefined) {
+      const controller = new AbortController()
+      const outer = req.signal
+      const onAbort = () => controller.abort(outer.reason)
+      if (outer.aborted) controller.abort(outer.reason)
+      else outer.addEventListener('abort', onAbort, { once: true })
+      release = () => outer.removeEventListener('abort', onAbort)
+      abort = (reason) => controller.abort(reason)
+      signal = controller.signal
+    }
+    const kill = abort
+    const deadline = performance.now() + ttfbMs
+    const first: Watch = {
+      due: (now) => now >= deadline,
+      fire: () => kill(new UpstreamTimeoutError(`${who} sent no byte within ${ttfbMs} ms`)),
+    }
+    watchdog.watch(first)
     let res: SourceResponse
     try {
-      res = await next({ ...req, signal: controller.signal })
+      res = await next(signal === req.signal ? req : { ...req, signal, abort })
     } catch (err) {
-      release()
+      release?.()
       throw err
     } finally {
-      clearTimeout(ttfbTimer)
+      watchdog.unwatch(first)
     }
-
-    // The stall watchdog: one timer, armed while a read is pending.
-    let waitingSince: number | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const check = () => {
-      timer = undefined
-      if (waitingSince === undefined) return
-      const idle = performance.now() - waitingSince
-      if (idle >= stallMs) {
-        controller.abort(new UpstreamTimeoutError(`${who} stalled for ${stallMs} ms`))
-      } else {
-        timer = setTimeout(check, stallMs - idle)
-      }
+    // the stall clock runs only while a read is pending
+    const { progress } = res
+    const stall: Watch = {
+      due: (now) => progress.waitingSince !== undefined && now - progress.waitingSince >= stallMs,
+      fire: () => kill(new UpstreamTimeoutError(`${who} stalled for ${stallMs} ms`)),
     }
-    const stop = () => {
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-      waitingSince = undefined
-      release()
-    }
-    const source = res.body[Symbol.asyncIterator]()
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => ({
-        async next() {
-          waitingSince = performance.now()
-          if (timer === undefined) timer = setTimeout(check, stallMs)
-          try {
-            const r = await source.next()
-            if (r.done === true) stop()
-            return r
-          } catch (err) {
-            stop()
-            throw err
-          } finally {
-            waitingSince = undefined
-          }
-        },
-        async return() {
-          stop()
-          await source.return?.()
-          return { done: true, value: undefined }
-        },
-      }),
-    }
-    return withBody(res, body, stop)
+    watchdog.watch(stall)
+    res.onEnd(() => {
+      watchdog.unwatch(stall)
+      release?.()
+    })
+    return res
   }
 }
