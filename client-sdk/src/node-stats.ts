@@ -16,7 +16,7 @@ export const COOL_OFF_MAX_MS = 60_000
 /** Cool-off after a node sent bytes that do not match their CID (ms). */
 export const INTEGRITY_COOL_OFF_MS = 10 * 60_000
 /** A node whose smoothed TTFB is above `SLOW_FACTOR × best + SLOW_MARGIN_MS` is ranked after the others. */
-export const SLOW_FACTOR = 2
+export const SLOW_FACTOR = 1.5
 export const SLOW_MARGIN_MS = 1
 /** A node's smoothed TTFB older than this is forgotten for ranking (ms). */
 export const STALE_AFTER_MS = 30_000

@@ -50,134 +50,176 @@ export interface RaceWin<C, R> {
   release(): void
 }
 
+interface Running<C> {
+  candidate: C
+  controller: AbortController
+  started: number
+}
+
+/**
+ * One race's state. A class rather than a closure per step: a warm fetch runs one race,
+ * and its allocations show in the time to first byte.
+ */
+class Race<C, R> {
+  readonly init: RaceInit<C, R>
+  readonly resolve: (win: RaceWin<C, R>) => void
+  readonly reject: (error: unknown) => void
+  readonly running: Running<C>[] = []
+  readonly failures: { source: string; error: unknown }[]
+  settled = false
+  exhausted = false
+  pulling = false
+  launched = 0
+  hedgeTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** After a win, the caller's abort goes on to the winner until `release()`. */
+  winner: AbortController | undefined = undefined
+  readonly onAbort: () => void
+  readonly release: () => void
+
+  constructor(init: RaceInit<C, R>, resolve: (win: RaceWin<C, R>) => void, reject: (error: unknown) => void) {
+    this.init = init
+    this.resolve = resolve
+    this.reject = reject
+    this.failures = init.failures ?? []
+    this.onAbort = () => this.aborted()
+    this.release = () => init.signal?.removeEventListener('abort', this.onAbort)
+  }
+
+  begin(): void {
+    const { signal } = this.init
+    if (signal?.aborted === true) {
+      this.reject(new AbortError('the operation was aborted', { cause: signal.reason }))
+      return
+    }
+    signal?.addEventListener('abort', this.onAbort, { once: true })
+    void this.launch()
+  }
+
+  cleanup(keepListening: boolean): void {
+    this.settled = true
+    if (this.hedgeTimer !== undefined) clearTimeout(this.hedgeTimer)
+    if (!keepListening) this.release()
+  }
+
+  abortRunning(reason: () => Error): void {
+    if (this.running.length === 0) return
+    const now = performance.now()
+    const error = reason()
+    for (const run of this.running) {
+      run.controller.abort(error)
+      this.init.onLose?.(run.candidate, now - run.started)
+    }
+    this.running.length = 0
+  }
+
+  fail(): void {
+    this.cleanup(false)
+    this.reject(unavailable(this.init.what, this.failures))
+  }
+
+  aborted(): void {
+    const reason = this.init.signal?.reason
+    if (this.winner !== undefined) {
+      this.winner.abort(new AbortError('the operation was aborted', { cause: reason }))
+      return
+    }
+    if (this.settled) return
+    this.cleanup(false)
+    const err = new AbortError('the operation was aborted', { cause: reason })
+    this.abortRunning(() => err)
+    this.reject(err)
+  }
+
+  armHedge(candidate: C): void {
+    if (this.hedgeTimer !== undefined) clearTimeout(this.hedgeTimer)
+    this.hedgeTimer = undefined
+    const delay = this.init.delayFor(candidate)
+    if (!Number.isFinite(delay) || this.running.length >= this.init.maxParallel) return
+    const since = performance.now()
+    this.hedgeTimer = setTimeout(() => {
+      this.hedgeTimer = undefined
+      if (this.settled || this.running.length >= this.init.maxParallel || this.exhausted) return
+      void this.launch(candidate, performance.now() - since)
+    }, delay)
+  }
+
+  indexOf(candidate: C): number {
+    for (let i = 0; i < this.running.length; i++) if (this.running[i]!.candidate === candidate) return i
+    return -1
+  }
+
+  /** Starts the next candidate; `hedgeFrom` when it is a hedge of a slow one. */
+  async launch(hedgeFrom?: C, afterMs?: number): Promise<void> {
+    if (this.settled || this.exhausted || this.pulling) return
+    this.pulling = true
+    let candidate: C | undefined
+    try {
+      const n = this.init.next(hedgeFrom !== undefined ? 'hedge' : this.launched === 0 ? 'first' : 'failover')
+      this.launched++
+      candidate = n instanceof Promise ? await n : n
+    } catch (error) {
+      this.failures.push({ source: 'tracker', error })
+      candidate = undefined
+    } finally {
+      this.pulling = false
+    }
+    if (this.settled) return
+    if (candidate === undefined) {
+      if (hedgeFrom !== undefined) return
+      this.exhausted = true
+      if (this.running.length === 0) this.fail()
+      return
+    }
+    if (hedgeFrom !== undefined) this.init.onHedge?.(hedgeFrom, candidate, afterMs ?? 0)
+    const run: Running<C> = { candidate, controller: new AbortController(), started: performance.now() }
+    this.running.push(run)
+    this.armHedge(candidate)
+    let promise: Promise<R>
+    try {
+      const { controller } = run
+      promise = this.init.start(candidate, controller.signal, (reason) => controller.abort(reason))
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    promise.then(
+      (result) => this.won(run, result),
+      (error: unknown) => this.lost(run, error),
+    )
+  }
+
+  won(run: Running<C>, result: R): void {
+    const at = this.indexOf(run.candidate)
+    if (this.settled || at < 0) {
+      run.controller.abort()
+      this.init.dispose?.(result)
+      return
+    }
+    this.running.splice(at, 1)
+    this.cleanup(true)
+    this.winner = run.controller
+    this.abortRunning(() => new AbortError('another source answered first'))
+    this.resolve({ candidate: run.candidate, result, controller: run.controller, release: this.release })
+  }
+
+  lost(run: Running<C>, error: unknown): void {
+    const at = this.indexOf(run.candidate)
+    if (this.settled || at < 0) return
+    this.running.splice(at, 1)
+    run.controller.abort()
+    this.failures.push({ source: this.init.nameOf(run.candidate), error })
+    this.init.onError?.(run.candidate, error)
+    // replace it at once
+    if (!this.exhausted) void this.launch()
+    else if (this.running.length === 0 && !this.pulling) this.fail()
+  }
+}
+
 /**
  * @example
- * const { candidate, result, controller } = await race({
+ * const { candidate, result, controller, release } = await race({
  *   next: () => nodes.shift(), nameOf: (n) => n.url, start: (n, signal) => get(n, signal),
  *   delayFor: () => 50, maxParallel: 2, what: 'no node answered' })
  */
 export function race<C, R>(init: RaceInit<C, R>): Promise<RaceWin<C, R>> {
-  const { signal } = init
-  return new Promise<RaceWin<C, R>>((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(new AbortError('the operation was aborted', { cause: signal.reason }))
-      return
-    }
-    const running = new Map<C, { controller: AbortController; started: number }>()
-    const failures = init.failures ?? []
-    let settled = false
-    let exhausted = false
-    let pulling = false
-    let launched = 0
-    let hedgeTimer: ReturnType<typeof setTimeout> | undefined
-
-    // after a win, the caller's abort goes on to the winner until `release()`
-    let winner: AbortController | undefined
-    const release = () => signal?.removeEventListener('abort', onAbort)
-    const cleanup = (keepListening = false) => {
-      settled = true
-      if (hedgeTimer !== undefined) clearTimeout(hedgeTimer)
-      if (!keepListening) release()
-    }
-    const abortRunning = (reason: () => Error) => {
-      if (running.size === 0) return
-      const now = performance.now()
-      const error = reason()
-      for (const [candidate, run] of running) {
-        run.controller.abort(error)
-        init.onLose?.(candidate, now - run.started)
-      }
-      running.clear()
-    }
-    const fail = () => {
-      cleanup()
-      reject(unavailable(init.what, failures))
-    }
-    function onAbort() {
-      if (winner !== undefined) {
-        winner.abort(new AbortError('the operation was aborted', { cause: signal?.reason }))
-        return
-      }
-      if (settled) return
-      cleanup()
-      const err = new AbortError('the operation was aborted', { cause: signal?.reason })
-      abortRunning(() => err)
-      reject(err)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-
-    const armHedge = (candidate: C) => {
-      if (hedgeTimer !== undefined) clearTimeout(hedgeTimer)
-      hedgeTimer = undefined
-      const delay = init.delayFor(candidate)
-      if (!Number.isFinite(delay) || running.size >= init.maxParallel) return
-      const since = performance.now()
-      hedgeTimer = setTimeout(() => {
-        hedgeTimer = undefined
-        if (settled || running.size >= init.maxParallel || exhausted) return
-        void launch(candidate, performance.now() - since)
-      }, delay)
-    }
-
-    /** Starts the next candidate; `hedgeFrom` when it is a hedge of a slow one. */
-    const launch = async (hedgeFrom?: C, afterMs?: number): Promise<void> => {
-      if (settled || exhausted || pulling) return
-      pulling = true
-      let candidate: C | undefined
-      try {
-        const n = init.next(hedgeFrom !== undefined ? 'hedge' : launched === 0 ? 'first' : 'failover')
-        launched++
-        candidate = n instanceof Promise ? await n : n
-      } catch (error) {
-        failures.push({ source: 'tracker', error })
-        candidate = undefined
-      } finally {
-        pulling = false
-      }
-      if (settled) return
-      if (candidate === undefined) {
-        if (hedgeFrom !== undefined) return
-        exhausted = true
-        if (running.size === 0) fail()
-        return
-      }
-      if (hedgeFrom !== undefined) init.onHedge?.(hedgeFrom, candidate, afterMs ?? 0)
-      const chosen = candidate
-      const controller = new AbortController()
-      running.set(chosen, { controller, started: performance.now() })
-      armHedge(chosen)
-      let promise: Promise<R>
-      try {
-        promise = init.start(chosen, controller.signal, (reason) => controller.abort(reason))
-      } catch (error) {
-        promise = Promise.reject(error)
-      }
-      promise.then(
-        (result) => {
-          if (settled || !running.has(chosen)) {
-            controller.abort()
-            init.dispose?.(result)
-            return
-          }
-          running.delete(chosen)
-          cleanup(true)
-          winner = controller
-          abortRunning(() => new AbortError('another source answered first'))
-          resolve({ candidate: chosen, result, controller, release })
-        },
-        (error: unknown) => {
-          if (settled || !running.has(chosen)) return
-          running.delete(chosen)
-          controller.abort()
-          failures.push({ source: init.nameOf(chosen), error })
-          init.onError?.(chosen, error)
-          // replace it at once
-          if (!exhausted) void launch()
-          else if (running.size === 0 && !pulling) fail()
-        },
-      )
-    }
-
-    void launch()
-  })
+  return new Promise<RaceWin<C, R>>((resolve, reject) => new Race(init, resolve, reject).begin())
 }
