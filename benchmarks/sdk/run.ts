@@ -32,6 +32,7 @@ const MIB = 2 ** 20
 const BIG = 256 * MIB
 const RUNS = 3
 const TTFB_REQUESTS = 2_000
+const TTFB_WARMUP = 3_000
 const HEDGE_WARMUP = 100
 const HEDGE_REQUESTS = 400
 const BASE_LATENCY_MS = 10
@@ -133,7 +134,8 @@ async function ttfb(node: string, proxy: { url: string; latency(ms: number): Pro
   const sdk = () => client.fetch(`shoal://${cid.text}`)
   const url = `${node}c/${cid.text}`
   const plain = () => viaAgent(url)
-  for (let i = 0; i < 200; i++) {
+  // warm-up long enough for the JIT to settle on both paths
+  for (let i = 0; i < TTFB_WARMUP; i++) {
     await ttfbOf(sdk)
     await ttfbOf(plain)
   }
