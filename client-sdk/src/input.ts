@@ -33,8 +33,10 @@ export function parseTarget(input: string): Target {
   if (url.username !== '' || url.password !== '' || url.port !== '')
     throw new InvalidArgumentError('a shoal:// URL has no user, password or port')
   const host = url.hostname
-  if ((url.pathname === '' || url.pathname === '/') && isCidText(host))
-    return { kind: 'cid', cid: parseCid(host) }
+  const bare = url.pathname === '' || url.pathname === '/'
+  // too long for a site name: a content id, or the error saying what is wrong with it
+  if (bare && host.length > SITE_MAX) return { kind: 'cid', cid: parseCid(host) }
+  if (bare && isCidText(host)) return { kind: 'cid', cid: parseCid(host) }
   if (!SITE_RE.test(host)) throw new InvalidArgumentError(`"${host}" is neither a content id nor a site name`)
   let path: string
   try {
