@@ -62,17 +62,12 @@ export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
     }
   }
   const iterator = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-  // One abort promise for the whole stream, raced against each pull: a stalled source
-  // cannot outlive the signal.
   let pulling = false
-  let aborted: Promise<never> | undefined
-  let onAbort: (() => void) | undefined
-  if (signal !== undefined) {
-    aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(abortError(signal))
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
-    aborted.catch(() => {})
+  const settle = (result: IteratorResult<unknown>): Uint8Array | undefined => {
+    pulling = false
+    const piece = check(result)
+    if (piece === undefined) done = true
+    return piece
   }
   return {
     next() {
@@ -80,18 +75,31 @@ export function openSource(source: ByteSource, signal?: AbortSignal): Puller {
       pulling = true
       // Promise.resolve returns a native promise as is; it only wraps odd iterators.
       const pull = Promise.resolve(iterator.next())
-      const raced = aborted === undefined ? pull : Promise.race([pull, aborted])
-      return raced.then((result) => {
-        // Left true when the abort won the race: that pull is still pending.
-        pulling = false
-        const piece = check(result)
-        if (piece === undefined) done = true
-        return piece
+      if (signal === undefined) return pull.then(settle)
+      // Each pull is raced against the signal with its own listener, removed when the pull
+      // settles. (Racing every pull against one never-settling abort promise keeps every
+      // piece reachable until the stream ends: a 512 MiB stream held 512 MiB.) When the
+      // abort wins, `pulling` stays true: that pull is still pending.
+      return new Promise<Uint8Array | undefined>((resolve, reject) => {
+        const onAbort = () => reject(abortError(signal))
+        signal.addEventListener('abort', onAbort, { once: true })
+        pull.then(
+          (result) => {
+            signal.removeEventListener('abort', onAbort)
+            try {
+              resolve(settle(result))
+            } catch (err) {
+              reject(err)
+            }
+          },
+          (err: unknown) => {
+            signal.removeEventListener('abort', onAbort)
+            reject(err)
+          },
+        )
       })
     },
     close() {
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-      onAbort = undefined
       if (done) return
       done = true
       const closing = Promise.resolve(iterator.return?.()).then(
