@@ -6,12 +6,14 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import {
   createServiceKey,
+  exitOnFatal,
   keystoreAddress,
   loadOrCreateServiceKey,
   type ServiceKeyInit,
   serviceKeyFiles,
+  untilStopped,
 } from '@shoal/client-sdk/node'
-import { InvalidArgumentError, isShoalError } from '@shoal/protocol'
+import { InvalidArgumentError } from '@shoal/protocol'
 import pino from 'pino'
 import { configPathOf, parseCommand, USAGE } from '../src/cli/args.ts'
 import { createEdgeNode } from '../src/node.ts'
@@ -85,23 +87,7 @@ async function main(argv: string[]): Promise<number> {
       const node = createEdgeNode(options, { logger: log, account })
       await node.start()
       process.stdout.write(`shoal-node ${account.address} serving at ${node.url}\n`)
-      await new Promise<void>((resolve) => {
-        let stopping = false
-        const stop = (signal: string) => {
-          if (stopping) {
-            log.warn({ signal }, 'second signal: exiting now')
-            process.exit(1)
-          }
-          stopping = true
-          log.info({ signal }, 'stopping: finishing in-flight responses')
-          node.stop().then(resolve, (err: unknown) => {
-            log.error({ err: (err as Error).message }, 'stop failed')
-            resolve()
-          })
-        }
-        process.on('SIGTERM', () => stop('SIGTERM'))
-        process.on('SIGINT', () => stop('SIGINT'))
-      })
+      await untilStopped(() => node.stop(), log, 'finishing in-flight responses')
       return 0
     }
   }
@@ -109,14 +95,5 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: unknown) => {
-    if (isShoalError(err)) {
-      process.stderr.write(`shoal-node: ${err.message}\n`)
-      process.exit(
-        err.code === 'SHOAL_ERR_INVALID_ARGUMENT' || err.code === 'SHOAL_ERR_INVALID_FORMAT' ? 2 : 1,
-      )
-    }
-    process.stderr.write(`shoal-node: ${(err as Error).stack ?? String(err)}\n`)
-    process.exit(1)
-  },
+  (err: unknown) => exitOnFatal('shoal-node', err),
 )

@@ -8,11 +8,12 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   createServiceKey,
+  exitOnFatal,
   keystoreAddress,
   loadOrCreateServiceKey,
   serviceKeyFiles,
+  untilStopped,
 } from '@shoal/client-sdk/node'
-import { isShoalError } from '@shoal/protocol'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { parseCommand, USAGE } from '../src/cli/args.ts'
@@ -69,23 +70,7 @@ async function main(argv: string[]): Promise<number> {
       })
       await tracker.start()
       process.stdout.write(`shoal-tracker ${account.address} serving at ${tracker.url}\n`)
-      await new Promise<void>((resolve) => {
-        let stopping = false
-        const stop = (signal: string) => {
-          if (stopping) {
-            log.warn({ signal }, 'second signal: exiting now')
-            process.exit(1)
-          }
-          stopping = true
-          log.info({ signal }, 'stopping: finishing in-flight requests and writing state')
-          tracker.stop().then(resolve, (err: unknown) => {
-            log.error({ err: (err as Error).message }, 'stop failed')
-            resolve()
-          })
-        }
-        process.on('SIGTERM', () => stop('SIGTERM'))
-        process.on('SIGINT', () => stop('SIGINT'))
-      })
+      await untilStopped(() => tracker.stop(), log, 'finishing in-flight requests and writing state')
       return 0
     }
   }
@@ -93,19 +78,5 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: unknown) => {
-    if (isShoalError(err)) {
-      process.stderr.write(`shoal-tracker: ${err.message}\n`)
-      process.exit(
-        err.code === 'SHOAL_ERR_INVALID_ARGUMENT' || err.code === 'SHOAL_ERR_INVALID_FORMAT' ? 2 : 1,
-      )
-    }
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`shoal-tracker: cannot listen: ${e.message}\n`)
-      process.exit(2)
-    }
-    process.stderr.write(`shoal-tracker: ${e.stack ?? String(err)}\n`)
-    process.exit(1)
-  },
+  (err: unknown) => exitOnFatal('shoal-tracker', err),
 )

@@ -3,4 +3,5 @@
  * (and, later, the CLI's helpers). The browser-safe core is `@shoal/client-sdk`.
  */
 export * from './keystore.ts'
+export * from './service.ts'
 export * from './service-key.ts'
