@@ -78,7 +78,8 @@ describe('content audits', () => {
   })
 
   it('runs audits on its own schedule over published content and the nodes it is placed on', async () => {
-    const t = await setup({ auditIntervalMs: 40 })
+    // probes generous enough that a busy CI machine never marks the node down mid-test
+    const t = await setup({ auditIntervalMs: 40, probeTimeoutMs: 5_000 })
     const content = await makeContent(900) // one chunk: every range covers the flipped bit
     await publishSite(t.url, publisher, 'site', 1, [{ path: '/x', content }])
     const liar = await activeNode(t, content, 10)
