@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '@shoal/protocol'
 import pino from 'pino'
 import { configPathOf, parseCommand, USAGE } from '../src/cli/args.ts'
 import { createEdgeNode } from '../src/node.ts'
+import { announceNode } from '../src/tracker/index.ts'
 
 /**
  * scrypt cost for node keys: 2^15 needs 32 MiB and a fraction of a second, where geth's
@@ -87,7 +88,18 @@ async function main(argv: string[]): Promise<number> {
       const node = createEdgeNode(options, { logger: log, account })
       await node.start()
       process.stdout.write(`shoal-node ${account.address} serving at ${node.url}\n`)
-      await untilStopped(() => node.stop(), log, 'finishing in-flight responses')
+      const announcer =
+        options.trackerUrl === undefined
+          ? undefined
+          : await announceNode(node, account, command.announce, { logger: log })
+      await untilStopped(
+        async () => {
+          await announcer?.stop()
+          await node.stop()
+        },
+        log,
+        'finishing in-flight responses',
+      )
       return 0
     }
   }

@@ -54,6 +54,7 @@ import {
   type ManifestSource,
 } from './sites/manifest-registry.ts'
 import { createObjectStore, type MemoryEntry, type ObjectStore } from './store/index.ts'
+import type { NodeFigures } from './tracker/announcer.ts'
 import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'
 
 /** Largest manifest or purge body accepted. */
@@ -79,6 +80,8 @@ export interface EdgeNode {
   readonly store: ObjectStore
   readonly content: ContentService
   readonly manifests: ManifestRegistry
+  /** What the node reports in heartbeats: cache use and traffic since start. */
+  figures(): NodeFigures
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -187,7 +190,12 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     )
   }
 
-  const onBytes = (n: number) => metrics.responseBytes.inc({ route: 'content' }, n)
+  /** Slow-path traffic (the fast path keeps its own counters). */
+  const served = { requests: 0, bytes: 0, connections: 0 }
+  const onBytes = (n: number) => {
+    served.bytes += n
+    metrics.responseBytes.inc({ route: 'content' }, n)
+  }
 
   const purge = async (req: IncomingMessage, res: ServerResponse) => {
     const signed = decodePurgeRequest(await readBody(req, MAX_CONTROL_BODY_BYTES))
@@ -237,9 +245,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let route: Route | undefined
-    res.once('finish', () =>
-      metrics.requests.inc({ route: routeName(route), status: String(res.statusCode) }),
-    )
+    res.once('finish', () => {
+      served.requests++
+      metrics.requests.inc({ route: routeName(route), status: String(res.statusCode) })
+    })
     try {
       if (stopping) throw new UnavailableError('node is shutting down')
       route = routeOf(req.url ?? '/', { defaultOrigin: options.defaultOrigin !== undefined })
@@ -500,6 +509,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   }
   const listener: net.Server =
     fastPath === undefined ? server : net.createServer({ noDelay: true }, fastPath.accept)
+  listener.on(options.tls === undefined ? 'connection' : 'secureConnection', (socket: net.Socket) => {
+    served.connections++
+    socket.once('close', () => served.connections--)
+  })
 
   return {
     options,
@@ -511,6 +524,18 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     store,
     content,
     manifests,
+
+    figures() {
+      // every cached object is on disk; the memory tier holds copies of hot ones
+      const { disk } = store.stats()
+      return {
+        cacheBytes: disk.bytes,
+        cacheObjects: disk.objects,
+        servedBytes: served.bytes + (fastPath?.counters.bytes ?? 0),
+        servedRequests: served.requests + (fastPath?.counters.requests ?? 0),
+        connections: served.connections,
+      }
+    },
 
     async start() {
       await store.start()

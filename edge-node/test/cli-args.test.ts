@@ -49,6 +49,38 @@ describe('shoal-node arguments', () => {
     })
   })
 
+  it('reads how the node presents itself to the tracker, with defaults and clear refusals', () => {
+    const plain = parseCommand(['start', '--tracker', 'http://127.0.0.1:7470'], {}, undefined)
+    expect(plain).toMatchObject({ kind: 'start', announce: { region: 'local', capacity: 12_500_000 } })
+    const limited = parseCommand(['start', '--egress-limit', '2MiB/s'], {}, undefined)
+    expect(limited).toMatchObject({ announce: { capacity: 2 * 2 ** 20 } })
+    const full = parseCommand(
+      ['start', '--public-url', 'https://n1.example/', '--region', 'eu-west', '--capacity', '10MB/s'],
+      { SHOAL_PAYOUT: '0x00000000000000000000000000000000000000aa' },
+      undefined,
+    )
+    expect(full).toMatchObject({
+      announce: {
+        publicUrl: 'https://n1.example/',
+        region: 'eu-west',
+        capacity: 10_000_000,
+        payout: '0x00000000000000000000000000000000000000aa',
+      },
+    })
+    expect(() => parseCommand(['start', '--region', 'EU West'], {}, undefined)).toThrow(
+      expect.objectContaining({ ...bad, message: expect.stringContaining('--region') }),
+    )
+    expect(() => parseCommand(['start', '--payout', '0x12'], {}, undefined)).toThrow(
+      expect.objectContaining({ ...bad, message: expect.stringContaining('--payout') }),
+    )
+    expect(() => parseCommand(['start', '--public-url', 'ftp://x'], {}, undefined)).toThrow(
+      expect.objectContaining({ ...bad, message: expect.stringContaining('--public-url') }),
+    )
+    expect(() => parseCommand(['start', '--capacity', 'fast'], {}, undefined)).toThrow(
+      expect.objectContaining({ ...bad, message: expect.stringContaining('--capacity') }),
+    )
+  })
+
   it('takes flags over env over config file', () => {
     const file = { memoryCache: '1MiB', diskCache: '10GiB', dataDir: '/from-file' }
     const env = { SHOAL_MEMORY_CACHE: '2MiB', SHOAL_DATA_DIR: '/from-env' }

@@ -190,6 +190,21 @@ export function parseErrorBody(value: unknown): ErrorBody | undefined {
   return errorBody(code, message)
 }
 
+/**
+ * The typed error a remote Shoal service named in its error body, or an `UpstreamError`
+ * when the body is not one (`prefix` says who answered, e.g. `tracker`).
+ *
+ * @example
+ * if (res.statusCode >= 300) throw remoteError(res.statusCode, await res.body.json().catch(() => undefined), 'tracker')
+ */
+export function remoteError(status: number, body: unknown, prefix: string): Error {
+  const parsed = parseErrorBody(body)
+  if (parsed !== undefined && Object.hasOwn(ERROR_CODES, parsed.error.code)) {
+    return new ShoalError(parsed.error.code as ErrorCode, `${prefix}: ${parsed.error.message}`)
+  }
+  return new UpstreamError(`${prefix} answered ${status}`)
+}
+
 /** Throws an `AbortError` (with the signal's reason as cause) when `signal` is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw new AbortError('the operation was aborted', { cause: signal.reason })

@@ -27,7 +27,14 @@ Start options (each has an environment variable; flags win):
   --origin URL             serve one origin at /     SHOAL_ORIGIN
   --site NAME=URL          an origin-pull site at /s/NAME/ (repeatable)   SHOAL_SITES (comma-separated)
   --publisher NAME=0xADDR  the publisher key allowed to purge site NAME ("default" for --origin) (repeatable)
-  --tracker URL            tracker base URL          SHOAL_TRACKER
+  --tracker URL            tracker base URL: site manifests, and the node registers
+                           there and sends heartbeats            SHOAL_TRACKER
+  --public-url URL         the URL clients reach this node at (what the tracker hands
+                           out)                      SHOAL_PUBLIC_URL   (default the listen address)
+  --region NAME            the node's region         SHOAL_REGION       (default local)
+  --capacity RATE          egress offered to the network, e.g. 12MiB/s   SHOAL_CAPACITY
+                                                     (default the egress limit, else 12.5MB/s)
+  --payout 0xADDR          where earnings are paid   SHOAL_PAYOUT       (default the node key)
   --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
                            manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
@@ -39,6 +46,18 @@ The key passphrase comes from SHOAL_KEY_PASSPHRASE; without it, start creates a 
 protected by a random passphrase kept beside it in the data dir (mode 0600).
 `
 
+/** What the node's tracker registration says beyond its key. */
+export interface AnnounceOptions {
+  publicUrl?: string
+  region: string
+  /** Bytes per second. */
+  capacity: number
+  payout?: `0x${string}`
+}
+
+/** Capacity offered when neither --capacity nor --egress-limit says: 100 Mbit/s. */
+export const DEFAULT_CAPACITY = 12_500_000
+
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
@@ -47,6 +66,8 @@ export type Command =
   | {
       kind: 'start'
       options: EdgeNodeOptions
+      /** How the node presents itself to the tracker (used when a tracker is set). */
+      announce: AnnounceOptions
       logLevel: string
       tlsFiles?: { cert: string; key: string }
     }
@@ -123,6 +144,10 @@ const CONFIG_KEYS = new Set([
   'tlsCert',
   'tlsKey',
   'logLevel',
+  'publicUrl',
+  'region',
+  'capacity',
+  'payout',
 ])
 
 /**
@@ -207,6 +232,15 @@ export function parseCommand(
   }
   const tracker = pick(values.tracker, 'SHOAL_TRACKER', 'tracker')
   if (tracker !== undefined) options.trackerUrl = tracker
+  const announce = parseAnnounce(
+    {
+      publicUrl: pick(values['public-url'], 'SHOAL_PUBLIC_URL', 'publicUrl'),
+      region: pick(values.region, 'SHOAL_REGION', 'region'),
+      capacity: pick(values.capacity, 'SHOAL_CAPACITY', 'capacity'),
+      payout: pick(values.payout, 'SHOAL_PAYOUT', 'payout'),
+    },
+    options.egressBytesPerSecond,
+  )
 
   let siteSpecs: string[] = values.site ?? []
   if (siteSpecs.length === 0 && env.SHOAL_SITES) siteSpecs = env.SHOAL_SITES.split(',').map((s) => s.trim())
@@ -247,6 +281,7 @@ export function parseCommand(
   return {
     kind: 'start',
     options,
+    announce,
     logLevel,
     ...(cert !== undefined && key !== undefined ? { tlsFiles: { cert, key } } : {}),
   }
@@ -270,7 +305,45 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'log-level': { type: 'string' },
+  'public-url': { type: 'string' },
+  region: { type: 'string' },
+  capacity: { type: 'string' },
+  payout: { type: 'string' },
 } as const
+
+function parseAnnounce(
+  raw: { publicUrl?: string; region?: string; capacity?: string; payout?: string },
+  egress: number | undefined,
+): AnnounceOptions {
+  const region = raw.region ?? 'local'
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(region)) {
+    throw new InvalidArgumentError(
+      `--region: "${region}" must be lowercase letters, digits and dashes (≤ 32)`,
+    )
+  }
+  if (raw.payout !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(raw.payout)) {
+    throw new InvalidArgumentError(`--payout: "${raw.payout}" is not an 0x address`)
+  }
+  if (raw.publicUrl !== undefined) {
+    let url: URL | undefined
+    try {
+      url = new URL(raw.publicUrl)
+    } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '') {
+      throw new InvalidArgumentError(`--public-url: "${raw.publicUrl}" is not an http(s) URL`)
+    }
+  }
+  const capacity =
+    raw.capacity === undefined
+      ? Math.floor(egress ?? DEFAULT_CAPACITY)
+      : parseRate(raw.capacity, '--capacity')
+  return {
+    region,
+    capacity,
+    ...(raw.publicUrl === undefined ? {} : { publicUrl: raw.publicUrl }),
+    ...(raw.payout === undefined ? {} : { payout: raw.payout as `0x${string}` }),
+  }
+}
 
 /** The `--config` file named on the command line or in SHOAL_CONFIG, if any. */
 export function configPathOf(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
