@@ -12,8 +12,9 @@ export interface ServiceLog {
 }
 
 /**
- * Resolves once the service has stopped after SIGTERM or SIGINT; a second signal exits
- * at once with status 1.
+ * Resolves once the service has stopped after SIGTERM or SIGINT (or, when a supervisor
+ * started it with an IPC channel, once that channel closes); a second signal exits at
+ * once with status 1.
  *
  * @example
  * await untilStopped(() => node.stop(), log, 'finishing in-flight responses')
@@ -35,6 +36,9 @@ export function untilStopped(stop: () => Promise<void>, log: ServiceLog, what: s
     }
     process.on('SIGTERM', () => onSignal('SIGTERM'))
     process.on('SIGINT', () => onSignal('SIGINT'))
+    // started by a supervisor with an IPC channel (the devnet): when the supervisor goes
+    // away, the channel closes, and the service stops instead of living on as an orphan
+    if (process.connected) process.once('disconnect', () => onSignal('parent gone'))
   })
 }
 
