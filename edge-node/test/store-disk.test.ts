@@ -356,7 +356,38 @@ describe('disk tier: writers', () => {
     await expect(dropped.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     expect(tier.has('other')).toBe(false)
     expect(tier.stats()).toMatchObject({ pendingBytes: 0, writers: 0 })
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('other')))).toEqual([])
+  })
+
+  it('takes a body handed over with the commit, writing nothing before it', async () => {
+    const { tier } = await startTier()
+    const body = randomBytes(64 * KiB)
+    const writer = tier.createWriter('whole', { n: 1 }, { expectedSize: body.length })
+    expect((await files(dir)).filter((f) => f.includes(keyHash('whole')))).toEqual([])
+    const result = await writer.commit({ body })
+    expect(result).toMatchObject({ size: body.length, sha256: sha256(body) })
+    expect((await (await tier.get('whole'))!.readAll()).equals(body)).toBe(true)
+    expect((await files(dir)).filter((f) => f.includes(keyHash('whole')))).toHaveLength(2)
+
+    // Pieces written, then the rest with the commit.
+    const split = tier.createWriter('split', {}, { expectedSize: body.length })
+    await split.write(body.subarray(0, 1000))
+    await split.commit({ body: body.subarray(1000) })
+    expect((await (await tier.get('split'))!.readAll()).equals(body)).toBe(true)
+
+    // The declared length still holds, and a refused commit leaves nothing.
+    const short = tier.createWriter('short', {}, { expectedSize: body.length })
+    await expect(short.commit({ body: body.subarray(1) })).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const long = tier.createWriter('long', {}, { expectedSize: 10 })
+    await expect(long.commit({ body })).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    await expect(tier.createWriter('bad', {}).commit({ body: 'x' as never })).rejects.toEqual(
+      code('SHOAL_ERR_INVALID_ARGUMENT'),
+    )
+    expect(tier.has('short') || tier.has('long')).toBe(false)
+    for (const key of ['short', 'long']) {
+      expect((await files(dir)).filter((f) => f.includes(keyHash(key)))).toEqual([])
+    }
+    expect(tier.stats()).toMatchObject({ objects: 2, pendingBytes: 0 })
   })
 
   it("aborts on the writer's signal", async () => {
@@ -368,7 +399,7 @@ describe('disk tier: writers', () => {
     await expect(writer.write(Buffer.alloc(1))).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     await expect(writer.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     await writer.abort() // resolves once the abort the signal started has removed the temp file
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('k')))).toEqual([])
   })
 
   it('a delete during a write makes its commit fail (a purge is not undone by a fill in flight)', async () => {
@@ -387,7 +418,7 @@ describe('disk tier: writers', () => {
     await writer.write(Buffer.alloc(600 * KiB))
     await tier.close()
     await expect(writer.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('k')))).toEqual([])
   })
 })
 
@@ -425,6 +456,19 @@ describe('disk tier: restart and recovery', () => {
     const { tier: again, result } = await startTier()
     expect(result).toMatchObject({ clean: false, objects: 1 })
     expect((await (await again.get('k'))!.readAll()).toString()).toBe('committed')
+  })
+
+  it('deletes the body of a write a crash interrupted', async () => {
+    const { tier } = await startTier()
+    await tier.put('k', {}, Buffer.from('kept'))
+    const writer = tier.createWriter('cut', {})
+    await writer.write(Buffer.alloc(300 * KiB, 7)) // past the write buffer: on disk already
+    expect((await files(dir)).filter((f) => f.includes(keyHash('cut')))).toHaveLength(1)
+    // No commit and no close: a crash.
+    const { tier: again, result } = await startTier()
+    expect(result).toMatchObject({ clean: false, objects: 1, removedOrphans: 1 })
+    expect(again.has('cut')).toBe(false)
+    expect((await files(dir)).filter((f) => f.includes(keyHash('cut')))).toEqual([])
   })
 
   it('deletes a torn temp file left by a crash', async () => {

@@ -64,6 +64,7 @@ import {
   type NormalizedMeta,
   normalizeMeta,
   sha256Hex,
+  writeSmallFile,
 } from './util.ts'
 
 export interface DiskTierInit {
@@ -227,6 +228,7 @@ interface WriterHandle {
 type Lifecycle = 'new' | 'open' | 'closing' | 'closed'
 
 const HEX64 = /^[0-9a-f]{64}$/
+const EMPTY = new Uint8Array(0)
 const noop = (): void => {}
 
 /**
@@ -372,13 +374,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     await ensureDir(hash)
     const tmp = tempPath(root, hash)
     try {
-      const handle = await open(tmp, 'wx', 0o600)
-      try {
-        await handle.writeFile(data)
-        if (sync) await handle.datasync()
-      } finally {
-        await handle.close()
-      }
+      await writeSmallFile(tmp, data, 'wx', sync)
       await rename(tmp, path)
     } catch (err) {
       await removeQuietly(tmp).catch(noop)
@@ -587,7 +583,10 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     if (signal?.aborted) throw abortError(signal)
 
     const hash = keyHash(key)
-    const tmp = tempPath(root, hash)
+    // The body is written in place under its final name: no header names it until the
+    // commit, and a body no header names is an orphan that the next start deletes.
+    const bodyId = newBodyId()
+    const bodyFile = bodyPath(root, hash, bodyId)
     const hasher = createHash('sha256')
     let handle: FileHandle | undefined
     let opening: Promise<FileHandle> | undefined
@@ -607,12 +606,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       opening ??= (async () => {
         if (isAborted()) throw stateError()
         await ensureDir(hash)
-        const file = await open(tmp, 'wx', 0o600)
+        const file = await open(bodyFile, 'wx', 0o600)
         handle = file
         if (isAborted()) {
           // Aborted while the file was being created: the cleanup may have run already.
           await file.close().catch(noop)
-          await removeQuietly(tmp).catch(noop)
+          await removeQuietly(bodyFile).catch(noop)
           throw stateError()
         }
         return file
@@ -635,6 +634,22 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const n = staged
       staged = 0
       await writeOut(stage.subarray(0, n))
+    }
+
+    /** Checks a piece against the limits and counts and hashes it; false for an empty piece. */
+    const accept = (chunk: Uint8Array): boolean => {
+      const next = written + chunk.byteLength
+      if (next > maxObjectBytes) {
+        throw new TooLargeError(`object is larger than ${maxObjectBytes} bytes`)
+      }
+      if (expectedSize !== undefined && next > expectedSize) {
+        throw new IntegrityError(`body is longer than the expected ${expectedSize} bytes`)
+      }
+      if (chunk.byteLength === 0) return false
+      written = next
+      hasher.update(chunk)
+      reserve()
+      return true
     }
 
     const reserve = (): void => {
@@ -660,7 +675,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const file = handle
       handle = undefined
       if (file !== undefined) await file.close().catch(noop)
-      await removeQuietly(tmp).catch(noop)
+      await removeQuietly(bodyFile).catch(noop)
     }
 
     let aborting: Promise<void> | undefined
@@ -703,22 +718,31 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       })
     }
 
-    const install = async (sha256: string, finalMeta: NormalizedMeta): Promise<PutResult> => {
+    /** `held`: the whole body when none of it is on disk yet (written here, in one go). */
+    const install = async (
+      sha256: string,
+      finalMeta: NormalizedMeta,
+      held: Uint8Array | undefined,
+    ): Promise<PutResult> => {
       if (state !== 'committing') throw stateError()
       if (self.invalidated) {
         throw new ShoalError('SHOAL_ERR_CONFLICT', 'the entry was deleted while it was being written')
       }
       ensureOpen()
       state = 'installing'
-      const bodyId = newBodyId()
-      const body = bodyPath(root, hash, bodyId)
       const header = encodeMetaFile({ key, size: written, sha256, body: bodyId, durable }, finalMeta.text)
       try {
-        await rename(tmp, body)
         try {
-          await writeFileAtomic(metaPath(root, hash), header, hash, durable)
+          if (held !== undefined) {
+            await ensureDir(hash)
+            await writeSmallFile(bodyFile, held, 'wx', durable)
+          }
+          // A header that replaces another must switch atomically; a first header may be
+          // written in place when not durable (a torn one fails its checksum at start).
+          if (durable || index.has(key)) await writeFileAtomic(metaPath(root, hash), header, hash, durable)
+          else await writeSmallFile(metaPath(root, hash), header, 'w', false)
         } catch (err) {
-          await removeQuietly(body).catch(noop)
+          await removeQuietly(bodyFile).catch(noop)
           throw err
         }
       } catch (err) {
@@ -772,17 +796,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         return step(async () => {
           if (state !== 'open') throw stateError()
           throwIfAborted(writeOptions.signal)
-          const next = written + chunk.byteLength
-          if (next > maxObjectBytes) {
-            throw new TooLargeError(`object is larger than ${maxObjectBytes} bytes`)
-          }
-          if (expectedSize !== undefined && next > expectedSize) {
-            throw new IntegrityError(`body is longer than the expected ${expectedSize} bytes`)
-          }
-          if (chunk.byteLength === 0) return
-          written = next
-          hasher.update(chunk)
-          reserve()
+          if (!accept(chunk)) return
           if (chunk.byteLength >= writeBufferBytes) {
             await flushStage()
             await writeOut(chunk)
@@ -807,14 +821,19 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
 
       commit(commitOptions: CommitOptions = {}) {
         let finalMeta = normalized
+        const last = commitOptions.body
         try {
           if (commitOptions.meta !== undefined) finalMeta = normalizeMeta(commitOptions.meta, maxMetaBytes)
+          if (last !== undefined && !(last instanceof Uint8Array)) {
+            throw new InvalidArgumentError('body must be a Uint8Array')
+          }
         } catch (err) {
           return Promise.reject(err)
         }
         return step(async () => {
           if (state !== 'open') throw stateError()
           throwIfAborted(commitOptions.signal)
+          if (last !== undefined) accept(last)
           state = 'committing'
           if (expectedSize !== undefined && written !== expectedSize) {
             throw new IntegrityError(`body is ${written} bytes, expected ${expectedSize}`)
@@ -823,13 +842,26 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
           if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
             throw new IntegrityError('body does not match the expected SHA-256')
           }
-          await flushStage()
-          const file = await openFile()
-          if (durable) await file.datasync()
-          handle = undefined
-          await file.close()
+          // Nothing on disk yet (a small body, held in memory): written whole by install().
+          let held: Uint8Array | undefined
+          if (opening === undefined) {
+            const inStage = stage === undefined ? EMPTY : stage.subarray(0, staged)
+            held =
+              last === undefined || last.byteLength === 0
+                ? inStage
+                : inStage.byteLength === 0
+                  ? last
+                  : Buffer.concat([inStage, last])
+          } else {
+            await flushStage()
+            if (last !== undefined && last.byteLength > 0) await writeOut(last)
+            const file = await openFile()
+            if (durable) await file.datasync()
+            handle = undefined
+            await file.close()
+          }
           if (state !== 'committing') throw stateError()
-          return withLock(key, () => install(sha256, finalMeta))
+          return withLock(key, () => install(sha256, finalMeta, held))
         })
       },
 
