@@ -228,6 +228,8 @@ interface Context {
   readonly logger: FastPathLogger | undefined
   readonly counters: FastPathCounters
   readonly tails: HeadTails
+  /** Small responses joined with their tail (see `send`); dropped with the response. */
+  readonly joined: WeakMap<PreparedResponse, { tail: Buffer; out: Buffer }>
   readonly active: Set<Connection>
   readonly handedOff: Set<Socket>
   closing: boolean
@@ -466,10 +468,19 @@ class Connection {
     const onSent = res.onSent
     const cb = onSent === undefined ? undefined : (err?: Error | null) => err == null && onSent(total)
     if (total <= ctx.joinMaxBytes) {
-      const out = Buffer.allocUnsafe(total)
-      out.set(head, 0)
-      out.set(tail, head.length)
-      if (body.length > 0) out.set(body, headLen)
+      // A small response is joined once per (response, tail) and then written as is: the
+      // same response of the same second costs no allocation and no copy.
+      let out: Buffer | undefined
+      const cached = isHead ? undefined : ctx.joined.get(res)
+      if (cached !== undefined && cached.tail === tail) out = cached.out
+      else {
+        const keep = !isHead && !close
+        out = keep ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total)
+        out.set(head, 0)
+        out.set(tail, head.length)
+        if (body.length > 0) out.set(body, headLen)
+        if (keep) ctx.joined.set(res, { tail, out })
+      }
       socket.write(out, cb)
     } else {
       const h = Buffer.allocUnsafe(headLen)
@@ -624,6 +635,7 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
     logger,
     counters,
     tails: new HeadTails(),
+    joined: new WeakMap(),
     active: new Set(),
     handedOff: new Set(),
     closing: false,

@@ -52,7 +52,23 @@ export interface MetaRecord {
 }
 
 export const keyHash = (key: string): string => sha256Hex(key)
-export const newBodyId = (): string => randomBytes(8).toString('hex')
+/**
+ * A new body id: 16 hex digits, a random 32-bit prefix drawn once per process and a
+ * counter, so ids never repeat within a run and almost never across runs (a body file is
+ * created with O_EXCL: a repeat fails that write, it never overwrites).
+ */
+export const newBodyId = (() => {
+  let prefix = ''
+  let counter = 0
+  return (): string => {
+    if (prefix === '' || counter >= 0xffffffff) {
+      prefix = randomBytes(4).toString('hex')
+      counter = 0
+    }
+    counter++
+    return prefix + counter.toString(16).padStart(8, '0')
+  }
+})()
 export const fanoutDir = (root: string, hash: string): string => join(root, hash.slice(0, 2))
 export const metaPath = (root: string, hash: string): string => join(root, hash.slice(0, 2), `${hash}.meta`)
 export const bodyPath = (root: string, hash: string, id: string): string =>
