@@ -25,8 +25,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
+/** Bodies in files of their own unless a test asks for inline ones (`describe('… inline bodies')`). */
 async function startTier(init: Partial<DiskTierInit> = {}, components = {}) {
-  const tier = createDiskTier({ dir, maxBytes: 64 * MiB, ...init }, components)
+  const tier = createDiskTier({ dir, maxBytes: 64 * MiB, inlineMaxBytes: 0, ...init }, components)
   opened.push(tier)
   const result = await tier.start()
   return { tier, result }
@@ -602,5 +603,79 @@ describe('disk tier: restart and recovery', () => {
     expect(result.clean).toBe(true)
     const entry = (await again.get('k'))!
     expect((await collect(await entry.open({ start: 10, end: 20 }))).equals(body.subarray(10, 20))).toBe(true)
+  })
+})
+
+describe('disk tier: inline bodies (one file per small object)', () => {
+  // As the node runs it: no fsync, so a key's first header (with its body) is written in place.
+  const inline = { inlineMaxBytes: 64 * KiB, durable: false }
+  const objectFiles = async (key: string) => (await files(dir)).filter((f) => f.includes(keyHash(key)))
+
+  it('stores a small body inside its header file, serves it whole and by range', async () => {
+    const { tier } = await startTier(inline)
+    const body = randomBytes(64 * KiB)
+    const result = await tier.put('small', { t: 1 }, body)
+    expect(result).toMatchObject({ size: body.length, sha256: sha256(body) })
+    expect((await objectFiles('small')).map((f) => f.slice(-5))).toEqual(['.meta'])
+    const entry = await tier.get('small')
+    expect(entry?.meta).toEqual({ t: 1 })
+    expect((await entry!.readAll()).equals(body)).toBe(true)
+    expect((await collect(await entry!.open())).equals(body)).toBe(true)
+    expect(
+      (await collect(await entry!.open({ start: 100, end: 40_000 }))).equals(body.subarray(100, 40_000)),
+    ).toBe(true)
+    await expect(entry!.open({ start: 5, end: 64 * KiB + 1 })).rejects.toEqual(
+      code('SHOAL_ERR_RANGE_NOT_SATISFIABLE'),
+    )
+    // Larger than the inline limit: a body file of its own, as before.
+    await tier.put('large', {}, randomBytes(64 * KiB + 1))
+    expect(await objectFiles('large')).toHaveLength(2)
+    // Footprint in whole 4 KiB blocks: the inline file (64 KiB and a header: 17 blocks), and
+    // the large object's body (17 blocks) and header (1 block).
+    expect(tier.stats().bytes).toBe((17 + 17 + 1) * 4 * KiB)
+  })
+
+  it('replaces, updates metadata and deletes inline entries, leaving no stray file', async () => {
+    const { tier } = await startTier(inline)
+    await tier.put('k', { v: 1 }, Buffer.from('first'))
+    await tier.put('k', { v: 2 }, randomBytes(100 * KiB)) // now too large to be inline
+    await tier.put('k', { v: 3 }, Buffer.from('third'))
+    await tier.close()
+    const { tier: again } = await startTier(inline)
+    expect((await (await again.get('k'))!.readAll()).toString()).toBe('third')
+    expect(await again.updateMeta('k', { v: 4 })).toBe(true)
+    const entry = await again.get('k')
+    expect(entry?.meta).toEqual({ v: 4 })
+    expect((await entry!.readAll()).toString()).toBe('third')
+    expect(await objectFiles('k')).toHaveLength(1)
+    expect(await again.delete('k')).toBe(true)
+    expect(await objectFiles('k')).toEqual([])
+  })
+
+  it('after a crash or a clean close, keeps whole inline entries and drops torn or corrupt ones', async () => {
+    const { tier } = await startTier(inline)
+    for (const key of ['a', 'b', 'c', 'd'])
+      await tier.put(key, { key }, Buffer.alloc(10 * KiB, key.charCodeAt(0)))
+    await tier.close()
+    const fileOf = async (key: string) => (await objectFiles(key))[0]!
+    // Cut short (a write the crash interrupted), and a body flipped in place.
+    await truncate(await fileOf('b'), (await stat(await fileOf('b'))).size - 100)
+    const c = await readFile(await fileOf('c'))
+    c[c.length - 1] = c[c.length - 1]! ^ 0xff
+    await writeFile(await fileOf('c'), c)
+    // The snapshot of the clean close still describes b's old length: b is dropped at once.
+    const { tier: again, result } = await startTier(inline)
+    expect(result).toMatchObject({ clean: true, objects: 3, removedCorrupt: 1 })
+    expect(again.has('b')).toBe(false)
+    // c's length is right: its bytes are checked as it is read, and it is dropped.
+    await expect((await again.get('c'))!.readAll()).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    expect(again.has('c')).toBe(false)
+    expect((await (await again.get('a'))!.readAll()).equals(Buffer.alloc(10 * KiB, 0x61))).toBe(true)
+    // No close: a crash. Every header is read again; d is cut short now.
+    await truncate(await fileOf('d'), 200)
+    const { tier: third, result: afterCrash } = await startTier(inline)
+    expect(afterCrash).toMatchObject({ clean: false, objects: 1, removedCorrupt: 1 })
+    expect(third.has('a')).toBe(true)
+    expect((await files(dir)).filter((f) => /\.(meta|body|tmp)$/.test(f))).toHaveLength(1)
   })
 })

@@ -28,10 +28,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function open(memoryBytes = 4 * MiB, maxObjectBytes = 256 * KiB) {
+async function open(memoryBytes = 4 * MiB, maxObjectBytes = 256 * KiB, inlineMaxBytes = 0) {
   const store = createObjectStore({
     memory: { maxBytes: memoryBytes, maxObjectBytes },
-    disk: { dir, maxBytes: 64 * MiB },
+    // Bodies in files of their own (the tests reach for them), unless a test asks.
+    disk: { dir, maxBytes: 64 * MiB, inlineMaxBytes },
   })
   stores.push(store)
   await store.start()

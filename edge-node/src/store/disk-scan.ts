@@ -29,6 +29,8 @@ export interface ScannedEntry {
   metaBytes: number
   /** The header says the body was fsynced before it became visible. */
   durable: boolean
+  /** The body is inside the header file. */
+  inline: boolean
   /** Last modification of the entry, ms since the epoch. */
   mtimeMs: number
 }
@@ -49,6 +51,8 @@ export interface ScanReport {
 export interface ScanOptions {
   concurrency: number
   maxMetaBytes: number
+  /** Largest body a header file may carry inline. */
+  inlineMaxBytes: number
   logger?: StoreLogger | undefined
   signal?: AbortSignal | undefined
   /**
@@ -60,7 +64,7 @@ export interface ScanOptions {
 
 /** Scans `root` (which must exist), deleting what cannot be served. */
 export async function scanDir(root: string, options: ScanOptions): Promise<ScanReport> {
-  const { concurrency, maxMetaBytes, logger, signal, known } = options
+  const { concurrency, maxMetaBytes, inlineMaxBytes, logger, signal, known } = options
   const report: ScanReport = {
     entries: [],
     removedTemp: 0,
@@ -93,15 +97,15 @@ export async function scanDir(root: string, options: ScanOptions): Promise<ScanR
       if (snapshot === undefined) report.headersRead++
       const checked =
         snapshot === undefined
-          ? await checkEntry(dir, hash, path, bodies, maxMetaBytes)
-          : await checkKnown(dir, snapshot, bodies)
+          ? await checkEntry(dir, hash, path, bodies, maxMetaBytes, inlineMaxBytes)
+          : await checkKnown(dir, snapshot, bodies, path)
       if (typeof checked === 'string') {
         logger?.warn('corrupt cache entry deleted', { file: path, reason: checked })
         report.removedCorrupt++
         await removeQuietly(path)
         return
       }
-      used.add(`${hash}.${checked.bodyId}.body`)
+      if (!checked.inline) used.add(`${hash}.${checked.bodyId}.body`)
       report.entries.push(checked)
     })
     for (const body of bodies) {
@@ -119,12 +123,16 @@ async function checkEntry(
   path: string,
   bodies: ReadonlySet<string>,
   maxMetaBytes: number,
+  inlineMaxBytes: number,
 ): Promise<ScannedEntry | string> {
   let bytes: Buffer
+  let mtimeMs: number
   try {
     const info = await stat(path)
-    // A header is its metadata plus a few hundred bytes and the key; anything much larger is not ours.
-    if (info.size > maxMetaBytes * 2 + 64 * 1024) return 'header file too large'
+    // A header is its metadata plus a few hundred bytes and the key (and an inline body);
+    // anything much larger is not ours.
+    if (info.size > maxMetaBytes * 2 + 64 * 1024 + inlineMaxBytes) return 'header file too large'
+    mtimeMs = info.mtimeMs
     bytes = await readFile(path)
   } catch (err) {
     return `unreadable header (${errorCode(err) ?? 'error'})`
@@ -132,6 +140,19 @@ async function checkEntry(
   const record = decodeMetaFile(bytes)
   if (typeof record === 'string') return record
   if (keyHash(record.key) !== hash) return 'key does not match the file name'
+  if (record.inline !== undefined) {
+    // Its length was checked as it was decoded; its bytes are checked whenever it is read.
+    return {
+      key: record.key,
+      hash,
+      bodyId: record.body,
+      size: record.size,
+      metaBytes: bytes.length,
+      durable: record.durable,
+      inline: true,
+      mtimeMs: Math.max(mtimeMs, 0),
+    }
+  }
   const body = `${hash}.${record.body}.body`
   if (!bodies.has(body)) return 'body file missing'
   let info: Awaited<ReturnType<typeof stat>>
@@ -148,6 +169,7 @@ async function checkEntry(
     size: record.size,
     metaBytes: bytes.length,
     durable: record.durable,
+    inline: false,
     mtimeMs: Math.max(info.mtimeMs, 0),
   }
 }
@@ -157,7 +179,27 @@ async function checkKnown(
   dir: string,
   snapshot: SnapshotRecord,
   bodies: ReadonlySet<string>,
+  metaFile: string,
 ): Promise<ScannedEntry | string> {
+  if (snapshot.inline) {
+    let info: Awaited<ReturnType<typeof stat>>
+    try {
+      info = await stat(metaFile)
+    } catch {
+      return 'header file missing'
+    }
+    if (info.size !== snapshot.metaBytes) return `header length ${info.size} is not ${snapshot.metaBytes}`
+    return {
+      key: snapshot.key,
+      hash: snapshot.hash,
+      bodyId: snapshot.bodyId,
+      size: snapshot.size,
+      metaBytes: snapshot.metaBytes,
+      durable: snapshot.durable,
+      inline: true,
+      mtimeMs: Math.max(info.mtimeMs, 0),
+    }
+  }
   const body = `${snapshot.hash}.${snapshot.bodyId}.body`
   if (!bodies.has(body)) return 'body file missing'
   let info: Awaited<ReturnType<typeof stat>>
@@ -174,6 +216,7 @@ async function checkKnown(
     size: snapshot.size,
     metaBytes: snapshot.metaBytes,
     durable: snapshot.durable,
+    inline: false,
     mtimeMs: Math.max(info.mtimeMs, 0),
   }
 }

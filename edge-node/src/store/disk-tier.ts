@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import {
   IntegrityError,
   InvalidArgumentError,
@@ -14,6 +14,7 @@ import {
 import { createBodyStream } from './body-stream.ts'
 import {
   DEFAULT_BLOCK_BYTES,
+  DEFAULT_INLINE_MAX_BYTES,
   DEFAULT_MAX_META_BYTES,
   DEFAULT_READ_ALL_MAX_BYTES,
   DEFAULT_READ_CHUNK_BYTES,
@@ -88,6 +89,12 @@ export interface DiskTierInit {
   readChunkBytes?: number
   /** Writes are coalesced into buffers of this size. Default 256 KiB. */
   writeBufferBytes?: number
+  /**
+   * Bodies up to this size that are still in memory at the commit are stored inside
+   * their header file: one file per object. Default 256 KiB; 0 keeps every body in a
+   * file of its own.
+   */
+  inlineMaxBytes?: number
   /** Files examined in parallel at start. Default 16. */
   scanConcurrency?: number
   /** Wall clock in ms, for access times. Default `Date.now`. */
@@ -218,6 +225,8 @@ interface IndexEntry {
   verified: boolean
   /** Written without fsync in this run, to be synced by close(). */
   unsynced: boolean
+  /** The body is inside the header file (no body file). */
+  readonly inline: boolean
 }
 
 interface WriterHandle {
@@ -279,6 +288,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     init.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES,
     1,
   )
+  const inlineMaxBytes = checkInteger('inlineMaxBytes', init.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES, 0)
   const scanConcurrency = checkInteger('scanConcurrency', init.scanConcurrency ?? DEFAULT_SCAN_CONCURRENCY, 1)
   const now = init.now ?? Date.now
   if (typeof now !== 'function') throw new InvalidArgumentError('now must be a function')
@@ -415,7 +425,9 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
   const removeFilesLocked = async (entry: IndexEntry): Promise<void> => {
     const current = index.get(entry.key)
     if (current === undefined) await removeQuietly(metaPath(root, entry.hash))
-    if (current?.bodyId !== entry.bodyId) await removeQuietly(bodyPath(root, entry.hash, entry.bodyId))
+    if (!entry.inline && current?.bodyId !== entry.bodyId) {
+      await removeQuietly(bodyPath(root, entry.hash, entry.bodyId))
+    }
   }
 
   const removeEntry = (entry: IndexEntry): void => {
@@ -465,6 +477,76 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     }
   }
 
+  /** Checks a range against a body of `size` bytes. */
+  const checkRange = (range: BodyRange, size: number): { start: number; end: number } => {
+    const start = range.start ?? 0
+    const end = range.end ?? size
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end < start ||
+      end > size
+    ) {
+      throw new RangeNotSatisfiableError(`bytes [${start}, ${end}) are not within ${size}`)
+    }
+    return { start, end }
+  }
+
+  /**
+   * An entry whose body came inside its header file (already read whole, and small):
+   * every read checks it against its SHA-256 first, so even a torn write of the right
+   * length (a crash without fsync) is never served.
+   */
+  const makeInlineEntry = (
+    live: IndexEntry | undefined,
+    record: MetaRecord,
+    inline: Buffer,
+    fail: (reason: string) => void,
+  ): DiskEntry => {
+    let checked = false
+    const check = (): void => {
+      if (checked) return
+      if (sha256Hex(inline) !== record.sha256) {
+        fail('sha256 mismatch')
+        throw new IntegrityError('body does not match its SHA-256')
+      }
+      checked = true
+      if (live !== undefined) live.verified = true
+    }
+    return {
+      tier: 'disk',
+      key: record.key,
+      size: record.size,
+      meta: record.meta,
+      sha256: record.sha256,
+      version: live?.version ?? -1,
+
+      async open(range = {}, options = {}) {
+        const { start, end } = checkRange(range, record.size)
+        throwIfAborted(options.signal)
+        check()
+        const pieces: Buffer[] = []
+        for (let at = start; at < end; at += readChunkBytes) {
+          pieces.push(inline.subarray(at, Math.min(end, at + readChunkBytes)))
+        }
+        return Readable.from(pieces, { objectMode: true })
+      },
+
+      async readAll(options = {}) {
+        const limit = options.maxBytes ?? DEFAULT_READ_ALL_MAX_BYTES
+        if (record.size > limit)
+          throw new TooLargeError(`body of ${record.size} bytes is larger than ${limit}`)
+        throwIfAborted(options.signal)
+        check()
+        // A buffer of its own: the caller may keep it (memory) without the header beside it.
+        const body = Buffer.allocUnsafeSlow(record.size)
+        body.set(inline, 0)
+        return body
+      },
+    }
+  }
+
   /**
    * `live` is the index entry of the body `record` names, or `undefined` in the rare
    * race where the index has moved on: such an entry is treated as unverified, and
@@ -476,6 +558,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const fail = (reason: string): void => {
       if (live !== undefined) corrupted(live, reason)
     }
+    if (record.inline !== undefined) return makeInlineEntry(live, record, record.inline, fail)
     const streamBody = async (start: number, end: number, signal: AbortSignal | undefined) =>
       createBodyStream({
         handle: await openBodyFile(live, hash, record.body),
@@ -730,13 +813,17 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       }
       ensureOpen()
       state = 'installing'
-      const header = encodeMetaFile({ key, size: written, sha256, body: bodyId, durable }, finalMeta.text)
+      // A small body still in memory goes inside its header: one file for the object.
+      const inline = held !== undefined && held.byteLength <= inlineMaxBytes ? held : undefined
+      const header = encodeMetaFile(
+        { key, size: written, sha256, body: bodyId, durable },
+        finalMeta.text,
+        inline,
+      )
       try {
         try {
-          if (held !== undefined) {
-            await ensureDir(hash)
-            await writeSmallFile(bodyFile, held, 'wx', durable)
-          }
+          await ensureDir(hash)
+          if (held !== undefined && inline === undefined) await writeSmallFile(bodyFile, held, 'wx', durable)
           // A header that replaces another must switch atomically; a first header may be
           // written in place when not durable (a torn one fails its checksum at start).
           if (durable || index.has(key)) await writeFileAtomic(metaPath(root, hash), header, hash, durable)
@@ -754,7 +841,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const previous = index.get(key)
       if (previous !== undefined) {
         dropFromIndex(previous)
-        track(removeQuietly(bodyPath(root, previous.hash, previous.bodyId)))
+        if (!previous.inline) track(removeQuietly(bodyPath(root, previous.hash, previous.bodyId)))
       }
       const entry: IndexEntry = {
         key,
@@ -763,11 +850,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         size: written,
         durable,
         metaBytes: header.length,
-        footprint: blocks(written) + blocks(header.length),
+        footprint: inline === undefined ? blocks(written) + blocks(header.length) : blocks(header.length),
         version: ++versions,
         atime: now(),
         verified: true,
         unsynced: !durable,
+        inline: inline !== undefined,
       }
       addToIndex(entry)
       state = 'committed'
@@ -973,6 +1061,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         const header = encodeMetaFile(
           { key, size: record.size, sha256: record.sha256, body: record.body, durable: record.durable },
           normalized.text,
+          record.inline,
         )
         await writeFileAtomic(metaPath(root, entry.hash), header, entry.hash, durable)
         if (durable) await fsyncDir(fanoutDir(root, entry.hash))
@@ -981,7 +1070,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         if (index.get(key) !== entry) return false
         bytes -= entry.footprint
         entry.metaBytes = header.length
-        entry.footprint = blocks(entry.size) + blocks(header.length)
+        entry.footprint = entry.inline ? blocks(header.length) : blocks(entry.size) + blocks(header.length)
         bytes += entry.footprint
         entry.version = ++versions
         makeRoom(entry)
@@ -1070,6 +1159,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const scan = await scanDir(root, {
       concurrency: scanConcurrency,
       maxMetaBytes,
+      inlineMaxBytes,
       logger,
       signal: options.signal,
       // Headers are trusted from the snapshot only when the run that wrote it closed cleanly.
@@ -1090,11 +1180,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         size: s.size,
         durable: s.durable,
         metaBytes: s.metaBytes,
-        footprint: blocks(s.size) + blocks(s.metaBytes),
+        footprint: s.inline ? blocks(s.metaBytes) : blocks(s.size) + blocks(s.metaBytes),
         version: ++versions,
         atime,
         verified,
         unsynced: false,
+        inline: s.inline,
       })
     }
     lifecycle = 'open'
@@ -1147,7 +1238,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const dirs = new Set<string>()
     await mapLimit(unsynced, scanConcurrency, async (entry) => {
       throwIfAborted(options.signal)
-      await fsyncFile(bodyPath(root, entry.hash, entry.bodyId))
+      if (!entry.inline) await fsyncFile(bodyPath(root, entry.hash, entry.bodyId))
       await fsyncFile(metaPath(root, entry.hash))
       dirs.add(fanoutDir(root, entry.hash))
       entry.unsynced = false
@@ -1164,6 +1255,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
           atime: e.atime,
           verified: e.verified,
           durable: e.durable,
+          inline: e.inline,
         }
       }
     })()
