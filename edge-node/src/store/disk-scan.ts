@@ -140,28 +140,19 @@ async function checkEntry(
   const record = decodeMetaFile(bytes)
   if (typeof record === 'string') return record
   if (keyHash(record.key) !== hash) return 'key does not match the file name'
-  if (record.inline !== undefined) {
-    // Its length was checked as it was decoded; its bytes are checked whenever it is read.
-    return {
-      key: record.key,
-      hash,
-      bodyId: record.body,
-      size: record.size,
-      metaBytes: bytes.length,
-      durable: record.durable,
-      inline: true,
-      mtimeMs: Math.max(mtimeMs, 0),
+  // An inline body's length was checked as it was decoded; its bytes are checked whenever it is read.
+  const inline = record.inline !== undefined
+  if (!inline) {
+    const body = `${hash}.${record.body}.body`
+    if (!bodies.has(body)) return 'body file missing'
+    try {
+      const info = await stat(join(dir, body))
+      if (info.size !== record.size) return `body length ${info.size} is not ${record.size}`
+      mtimeMs = info.mtimeMs
+    } catch {
+      return 'body file missing'
     }
   }
-  const body = `${hash}.${record.body}.body`
-  if (!bodies.has(body)) return 'body file missing'
-  let info: Awaited<ReturnType<typeof stat>>
-  try {
-    info = await stat(join(dir, body))
-  } catch {
-    return 'body file missing'
-  }
-  if (info.size !== record.size) return `body length ${info.size} is not ${record.size}`
   return {
     key: record.key,
     hash,
@@ -169,46 +160,32 @@ async function checkEntry(
     size: record.size,
     metaBytes: bytes.length,
     durable: record.durable,
-    inline: false,
-    mtimeMs: Math.max(info.mtimeMs, 0),
+    inline,
+    mtimeMs: Math.max(mtimeMs, 0),
   }
 }
 
-/** Checks an entry the snapshot describes: its body must be there with the right length. */
+/**
+ * Checks an entry the snapshot describes: its body file (or, for an inline entry, its
+ * header file) must be there with the right length.
+ */
 async function checkKnown(
   dir: string,
   snapshot: SnapshotRecord,
   bodies: ReadonlySet<string>,
   metaFile: string,
 ): Promise<ScannedEntry | string> {
-  if (snapshot.inline) {
-    let info: Awaited<ReturnType<typeof stat>>
-    try {
-      info = await stat(metaFile)
-    } catch {
-      return 'header file missing'
-    }
-    if (info.size !== snapshot.metaBytes) return `header length ${info.size} is not ${snapshot.metaBytes}`
-    return {
-      key: snapshot.key,
-      hash: snapshot.hash,
-      bodyId: snapshot.bodyId,
-      size: snapshot.size,
-      metaBytes: snapshot.metaBytes,
-      durable: snapshot.durable,
-      inline: true,
-      mtimeMs: Math.max(info.mtimeMs, 0),
-    }
-  }
   const body = `${snapshot.hash}.${snapshot.bodyId}.body`
-  if (!bodies.has(body)) return 'body file missing'
+  if (!snapshot.inline && !bodies.has(body)) return 'body file missing'
+  const what = snapshot.inline ? 'header' : 'body'
+  const expected = snapshot.inline ? snapshot.metaBytes : snapshot.size
   let info: Awaited<ReturnType<typeof stat>>
   try {
-    info = await stat(join(dir, body))
+    info = await stat(snapshot.inline ? metaFile : join(dir, body))
   } catch {
-    return 'body file missing'
+    return `${what} file missing`
   }
-  if (info.size !== snapshot.size) return `body length ${info.size} is not ${snapshot.size}`
+  if (info.size !== expected) return `${what} length ${info.size} is not ${expected}`
   return {
     key: snapshot.key,
     hash: snapshot.hash,
@@ -216,7 +193,7 @@ async function checkKnown(
     size: snapshot.size,
     metaBytes: snapshot.metaBytes,
     durable: snapshot.durable,
-    inline: false,
+    inline: snapshot.inline,
     mtimeMs: Math.max(info.mtimeMs, 0),
   }
 }

@@ -581,17 +581,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       version: live?.version ?? -1,
 
       async open(range = {}, options = {}) {
-        const start = range.start ?? 0
-        const end = range.end ?? size
-        if (
-          !Number.isSafeInteger(start) ||
-          !Number.isSafeInteger(end) ||
-          start < 0 ||
-          end < start ||
-          end > size
-        ) {
-          throw new RangeNotSatisfiableError(`bytes [${start}, ${end}) are not within ${size}`)
-        }
+        const { start, end } = checkRange(range, size)
         throwIfAborted(options.signal)
         const whole = start === 0 && end === size
         // A body not known to be on disk as hashed is checked whole before any part is served.
