@@ -167,9 +167,12 @@ describe('tiered store', () => {
     for (let at = 0; at < body.length; at += 5000) await writer.write(body.subarray(at, at + 5000))
     expect(writer.bytesWritten).toBe(body.length)
     expect(store.has('declared')).toBe(false)
-    await writer.commit()
+    const result = await writer.commit()
     const held = store.memory.get('declared')
     expect(held?.body.equals(body)).toBe(true)
+    // The metadata normalised for the disk is the very object memory holds (not normalised twice).
+    expect(held?.meta).toBe(result.meta)
+    expect(Object.isFrozen(held?.meta)).toBe(true)
     // Its own allocation of exactly the body's size, not a view into a shared pool.
     expect(held?.body.buffer.byteLength).toBe(body.length)
     expect((await readFile(await bodyFileOf('declared'))).equals(body)).toBe(true)

@@ -33,6 +33,9 @@ export interface NormalizedMeta {
   text: string
 }
 
+/** The JSON text of each metadata object `normalizeMeta` returned (they are deeply frozen). */
+const NORMALIZED_TEXT = new WeakMap<object, string>()
+
 /**
  * Normalises metadata by a JSON round trip and deep-freezes the result, so what is
  * read back from memory and from disk is the same value.
@@ -42,16 +45,22 @@ export function normalizeMeta(meta: unknown, maxBytes: number): NormalizedMeta {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
     throw new InvalidArgumentError('meta must be a JSON object')
   }
+  // Metadata this function produced (deeply frozen, so its text still holds) is not
+  // normalised again: a fill hands the disk's result to the memory tier.
+  const known = NORMALIZED_TEXT.get(meta)
   let text: string
   try {
-    text = JSON.stringify(meta)
+    text = known ?? JSON.stringify(meta)
   } catch (err) {
     throw new InvalidArgumentError('meta must be JSON-serialisable', { cause: err })
   }
   if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) {
     throw new TooLargeError(`meta is larger than ${maxBytes} bytes as JSON`)
   }
-  return { meta: deepFreeze(JSON.parse(text) as StoreMeta), text }
+  if (known !== undefined) return { meta: meta as StoreMeta, text }
+  const normalized = deepFreeze(JSON.parse(text) as StoreMeta)
+  NORMALIZED_TEXT.set(normalized, text)
+  return { meta: normalized, text }
 }
 
 /** Freezes `value` and everything it holds. */
