@@ -318,6 +318,39 @@ describe('fast path answers hits', () => {
     expect(h.fastPath.counters.requests).toBe(2)
   })
 
+  it('answers each response with its own bytes when small responses are joined once and reused', async () => {
+    const other = prepareResponse({ headers: { 'x-path': 'fast', 'x-n': '2' }, body: 'another body' })
+    const h = await startHarness({
+      lookup: (req) => (req.path === '/hit/other' ? other : req.path.startsWith('/hit') ? hit : undefined),
+    })
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`
+    const bytes = await exchange(
+      h.port,
+      [
+        `${get('/hit')}${get('/hit/other')}${get('/hit')}HEAD /hit HTTP/1.1\r\nHost: a\r\n\r\n${get('/hit/other')}`,
+      ],
+      { responses: 5 },
+    )
+    const answers = parseResponses(bytes, ['GET', 'GET', 'GET', 'HEAD', 'GET'])
+    expect(answers.map((a) => a.body.toString())).toEqual([
+      HIT_BODY,
+      'another body',
+      HIT_BODY,
+      '',
+      'another body',
+    ])
+    expect(answers.map((a) => a.headers['x-n'])).toEqual([undefined, '2', undefined, undefined, '2'])
+    expect(answers[3]?.headers['content-length']).toBe(String(HIT_BODY.length))
+    // A closing answer carries its own Connection: close, the cached join of the same response does not.
+    const closing = await startHarness({ init: { maxRequestsPerSocket: 2 } })
+    const both = parseResponses(
+      await exchange(closing.port, [`${get('/hit')}${get('/hit')}`], { responses: 2 }),
+      ['GET', 'GET'],
+    )
+    expect(both.map((a) => a.headers.connection)).toEqual([undefined, 'close'])
+    expect(both.map((a) => a.body.toString())).toEqual([HIT_BODY, HIT_BODY])
+  })
+
   it('lets the lookup read allowlisted headers (for Vary), repeated ones joined', async () => {
     let seen: (string | undefined)[] = []
     const h = await startHarness({

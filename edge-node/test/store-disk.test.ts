@@ -25,8 +25,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
+/** Bodies in files of their own unless a test asks for inline ones (`describe('… inline bodies')`). */
 async function startTier(init: Partial<DiskTierInit> = {}, components = {}) {
-  const tier = createDiskTier({ dir, maxBytes: 64 * MiB, ...init }, components)
+  const tier = createDiskTier({ dir, maxBytes: 64 * MiB, inlineMaxBytes: 0, ...init }, components)
   opened.push(tier)
   const result = await tier.start()
   return { tier, result }
@@ -356,7 +357,38 @@ describe('disk tier: writers', () => {
     await expect(dropped.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     expect(tier.has('other')).toBe(false)
     expect(tier.stats()).toMatchObject({ pendingBytes: 0, writers: 0 })
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('other')))).toEqual([])
+  })
+
+  it('takes a body handed over with the commit, writing nothing before it', async () => {
+    const { tier } = await startTier()
+    const body = randomBytes(64 * KiB)
+    const writer = tier.createWriter('whole', { n: 1 }, { expectedSize: body.length })
+    expect((await files(dir)).filter((f) => f.includes(keyHash('whole')))).toEqual([])
+    const result = await writer.commit({ body })
+    expect(result).toMatchObject({ size: body.length, sha256: sha256(body) })
+    expect((await (await tier.get('whole'))!.readAll()).equals(body)).toBe(true)
+    expect((await files(dir)).filter((f) => f.includes(keyHash('whole')))).toHaveLength(2)
+
+    // Pieces written, then the rest with the commit.
+    const split = tier.createWriter('split', {}, { expectedSize: body.length })
+    await split.write(body.subarray(0, 1000))
+    await split.commit({ body: body.subarray(1000) })
+    expect((await (await tier.get('split'))!.readAll()).equals(body)).toBe(true)
+
+    // The declared length still holds, and a refused commit leaves nothing.
+    const short = tier.createWriter('short', {}, { expectedSize: body.length })
+    await expect(short.commit({ body: body.subarray(1) })).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const long = tier.createWriter('long', {}, { expectedSize: 10 })
+    await expect(long.commit({ body })).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    await expect(tier.createWriter('bad', {}).commit({ body: 'x' as never })).rejects.toEqual(
+      code('SHOAL_ERR_INVALID_ARGUMENT'),
+    )
+    expect(tier.has('short') || tier.has('long')).toBe(false)
+    for (const key of ['short', 'long']) {
+      expect((await files(dir)).filter((f) => f.includes(keyHash(key)))).toEqual([])
+    }
+    expect(tier.stats()).toMatchObject({ objects: 2, pendingBytes: 0 })
   })
 
   it("aborts on the writer's signal", async () => {
@@ -368,7 +400,7 @@ describe('disk tier: writers', () => {
     await expect(writer.write(Buffer.alloc(1))).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     await expect(writer.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
     await writer.abort() // resolves once the abort the signal started has removed the temp file
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('k')))).toEqual([])
   })
 
   it('a delete during a write makes its commit fail (a purge is not undone by a fill in flight)', async () => {
@@ -387,7 +419,7 @@ describe('disk tier: writers', () => {
     await writer.write(Buffer.alloc(600 * KiB))
     await tier.close()
     await expect(writer.commit()).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
-    expect((await files(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect((await files(dir)).filter((f) => f.endsWith('.tmp') || f.includes(keyHash('k')))).toEqual([])
   })
 })
 
@@ -425,6 +457,19 @@ describe('disk tier: restart and recovery', () => {
     const { tier: again, result } = await startTier()
     expect(result).toMatchObject({ clean: false, objects: 1 })
     expect((await (await again.get('k'))!.readAll()).toString()).toBe('committed')
+  })
+
+  it('deletes the body of a write a crash interrupted', async () => {
+    const { tier } = await startTier()
+    await tier.put('k', {}, Buffer.from('kept'))
+    const writer = tier.createWriter('cut', {})
+    await writer.write(Buffer.alloc(300 * KiB, 7)) // past the write buffer: on disk already
+    expect((await files(dir)).filter((f) => f.includes(keyHash('cut')))).toHaveLength(1)
+    // No commit and no close: a crash.
+    const { tier: again, result } = await startTier()
+    expect(result).toMatchObject({ clean: false, objects: 1, removedOrphans: 1 })
+    expect(again.has('cut')).toBe(false)
+    expect((await files(dir)).filter((f) => f.includes(keyHash('cut')))).toEqual([])
   })
 
   it('deletes a torn temp file left by a crash', async () => {
@@ -558,5 +603,79 @@ describe('disk tier: restart and recovery', () => {
     expect(result.clean).toBe(true)
     const entry = (await again.get('k'))!
     expect((await collect(await entry.open({ start: 10, end: 20 }))).equals(body.subarray(10, 20))).toBe(true)
+  })
+})
+
+describe('disk tier: inline bodies (one file per small object)', () => {
+  // As the node runs it: no fsync, so a key's first header (with its body) is written in place.
+  const inline = { inlineMaxBytes: 64 * KiB, durable: false }
+  const objectFiles = async (key: string) => (await files(dir)).filter((f) => f.includes(keyHash(key)))
+
+  it('stores a small body inside its header file, serves it whole and by range', async () => {
+    const { tier } = await startTier(inline)
+    const body = randomBytes(64 * KiB)
+    const result = await tier.put('small', { t: 1 }, body)
+    expect(result).toMatchObject({ size: body.length, sha256: sha256(body) })
+    expect((await objectFiles('small')).map((f) => f.slice(-5))).toEqual(['.meta'])
+    const entry = await tier.get('small')
+    expect(entry?.meta).toEqual({ t: 1 })
+    expect((await entry!.readAll()).equals(body)).toBe(true)
+    expect((await collect(await entry!.open())).equals(body)).toBe(true)
+    expect(
+      (await collect(await entry!.open({ start: 100, end: 40_000 }))).equals(body.subarray(100, 40_000)),
+    ).toBe(true)
+    await expect(entry!.open({ start: 5, end: 64 * KiB + 1 })).rejects.toEqual(
+      code('SHOAL_ERR_RANGE_NOT_SATISFIABLE'),
+    )
+    // Larger than the inline limit: a body file of its own, as before.
+    await tier.put('large', {}, randomBytes(64 * KiB + 1))
+    expect(await objectFiles('large')).toHaveLength(2)
+    // Footprint in whole 4 KiB blocks: the inline file (64 KiB and a header: 17 blocks), and
+    // the large object's body (17 blocks) and header (1 block).
+    expect(tier.stats().bytes).toBe((17 + 17 + 1) * 4 * KiB)
+  })
+
+  it('replaces, updates metadata and deletes inline entries, leaving no stray file', async () => {
+    const { tier } = await startTier(inline)
+    await tier.put('k', { v: 1 }, Buffer.from('first'))
+    await tier.put('k', { v: 2 }, randomBytes(100 * KiB)) // now too large to be inline
+    await tier.put('k', { v: 3 }, Buffer.from('third'))
+    await tier.close()
+    const { tier: again } = await startTier(inline)
+    expect((await (await again.get('k'))!.readAll()).toString()).toBe('third')
+    expect(await again.updateMeta('k', { v: 4 })).toBe(true)
+    const entry = await again.get('k')
+    expect(entry?.meta).toEqual({ v: 4 })
+    expect((await entry!.readAll()).toString()).toBe('third')
+    expect(await objectFiles('k')).toHaveLength(1)
+    expect(await again.delete('k')).toBe(true)
+    expect(await objectFiles('k')).toEqual([])
+  })
+
+  it('after a crash or a clean close, keeps whole inline entries and drops torn or corrupt ones', async () => {
+    const { tier } = await startTier(inline)
+    for (const key of ['a', 'b', 'c', 'd'])
+      await tier.put(key, { key }, Buffer.alloc(10 * KiB, key.charCodeAt(0)))
+    await tier.close()
+    const fileOf = async (key: string) => (await objectFiles(key))[0]!
+    // Cut short (a write the crash interrupted), and a body flipped in place.
+    await truncate(await fileOf('b'), (await stat(await fileOf('b'))).size - 100)
+    const c = await readFile(await fileOf('c'))
+    c[c.length - 1] = c[c.length - 1]! ^ 0xff
+    await writeFile(await fileOf('c'), c)
+    // The snapshot of the clean close still describes b's old length: b is dropped at once.
+    const { tier: again, result } = await startTier(inline)
+    expect(result).toMatchObject({ clean: true, objects: 3, removedCorrupt: 1 })
+    expect(again.has('b')).toBe(false)
+    // c's length is right: its bytes are checked as it is read, and it is dropped.
+    await expect((await again.get('c'))!.readAll()).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    expect(again.has('c')).toBe(false)
+    expect((await (await again.get('a'))!.readAll()).equals(Buffer.alloc(10 * KiB, 0x61))).toBe(true)
+    // No close: a crash. Every header is read again; d is cut short now.
+    await truncate(await fileOf('d'), 200)
+    const { tier: third, result: afterCrash } = await startTier(inline)
+    expect(afterCrash).toMatchObject({ clean: false, objects: 1, removedCorrupt: 1 })
+    expect(third.has('a')).toBe(true)
+    expect((await files(dir)).filter((f) => /\.(meta|body|tmp)$/.test(f))).toHaveLength(1)
   })
 })

@@ -28,10 +28,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function open(memoryBytes = 4 * MiB, maxObjectBytes = 256 * KiB) {
+async function open(memoryBytes = 4 * MiB, maxObjectBytes = 256 * KiB, inlineMaxBytes = 0) {
   const store = createObjectStore({
     memory: { maxBytes: memoryBytes, maxObjectBytes },
-    disk: { dir, maxBytes: 64 * MiB },
+    // Bodies in files of their own (the tests reach for them), unless a test asks.
+    disk: { dir, maxBytes: 64 * MiB, inlineMaxBytes },
   })
   stores.push(store)
   await store.start()
@@ -157,6 +158,42 @@ describe('tiered store', () => {
     expect(onDisk.sha256).toBe(inMemory.sha256)
     expect(onDisk.meta).toEqual(inMemory.meta)
     expect(inMemory.body.every((b) => b === inMemory.meta.i)).toBe(true)
+  })
+
+  it('a writer of declared length assembles the body once for both tiers, and still checks it', async () => {
+    const store = await open()
+    const body = randomBytes(64 * KiB)
+    const writer = store.createWriter('declared', { n: 1 }, { expectedSize: body.length })
+    for (let at = 0; at < body.length; at += 5000) await writer.write(body.subarray(at, at + 5000))
+    expect(writer.bytesWritten).toBe(body.length)
+    expect(store.has('declared')).toBe(false)
+    const result = await writer.commit()
+    const held = store.memory.get('declared')
+    expect(held?.body.equals(body)).toBe(true)
+    // The metadata normalised for the disk is the very object memory holds (not normalised twice).
+    expect(held?.meta).toBe(result.meta)
+    expect(Object.isFrozen(held?.meta)).toBe(true)
+    // Its own allocation of exactly the body's size, not a view into a shared pool.
+    expect(held?.body.buffer.byteLength).toBe(body.length)
+    expect((await readFile(await bodyFileOf('declared'))).equals(body)).toBe(true)
+
+    // Longer than declared: refused at the piece that overflows; shorter: refused at commit.
+    const long = store.createWriter('long', {}, { expectedSize: 10 })
+    await long.write(Buffer.alloc(8))
+    await expect(long.write(Buffer.alloc(8))).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const short = store.createWriter('short', {}, { expectedSize: 10 })
+    await short.write(Buffer.alloc(8))
+    await expect(short.commit()).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    // An aborted signal is reported at the next write, not only at commit.
+    const controller = new AbortController()
+    const aborted = store.createWriter('aborted', {}, { expectedSize: 10, signal: controller.signal })
+    await aborted.write(Buffer.alloc(4))
+    controller.abort()
+    await expect(aborted.write(Buffer.alloc(4))).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
+    for (const key of ['long', 'short', 'aborted']) {
+      expect(store.has(key)).toBe(false)
+    }
+    expect(store.stats().disk).toMatchObject({ objects: 1, pendingBytes: 0, writers: 0 })
   })
 
   it('purges by prefix, lists entries once each', async () => {

@@ -164,6 +164,8 @@ const REQUEST_TIMEOUT_RESPONSE = Buffer.from(
 /** What node:http answers to a head cut short by the end of the stream. */
 const BAD_REQUEST_RESPONSE = Buffer.from('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n', 'latin1')
 const CLOSING_SWEEP_MS = 25
+/** Joined small responses kept per second (each at most `joinMaxBytes`: 4 MiB by default). */
+const JOINED_MAX = 1024
 
 const STATE_FAST = 0
 const STATE_HANDED_OFF = 1
@@ -228,6 +230,12 @@ interface Context {
   readonly logger: FastPathLogger | undefined
   readonly counters: FastPathCounters
   readonly tails: HeadTails
+  /**
+   * Small responses joined with their tail (see `send`), for the current second only and
+   * at most JOINED_MAX of them: a bounded, short-lived copy of the hottest objects.
+   */
+  readonly joined: Map<PreparedResponse, { tail: Buffer; out: Buffer }>
+  joinedSecond: number
   readonly active: Set<Connection>
   readonly handedOff: Set<Socket>
   closing: boolean
@@ -466,10 +474,25 @@ class Connection {
     const onSent = res.onSent
     const cb = onSent === undefined ? undefined : (err?: Error | null) => err == null && onSent(total)
     if (total <= ctx.joinMaxBytes) {
-      const out = Buffer.allocUnsafe(total)
-      out.set(head, 0)
-      out.set(tail, head.length)
-      if (body.length > 0) out.set(body, headLen)
+      // A small response is joined once per (response, tail) and then written as is: the
+      // same response of the same second costs no allocation and no copy.
+      const joined = ctx.joined
+      const second = Math.floor(now / 1000)
+      if (second !== ctx.joinedSecond) {
+        joined.clear()
+        ctx.joinedSecond = second
+      }
+      let out: Buffer | undefined
+      const cached = isHead ? undefined : joined.get(res)
+      if (cached !== undefined && cached.tail === tail) out = cached.out
+      else {
+        const keep = !isHead && !close && joined.size < JOINED_MAX
+        out = keep ? Buffer.allocUnsafeSlow(total) : Buffer.allocUnsafe(total)
+        out.set(head, 0)
+        out.set(tail, head.length)
+        if (body.length > 0) out.set(body, headLen)
+        if (keep) joined.set(res, { tail, out })
+      }
       socket.write(out, cb)
     } else {
       const h = Buffer.allocUnsafe(headLen)
@@ -624,6 +647,8 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
     logger,
     counters,
     tails: new HeadTails(),
+    joined: new Map(),
+    joinedSecond: -1,
     active: new Set(),
     handedOff: new Set(),
     closing: false,

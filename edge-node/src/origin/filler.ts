@@ -373,10 +373,14 @@ export function createFiller(ctx: OriginContext, parts: FillerParts): Filler {
       fill?.finish({ kind: 'not-stored' })
       return
     }
-    if (!bodyless(status)) plan.stored['content-length'] = String(result.bytes)
+    // The metadata given to the writer stands unless the body's length was not declared.
+    const lengthLearned = !bodyless(status) && plan.length !== result.bytes
+    if (lengthLearned) plan.stored['content-length'] = String(result.bytes)
     try {
       if (marker !== undefined) await writeMarker(r.base, marker, job.found.marker)
-      await writer.commit({ meta: { v: 1, kind: 'response', policy: plan.policy.toObject() } })
+      await writer.commit(
+        lengthLearned ? { meta: { v: 1, kind: 'response', policy: plan.policy.toObject() } } : {},
+      )
       fill?.finish({ kind: 'stored' })
     } catch (err) {
       logger?.warn({ site: r.target.site, code: errorCode(err) }, 'cache commit failed')

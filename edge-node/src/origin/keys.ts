@@ -46,12 +46,15 @@ export function baseKey(site: string, target: string): string {
   const q = target.indexOf('?')
   const rawPath = q < 0 ? target : target.slice(0, q)
   let path = rawPath
-  try {
-    path = decodeURIComponent(rawPath)
-  } catch {
-    // keep the raw form
+  // Without a '%' there is nothing to decode (the common case, on every fast-path hit).
+  if (rawPath.includes('%')) {
+    try {
+      path = decodeURIComponent(rawPath)
+    } catch {
+      // keep the raw form
+    }
+    if (hasControl(path)) path = rawPath
   }
-  if (hasControl(path)) path = rawPath
   const key = pathKey(site, path)
   return q < 0 ? key : `${key}\n?${target.slice(q + 1)}`
 }

@@ -352,12 +352,12 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
       if (t >= prepared.freshUntil) return undefined
       const age = Math.floor(ageAt(prepared, t))
       let fast = prepared.fastHead
-      if (fast === undefined || fast.age !== age) {
-        fast = { age, head: buildHead(prepared, age, entry.size) }
+      if (fast === undefined || fast.age !== age || fast.hit.body !== entry.body) {
+        fast = { age, hit: { head: buildHead(prepared, age, entry.size), body: entry.body, date: false } }
         prepared.fastHead = fast
       }
       memoryHits?.inc()
-      return { head: fast.head, body: entry.body, date: false }
+      return fast.hit
     },
 
     idle: () => filler.idle(),

@@ -152,8 +152,11 @@ export interface Prepared {
   serveHeaders: Readonly<Record<string, string>>
   /** Vary field names of the response (empty when it does not vary). */
   vary: string[]
-  /** Head of the fast path's answer, rebuilt when the age in seconds changes. */
-  fastHead?: { age: number; head: Buffer }
+  /**
+   * The fast path's answer (head, body), rebuilt when the age in seconds changes: the
+   * same object is returned to every hit of that second.
+   */
+  fastHead?: { age: number; hit: { readonly head: Buffer; readonly body: Buffer; readonly date: false } }
 }
 
 /** True when `meta` looks like a stored response of this version. */

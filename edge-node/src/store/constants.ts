@@ -25,6 +25,12 @@ export const DEFAULT_BLOCK_BYTES = 4 * KiB
 export const DEFAULT_READ_CHUNK_BYTES = 128 * KiB
 /** Writes are coalesced into buffers of this size before they reach the file. */
 export const DEFAULT_WRITE_BUFFER_BYTES = 256 * KiB
+/**
+ * Bodies up to this size still in memory at the commit are stored inside their header
+ * file (one file per object, one file creation per miss). 256 KiB is the write buffer:
+ * any body that never left it qualifies.
+ */
+export const DEFAULT_INLINE_MAX_BYTES = 256 * KiB
 /** Files examined in parallel when the index is rebuilt at start. */
 export const DEFAULT_SCAN_CONCURRENCY = 16
 /** Largest body `DiskEntry.readAll()` reads into one buffer unless told otherwise. */

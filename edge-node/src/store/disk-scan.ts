@@ -29,6 +29,8 @@ export interface ScannedEntry {
   metaBytes: number
   /** The header says the body was fsynced before it became visible. */
   durable: boolean
+  /** The body is inside the header file. */
+  inline: boolean
   /** Last modification of the entry, ms since the epoch. */
   mtimeMs: number
 }
@@ -49,6 +51,8 @@ export interface ScanReport {
 export interface ScanOptions {
   concurrency: number
   maxMetaBytes: number
+  /** Largest body a header file may carry inline. */
+  inlineMaxBytes: number
   logger?: StoreLogger | undefined
   signal?: AbortSignal | undefined
   /**
@@ -60,7 +64,7 @@ export interface ScanOptions {
 
 /** Scans `root` (which must exist), deleting what cannot be served. */
 export async function scanDir(root: string, options: ScanOptions): Promise<ScanReport> {
-  const { concurrency, maxMetaBytes, logger, signal, known } = options
+  const { concurrency, maxMetaBytes, inlineMaxBytes, logger, signal, known } = options
   const report: ScanReport = {
     entries: [],
     removedTemp: 0,
@@ -93,15 +97,15 @@ export async function scanDir(root: string, options: ScanOptions): Promise<ScanR
       if (snapshot === undefined) report.headersRead++
       const checked =
         snapshot === undefined
-          ? await checkEntry(dir, hash, path, bodies, maxMetaBytes)
-          : await checkKnown(dir, snapshot, bodies)
+          ? await checkEntry(dir, hash, path, bodies, maxMetaBytes, inlineMaxBytes)
+          : await checkKnown(dir, snapshot, bodies, path)
       if (typeof checked === 'string') {
         logger?.warn('corrupt cache entry deleted', { file: path, reason: checked })
         report.removedCorrupt++
         await removeQuietly(path)
         return
       }
-      used.add(`${hash}.${checked.bodyId}.body`)
+      if (!checked.inline) used.add(`${hash}.${checked.bodyId}.body`)
       report.entries.push(checked)
     })
     for (const body of bodies) {
@@ -119,12 +123,16 @@ async function checkEntry(
   path: string,
   bodies: ReadonlySet<string>,
   maxMetaBytes: number,
+  inlineMaxBytes: number,
 ): Promise<ScannedEntry | string> {
   let bytes: Buffer
+  let mtimeMs: number
   try {
     const info = await stat(path)
-    // A header is its metadata plus a few hundred bytes and the key; anything much larger is not ours.
-    if (info.size > maxMetaBytes * 2 + 64 * 1024) return 'header file too large'
+    // A header is its metadata plus a few hundred bytes and the key (and an inline body);
+    // anything much larger is not ours.
+    if (info.size > maxMetaBytes * 2 + 64 * 1024 + inlineMaxBytes) return 'header file too large'
+    mtimeMs = info.mtimeMs
     bytes = await readFile(path)
   } catch (err) {
     return `unreadable header (${errorCode(err) ?? 'error'})`
@@ -132,15 +140,19 @@ async function checkEntry(
   const record = decodeMetaFile(bytes)
   if (typeof record === 'string') return record
   if (keyHash(record.key) !== hash) return 'key does not match the file name'
-  const body = `${hash}.${record.body}.body`
-  if (!bodies.has(body)) return 'body file missing'
-  let info: Awaited<ReturnType<typeof stat>>
-  try {
-    info = await stat(join(dir, body))
-  } catch {
-    return 'body file missing'
+  // An inline body's length was checked as it was decoded; its bytes are checked whenever it is read.
+  const inline = record.inline !== undefined
+  if (!inline) {
+    const body = `${hash}.${record.body}.body`
+    if (!bodies.has(body)) return 'body file missing'
+    try {
+      const info = await stat(join(dir, body))
+      if (info.size !== record.size) return `body length ${info.size} is not ${record.size}`
+      mtimeMs = info.mtimeMs
+    } catch {
+      return 'body file missing'
+    }
   }
-  if (info.size !== record.size) return `body length ${info.size} is not ${record.size}`
   return {
     key: record.key,
     hash,
@@ -148,25 +160,32 @@ async function checkEntry(
     size: record.size,
     metaBytes: bytes.length,
     durable: record.durable,
-    mtimeMs: Math.max(info.mtimeMs, 0),
+    inline,
+    mtimeMs: Math.max(mtimeMs, 0),
   }
 }
 
-/** Checks an entry the snapshot describes: its body must be there with the right length. */
+/**
+ * Checks an entry the snapshot describes: its body file (or, for an inline entry, its
+ * header file) must be there with the right length.
+ */
 async function checkKnown(
   dir: string,
   snapshot: SnapshotRecord,
   bodies: ReadonlySet<string>,
+  metaFile: string,
 ): Promise<ScannedEntry | string> {
   const body = `${snapshot.hash}.${snapshot.bodyId}.body`
-  if (!bodies.has(body)) return 'body file missing'
+  if (!snapshot.inline && !bodies.has(body)) return 'body file missing'
+  const what = snapshot.inline ? 'header' : 'body'
+  const expected = snapshot.inline ? snapshot.metaBytes : snapshot.size
   let info: Awaited<ReturnType<typeof stat>>
   try {
-    info = await stat(join(dir, body))
+    info = await stat(snapshot.inline ? metaFile : join(dir, body))
   } catch {
-    return 'body file missing'
+    return `${what} file missing`
   }
-  if (info.size !== snapshot.size) return `body length ${info.size} is not ${snapshot.size}`
+  if (info.size !== expected) return `${what} length ${info.size} is not ${expected}`
   return {
     key: snapshot.key,
     hash: snapshot.hash,
@@ -174,6 +193,7 @@ async function checkKnown(
     size: snapshot.size,
     metaBytes: snapshot.metaBytes,
     durable: snapshot.durable,
+    inline: snapshot.inline,
     mtimeMs: Math.max(info.mtimeMs, 0),
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import {
   IntegrityError,
   InvalidArgumentError,
@@ -14,6 +14,7 @@ import {
 import { createBodyStream } from './body-stream.ts'
 import {
   DEFAULT_BLOCK_BYTES,
+  DEFAULT_INLINE_MAX_BYTES,
   DEFAULT_MAX_META_BYTES,
   DEFAULT_READ_ALL_MAX_BYTES,
   DEFAULT_READ_CHUNK_BYTES,
@@ -64,6 +65,7 @@ import {
   type NormalizedMeta,
   normalizeMeta,
   sha256Hex,
+  writeSmallFile,
 } from './util.ts'
 
 export interface DiskTierInit {
@@ -87,6 +89,12 @@ export interface DiskTierInit {
   readChunkBytes?: number
   /** Writes are coalesced into buffers of this size. Default 256 KiB. */
   writeBufferBytes?: number
+  /**
+   * Bodies up to this size that are still in memory at the commit are stored inside
+   * their header file: one file per object. Default 256 KiB; 0 keeps every body in a
+   * file of its own.
+   */
+  inlineMaxBytes?: number
   /** Files examined in parallel at start. Default 16. */
   scanConcurrency?: number
   /** Wall clock in ms, for access times. Default `Date.now`. */
@@ -217,6 +225,8 @@ interface IndexEntry {
   verified: boolean
   /** Written without fsync in this run, to be synced by close(). */
   unsynced: boolean
+  /** The body is inside the header file (no body file). */
+  readonly inline: boolean
 }
 
 interface WriterHandle {
@@ -227,6 +237,7 @@ interface WriterHandle {
 type Lifecycle = 'new' | 'open' | 'closing' | 'closed'
 
 const HEX64 = /^[0-9a-f]{64}$/
+const EMPTY = new Uint8Array(0)
 const noop = (): void => {}
 
 /**
@@ -277,6 +288,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     init.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES,
     1,
   )
+  const inlineMaxBytes = checkInteger('inlineMaxBytes', init.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES, 0)
   const scanConcurrency = checkInteger('scanConcurrency', init.scanConcurrency ?? DEFAULT_SCAN_CONCURRENCY, 1)
   const now = init.now ?? Date.now
   if (typeof now !== 'function') throw new InvalidArgumentError('now must be a function')
@@ -372,13 +384,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     await ensureDir(hash)
     const tmp = tempPath(root, hash)
     try {
-      const handle = await open(tmp, 'wx', 0o600)
-      try {
-        await handle.writeFile(data)
-        if (sync) await handle.datasync()
-      } finally {
-        await handle.close()
-      }
+      await writeSmallFile(tmp, data, 'wx', sync)
       await rename(tmp, path)
     } catch (err) {
       await removeQuietly(tmp).catch(noop)
@@ -419,7 +425,9 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
   const removeFilesLocked = async (entry: IndexEntry): Promise<void> => {
     const current = index.get(entry.key)
     if (current === undefined) await removeQuietly(metaPath(root, entry.hash))
-    if (current?.bodyId !== entry.bodyId) await removeQuietly(bodyPath(root, entry.hash, entry.bodyId))
+    if (!entry.inline && current?.bodyId !== entry.bodyId) {
+      await removeQuietly(bodyPath(root, entry.hash, entry.bodyId))
+    }
   }
 
   const removeEntry = (entry: IndexEntry): void => {
@@ -469,6 +477,76 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     }
   }
 
+  /** Checks a range against a body of `size` bytes. */
+  const checkRange = (range: BodyRange, size: number): { start: number; end: number } => {
+    const start = range.start ?? 0
+    const end = range.end ?? size
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end < start ||
+      end > size
+    ) {
+      throw new RangeNotSatisfiableError(`bytes [${start}, ${end}) are not within ${size}`)
+    }
+    return { start, end }
+  }
+
+  /**
+   * An entry whose body came inside its header file (already read whole, and small):
+   * every read checks it against its SHA-256 first, so even a torn write of the right
+   * length (a crash without fsync) is never served.
+   */
+  const makeInlineEntry = (
+    live: IndexEntry | undefined,
+    record: MetaRecord,
+    inline: Buffer,
+    fail: (reason: string) => void,
+  ): DiskEntry => {
+    let checked = false
+    const check = (): void => {
+      if (checked) return
+      if (sha256Hex(inline) !== record.sha256) {
+        fail('sha256 mismatch')
+        throw new IntegrityError('body does not match its SHA-256')
+      }
+      checked = true
+      if (live !== undefined) live.verified = true
+    }
+    return {
+      tier: 'disk',
+      key: record.key,
+      size: record.size,
+      meta: record.meta,
+      sha256: record.sha256,
+      version: live?.version ?? -1,
+
+      async open(range = {}, options = {}) {
+        const { start, end } = checkRange(range, record.size)
+        throwIfAborted(options.signal)
+        check()
+        const pieces: Buffer[] = []
+        for (let at = start; at < end; at += readChunkBytes) {
+          pieces.push(inline.subarray(at, Math.min(end, at + readChunkBytes)))
+        }
+        return Readable.from(pieces, { objectMode: true })
+      },
+
+      async readAll(options = {}) {
+        const limit = options.maxBytes ?? DEFAULT_READ_ALL_MAX_BYTES
+        if (record.size > limit)
+          throw new TooLargeError(`body of ${record.size} bytes is larger than ${limit}`)
+        throwIfAborted(options.signal)
+        check()
+        // A buffer of its own: the caller may keep it (memory) without the header beside it.
+        const body = Buffer.allocUnsafeSlow(record.size)
+        body.set(inline, 0)
+        return body
+      },
+    }
+  }
+
   /**
    * `live` is the index entry of the body `record` names, or `undefined` in the rare
    * race where the index has moved on: such an entry is treated as unverified, and
@@ -480,6 +558,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const fail = (reason: string): void => {
       if (live !== undefined) corrupted(live, reason)
     }
+    if (record.inline !== undefined) return makeInlineEntry(live, record, record.inline, fail)
     const streamBody = async (start: number, end: number, signal: AbortSignal | undefined) =>
       createBodyStream({
         handle: await openBodyFile(live, hash, record.body),
@@ -502,17 +581,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       version: live?.version ?? -1,
 
       async open(range = {}, options = {}) {
-        const start = range.start ?? 0
-        const end = range.end ?? size
-        if (
-          !Number.isSafeInteger(start) ||
-          !Number.isSafeInteger(end) ||
-          start < 0 ||
-          end < start ||
-          end > size
-        ) {
-          throw new RangeNotSatisfiableError(`bytes [${start}, ${end}) are not within ${size}`)
-        }
+        const { start, end } = checkRange(range, size)
         throwIfAborted(options.signal)
         const whole = start === 0 && end === size
         // A body not known to be on disk as hashed is checked whole before any part is served.
@@ -587,7 +656,10 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     if (signal?.aborted) throw abortError(signal)
 
     const hash = keyHash(key)
-    const tmp = tempPath(root, hash)
+    // The body is written in place under its final name: no header names it until the
+    // commit, and a body no header names is an orphan that the next start deletes.
+    const bodyId = newBodyId()
+    const bodyFile = bodyPath(root, hash, bodyId)
     const hasher = createHash('sha256')
     let handle: FileHandle | undefined
     let opening: Promise<FileHandle> | undefined
@@ -607,12 +679,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       opening ??= (async () => {
         if (isAborted()) throw stateError()
         await ensureDir(hash)
-        const file = await open(tmp, 'wx', 0o600)
+        const file = await open(bodyFile, 'wx', 0o600)
         handle = file
         if (isAborted()) {
           // Aborted while the file was being created: the cleanup may have run already.
           await file.close().catch(noop)
-          await removeQuietly(tmp).catch(noop)
+          await removeQuietly(bodyFile).catch(noop)
           throw stateError()
         }
         return file
@@ -635,6 +707,22 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const n = staged
       staged = 0
       await writeOut(stage.subarray(0, n))
+    }
+
+    /** Checks a piece against the limits and counts and hashes it; false for an empty piece. */
+    const accept = (chunk: Uint8Array): boolean => {
+      const next = written + chunk.byteLength
+      if (next > maxObjectBytes) {
+        throw new TooLargeError(`object is larger than ${maxObjectBytes} bytes`)
+      }
+      if (expectedSize !== undefined && next > expectedSize) {
+        throw new IntegrityError(`body is longer than the expected ${expectedSize} bytes`)
+      }
+      if (chunk.byteLength === 0) return false
+      written = next
+      hasher.update(chunk)
+      reserve()
+      return true
     }
 
     const reserve = (): void => {
@@ -660,7 +748,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const file = handle
       handle = undefined
       if (file !== undefined) await file.close().catch(noop)
-      await removeQuietly(tmp).catch(noop)
+      await removeQuietly(bodyFile).catch(noop)
     }
 
     let aborting: Promise<void> | undefined
@@ -703,22 +791,35 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       })
     }
 
-    const install = async (sha256: string, finalMeta: NormalizedMeta): Promise<PutResult> => {
+    /** `held`: the whole body when none of it is on disk yet (written here, in one go). */
+    const install = async (
+      sha256: string,
+      finalMeta: NormalizedMeta,
+      held: Uint8Array | undefined,
+    ): Promise<PutResult> => {
       if (state !== 'committing') throw stateError()
       if (self.invalidated) {
         throw new ShoalError('SHOAL_ERR_CONFLICT', 'the entry was deleted while it was being written')
       }
       ensureOpen()
       state = 'installing'
-      const bodyId = newBodyId()
-      const body = bodyPath(root, hash, bodyId)
-      const header = encodeMetaFile({ key, size: written, sha256, body: bodyId, durable }, finalMeta.text)
+      // A small body still in memory goes inside its header: one file for the object.
+      const inline = held !== undefined && held.byteLength <= inlineMaxBytes ? held : undefined
+      const header = encodeMetaFile(
+        { key, size: written, sha256, body: bodyId, durable },
+        finalMeta.text,
+        inline,
+      )
       try {
-        await rename(tmp, body)
         try {
-          await writeFileAtomic(metaPath(root, hash), header, hash, durable)
+          await ensureDir(hash)
+          if (held !== undefined && inline === undefined) await writeSmallFile(bodyFile, held, 'wx', durable)
+          // A header that replaces another must switch atomically; a first header may be
+          // written in place when not durable (a torn one fails its checksum at start).
+          if (durable || index.has(key)) await writeFileAtomic(metaPath(root, hash), header, hash, durable)
+          else await writeSmallFile(metaPath(root, hash), header, 'w', false)
         } catch (err) {
-          await removeQuietly(body).catch(noop)
+          await removeQuietly(bodyFile).catch(noop)
           throw err
         }
       } catch (err) {
@@ -730,7 +831,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
       const previous = index.get(key)
       if (previous !== undefined) {
         dropFromIndex(previous)
-        track(removeQuietly(bodyPath(root, previous.hash, previous.bodyId)))
+        if (!previous.inline) track(removeQuietly(bodyPath(root, previous.hash, previous.bodyId)))
       }
       const entry: IndexEntry = {
         key,
@@ -739,11 +840,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         size: written,
         durable,
         metaBytes: header.length,
-        footprint: blocks(written) + blocks(header.length),
+        footprint: inline === undefined ? blocks(written) + blocks(header.length) : blocks(header.length),
         version: ++versions,
         atime: now(),
         verified: true,
         unsynced: !durable,
+        inline: inline !== undefined,
       }
       addToIndex(entry)
       state = 'committed'
@@ -772,17 +874,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         return step(async () => {
           if (state !== 'open') throw stateError()
           throwIfAborted(writeOptions.signal)
-          const next = written + chunk.byteLength
-          if (next > maxObjectBytes) {
-            throw new TooLargeError(`object is larger than ${maxObjectBytes} bytes`)
-          }
-          if (expectedSize !== undefined && next > expectedSize) {
-            throw new IntegrityError(`body is longer than the expected ${expectedSize} bytes`)
-          }
-          if (chunk.byteLength === 0) return
-          written = next
-          hasher.update(chunk)
-          reserve()
+          if (!accept(chunk)) return
           if (chunk.byteLength >= writeBufferBytes) {
             await flushStage()
             await writeOut(chunk)
@@ -807,14 +899,19 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
 
       commit(commitOptions: CommitOptions = {}) {
         let finalMeta = normalized
+        const last = commitOptions.body
         try {
           if (commitOptions.meta !== undefined) finalMeta = normalizeMeta(commitOptions.meta, maxMetaBytes)
+          if (last !== undefined && !(last instanceof Uint8Array)) {
+            throw new InvalidArgumentError('body must be a Uint8Array')
+          }
         } catch (err) {
           return Promise.reject(err)
         }
         return step(async () => {
           if (state !== 'open') throw stateError()
           throwIfAborted(commitOptions.signal)
+          if (last !== undefined) accept(last)
           state = 'committing'
           if (expectedSize !== undefined && written !== expectedSize) {
             throw new IntegrityError(`body is ${written} bytes, expected ${expectedSize}`)
@@ -823,13 +920,26 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
           if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
             throw new IntegrityError('body does not match the expected SHA-256')
           }
-          await flushStage()
-          const file = await openFile()
-          if (durable) await file.datasync()
-          handle = undefined
-          await file.close()
+          // Nothing on disk yet (a small body, held in memory): written whole by install().
+          let held: Uint8Array | undefined
+          if (opening === undefined) {
+            const inStage = stage === undefined ? EMPTY : stage.subarray(0, staged)
+            held =
+              last === undefined || last.byteLength === 0
+                ? inStage
+                : inStage.byteLength === 0
+                  ? last
+                  : Buffer.concat([inStage, last])
+          } else {
+            await flushStage()
+            if (last !== undefined && last.byteLength > 0) await writeOut(last)
+            const file = await openFile()
+            if (durable) await file.datasync()
+            handle = undefined
+            await file.close()
+          }
           if (state !== 'committing') throw stateError()
-          return withLock(key, () => install(sha256, finalMeta))
+          return withLock(key, () => install(sha256, finalMeta, held))
         })
       },
 
@@ -941,6 +1051,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         const header = encodeMetaFile(
           { key, size: record.size, sha256: record.sha256, body: record.body, durable: record.durable },
           normalized.text,
+          record.inline,
         )
         await writeFileAtomic(metaPath(root, entry.hash), header, entry.hash, durable)
         if (durable) await fsyncDir(fanoutDir(root, entry.hash))
@@ -949,7 +1060,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         if (index.get(key) !== entry) return false
         bytes -= entry.footprint
         entry.metaBytes = header.length
-        entry.footprint = blocks(entry.size) + blocks(header.length)
+        entry.footprint = entry.inline ? blocks(header.length) : blocks(entry.size) + blocks(header.length)
         bytes += entry.footprint
         entry.version = ++versions
         makeRoom(entry)
@@ -1038,6 +1149,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const scan = await scanDir(root, {
       concurrency: scanConcurrency,
       maxMetaBytes,
+      inlineMaxBytes,
       logger,
       signal: options.signal,
       // Headers are trusted from the snapshot only when the run that wrote it closed cleanly.
@@ -1058,11 +1170,12 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         size: s.size,
         durable: s.durable,
         metaBytes: s.metaBytes,
-        footprint: blocks(s.size) + blocks(s.metaBytes),
+        footprint: s.inline ? blocks(s.metaBytes) : blocks(s.size) + blocks(s.metaBytes),
         version: ++versions,
         atime,
         verified,
         unsynced: false,
+        inline: s.inline,
       })
     }
     lifecycle = 'open'
@@ -1115,7 +1228,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
     const dirs = new Set<string>()
     await mapLimit(unsynced, scanConcurrency, async (entry) => {
       throwIfAborted(options.signal)
-      await fsyncFile(bodyPath(root, entry.hash, entry.bodyId))
+      if (!entry.inline) await fsyncFile(bodyPath(root, entry.hash, entry.bodyId))
       await fsyncFile(metaPath(root, entry.hash))
       dirs.add(fanoutDir(root, entry.hash))
       entry.unsynced = false
@@ -1132,6 +1245,7 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
           atime: e.atime,
           verified: e.verified,
           durable: e.durable,
+          inline: e.inline,
         }
       }
     })()

@@ -121,24 +121,55 @@ export function createTieredStore(
   }
 
   const createWriter = (key: string, meta: StoreMetaInput, options: PutOptions = {}): ObjectWriter => {
-    // Copies of the pieces while the object may still fit in memory.
-    let pieces: Buffer[] | undefined = (options.expectedSize ?? 0) <= memory.maxObjectBytes ? [] : undefined
+    const expected = options.expectedSize
+    let whole: Buffer | undefined
+    let filled = 0
+    let pieces: Buffer[] | undefined
     let collected = 0
     const inner = disk.createWriter(key, meta, {
       ...options,
       onCommit(result) {
-        const body = pieces === undefined ? undefined : Buffer.concat(pieces, collected)
+        let body: Buffer | undefined
+        if (whole !== undefined) body = filled === whole.length ? whole : undefined
+        else if (pieces !== undefined) body = Buffer.concat(pieces, collected)
+        whole = undefined
         pieces = undefined
         syncMemory(result, body)
         options.onCommit?.(result)
       },
     })
+    // A body of declared length that fits in memory is assembled in one buffer (one copy):
+    // the disk gets it in one write at commit, and memory keeps that same buffer.
+    if (expected !== undefined && expected > 0 && expected <= memory.maxObjectBytes) {
+      whole = Buffer.allocUnsafeSlow(expected)
+    } else if ((expected ?? 0) <= memory.maxObjectBytes) {
+      // Otherwise, copies of the pieces while the object may still fit in memory.
+      pieces = []
+    }
+    /** Hands the assembled bytes to the disk writer, which then takes every piece itself. */
+    const release = async (): Promise<void> => {
+      const held = whole?.subarray(0, filled)
+      whole = undefined
+      if (held !== undefined && held.byteLength > 0) await inner.write(held)
+    }
     return {
       key,
       get bytesWritten() {
-        return inner.bytesWritten
+        return whole !== undefined ? filled : inner.bytesWritten
       },
       write(chunk, writeOptions) {
+        if (whole !== undefined && chunk instanceof Uint8Array) {
+          if (filled + chunk.byteLength <= whole.length) {
+            // An aborted writer says so now, not at commit.
+            if (options.signal?.aborted || writeOptions?.signal?.aborted)
+              return inner.write(chunk, writeOptions)
+            whole.set(chunk, filled)
+            filled += chunk.byteLength
+            return Promise.resolve()
+          }
+          // Longer than declared: the disk writer refuses it, as it would have piece by piece.
+          return release().then(() => inner.write(chunk, writeOptions))
+        }
         if (pieces !== undefined && chunk instanceof Uint8Array) {
           collected += chunk.byteLength
           if (collected > memory.maxObjectBytes) pieces = undefined
@@ -146,8 +177,16 @@ export function createTieredStore(
         }
         return inner.write(chunk, writeOptions)
       },
-      commit: (commitOptions) => inner.commit(commitOptions),
+      commit(commitOptions = {}) {
+        if (whole === undefined || filled === 0) return inner.commit(commitOptions)
+        if (commitOptions.body !== undefined) return release().then(() => inner.commit(commitOptions))
+        // The assembled body goes to disk with the commit; memory keeps that same buffer.
+        const body = filled === whole.length ? whole : whole.subarray(0, filled)
+        if (filled !== whole.length) whole = undefined
+        return inner.commit({ ...commitOptions, body })
+      },
       abort(reason) {
+        whole = undefined
         pieces = undefined
         return inner.abort(reason)
       },

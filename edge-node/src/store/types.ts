@@ -79,6 +79,12 @@ export interface PutOptions extends AbortOptions {
 export interface CommitOptions extends AbortOptions {
   /** Replaces the metadata given when the writer was made (e.g. once trailers are known). */
   meta?: StoreMetaInput
+  /**
+   * The last piece of the body (or all of it), handed over with the commit: unlike a
+   * `write`, the writer may keep this buffer, so the caller must not change it after. A
+   * small body given whole here is stored without a copy, in one file write.
+   */
+  body?: Uint8Array
 }
 
 /**
