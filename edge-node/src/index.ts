@@ -23,4 +23,5 @@ export {
   type EvictionPolicy,
   S3FifoCache,
 } from './store/eviction/index.ts'
+export { createMemoryTier, type MemoryTier, type MemoryTierInit } from './store/memory-tier.ts'
 export { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'
