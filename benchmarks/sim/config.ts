@@ -112,6 +112,12 @@ export interface SimConfig {
   ttfbTimeoutMs: number
   /** How long a client reuses a selection for one CID (the SDK's `selectTtlMs`). */
   selectTtlMs: number
+  /**
+   * Whether clients already hold the selection when they ask for an object (e.g. fetched
+   * with a site's manifest for all its CIDs); `false` (today's SDK) pays a tracker call
+   * per new CID.
+   */
+  prefetchSelection: boolean
   /** Chunk size: a node serves its first byte once the first chunk is verified. */
   chunkBytes: number
   originRegion: string
@@ -119,6 +125,11 @@ export interface SimConfig {
   trackerRegions: 'all' | readonly string[]
   /** On a miss, how many other selected nodes a node asks (at once) before the origin. */
   peerTries: number
+  /**
+   * On a miss, also ask the CID's first node in this many nearest other regions (a
+   * mesh lookup across regions; 0 = only the selected nodes of the client's list).
+   */
+  neighbourRegionPeers: number
   /** How long a node waits for a peer that does not answer before going to the origin (ms). */
   peerTimeoutMs: number
   /** Node uplink, bytes/s, log-uniform in this range; downlink is `downlinkFactor` × uplink. */
@@ -184,11 +195,13 @@ export const FULL_SIM: SimConfig = {
   hedgeDelayMs: 250,
   ttfbTimeoutMs: 5_000,
   selectTtlMs: 30_000,
+  prefetchSelection: false,
   chunkBytes: 256 * 1024,
   originRegion: 'us-east',
   trackerRegions: 'all',
   peerTries: 2,
   peerTimeoutMs: 100,
+  neighbourRegionPeers: 0,
   uplinkBytes: [10 * MBIT, 500 * MBIT],
   downlinkFactor: 5,
   probeIntervalMs: 30_000,

@@ -330,16 +330,17 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
    * object serves it, else (once every asked peer said no) the origin does.
    */
   let missSource = -1
+  const neighbours = names.map((name) =>
+    (index.options.regionNeighbors.get(name) ?? [])
+      .slice(0, config.neighbourRegionPeers)
+      .map((n) => names.indexOf(n)),
+  )
   const missDelay = (slot: number, obj: number, count: number): number => {
     const down = uplink[slot]! * config.downlinkFactor
     let best = Number.POSITIVE_INFINITY
     let allNo = 0
-    let tries = 0
     missSource = -1
-    for (let i = 0; i < count && tries < config.peerTries; i++) {
-      const peer = candidates[i]!
-      if (peer === slot) continue
-      tries++
+    const ask = (peer: number) => {
       const d = nodeRtt(slot, peer)
       if (state[peer] === UP && caches[peer]?.peek(obj) !== undefined) {
         const t =
@@ -352,6 +353,17 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
           missSource = peer
         }
       } else allNo = Math.max(allNo, state[peer] === UP ? d : config.peerTimeoutMs)
+    }
+    let tries = 0
+    for (let i = 0; i < count && tries < config.peerTries; i++) {
+      if (candidates[i] === slot) continue
+      tries++
+      ask(candidates[i]!)
+    }
+    // the CID's first node in the nearest other regions (the tracker's selection there)
+    for (const region of neighbours[nodeRegion[slot]!]!) {
+      const [first] = index.select({ cid: catalogue.cids[obj]!, count: 1, region: names[region] })
+      if (first !== undefined && first.meta !== slot) ask(first.meta!)
     }
     if (missSource >= 0) return best
     return allNo + originRttFrom(slot) + lat.originServiceMs + (firstChunk(obj) * 1000) / down
@@ -370,7 +382,10 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       clientAccess[client]! + rtt[r * R + originRegion]! + lat.datacenterAccessMs + lat.originServiceMs
 
     let trackerMs = 0
-    if (clientLastObject[client] !== obj || now - clientLastSelect[client]! > config.selectTtlMs) {
+    if (
+      !config.prefetchSelection &&
+      (clientLastObject[client] !== obj || now - clientLastSelect[client]! > config.selectTtlMs)
+    ) {
       trackerMs = clientAccess[client]! + trackerRtt[r]! + lat.trackerServiceMs
       clientLastObject[client] = obj
       clientLastSelect[client] = now
