@@ -24,9 +24,9 @@ export interface PlotInit {
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf']
-const W = 640
+const W = 700
 const H = 400
-const M = { left: 64, right: 170, top: 36, bottom: 48 }
+const M = { left: 64, right: 200, top: 36, bottom: 48 }
 
 function esc(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
