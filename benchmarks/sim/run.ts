@@ -102,6 +102,8 @@ const bestSpeedups = Object.entries(best.ttfb.byRegion)
   .map(([name, r]) => [name, r.direct.p95 / r.mesh.p95] as const)
 const noChurn = simulate(withConfig(sweepBase, { churn: { meanUpMs: 1e15, joinsPerHour: 0 } }))
 log('no churn', noChurn)
+const frozen = simulate(withConfig(sweepBase, { tracker: { weightHysteresis: 1e6 } }))
+log('placement weights frozen (hysteresis 10^6)', frozen)
 
 console.log('sim: eviction policies on traces')
 const traces: TraceSpec[] = [
@@ -326,7 +328,12 @@ const metrics: Record<string, Metric> = {
   hit_ratio_no_churn: {
     value: noChurn.hitRatio,
     unit: 'ratio',
-    detail: { ...brief(noChurn), with_churn: brief(zipf1), note: '2 h network, no node leaves or joins' },
+    detail: {
+      ...brief(noChurn),
+      with_churn: brief(zipf1),
+      with_churn_weights_frozen: brief(frozen),
+      note: '2 h network, no node leaves or joins; weights frozen: the tracker’s weightHysteresis set to 10^6',
+    },
   },
   hit_ratio_vs_cache_lru: {
     value: zipf1.hitRatio,
