@@ -14,4 +14,14 @@ export { type ContentSource, originSource, peerSource } from './content/sources.
 export { createMetrics, type EdgeMetrics } from './metrics.ts'
 export { createEdgeNode, type EdgeNode, type EdgeNodeComponents } from './node.ts'
 export type { ManifestRegistry, ManifestSource } from './sites/manifest-registry.ts'
+export {
+  type ByteCache,
+  type ByteCacheInit,
+  createByteCache,
+  DEFAULT_EVICTION_POLICY,
+  EVICTION_POLICIES,
+  type EvictionPolicy,
+  S3FifoCache,
+} from './store/eviction/index.ts'
+export { createMemoryTier, type MemoryTier, type MemoryTierInit } from './store/memory-tier.ts'
 export { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'

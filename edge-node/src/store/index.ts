@@ -23,6 +23,7 @@ export type {
   DiskUpdateOptions,
 } from './disk-tier.ts'
 export { createDiskTier } from './disk-tier.ts'
+export * from './eviction/index.ts'
 export type {
   MemoryEntry,
   MemorySetOptions,

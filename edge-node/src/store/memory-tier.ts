@@ -6,6 +6,7 @@ import {
   MEMORY_ENTRY_OVERHEAD_BYTES,
   MEMORY_MAX_OBJECT_DIVISOR,
 } from './constants.ts'
+import { type ByteCache, checkEvictionPolicy, type EvictionPolicy, S3FifoCache } from './eviction/index.ts'
 import type { StoreMeta, StoreMetaInput, StoreMetrics, TierStats } from './types.ts'
 import { checkInteger, checkKey, normalizeMeta, sha256Hex } from './util.ts'
 
@@ -16,6 +17,8 @@ export interface MemoryTierInit {
   maxObjectBytes?: number
   /** Largest metadata as JSON text. Default 64 KiB. */
   maxMetaBytes?: number
+  /** Eviction policy: `lru` (default) or `s3-fifo` (scan-resistant); see docs/simulation.md. */
+  policy?: EvictionPolicy
 }
 
 export interface MemoryTierComponents {
@@ -98,14 +101,14 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
   const { metrics } = components
   const listeners = new Set<(entry: MemoryEntry) => void>()
 
-  const cache = new LRUCache<string, MemoryEntry>({
-    maxSize: maxBytes,
-    maxEntrySize: maxBytes,
-    dispose: (entry, _key, reason) => {
-      if (reason !== 'evict') return
-      for (const listener of listeners) listener(entry)
-    },
-  })
+  const dispose = (entry: MemoryEntry, _key: string, reason: string): void => {
+    if (reason !== 'evict') return
+    for (const listener of listeners) listener(entry)
+  }
+  const cache: ByteCache<string, MemoryEntry> =
+    checkEvictionPolicy(init.policy ?? 'lru') === 's3-fifo'
+      ? new S3FifoCache<string, MemoryEntry>({ maxSize: maxBytes, maxEntrySize: maxBytes, dispose })
+      : new LRUCache<string, MemoryEntry>({ maxSize: maxBytes, maxEntrySize: maxBytes, dispose })
 
   const report = (): void => {
     metrics?.cacheBytes.set({ tier: 'memory' }, cache.calculatedSize)

@@ -1,0 +1,380 @@
+/**
+ * `npm run bench -- sim`: the network simulation at full size (10,000 nodes, 1,000,000
+ * clients, a day), sweeps of cache size, Zipf exponent and eviction policy on a
+ * 6-hour network, and the eviction policies on replayed traces with their hit-path
+ * cost. Writes benchmarks/results/sim.json and the plots in docs/img/.
+ *
+ * Flags: `--quick` runs everything at a tenth of the requests (a smoke run).
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { type Metric, printResult, round, writeResult } from '../src/results.ts'
+import { FULL_SIM, type SimConfig, withConfig } from './config.ts'
+import { comparePolicies, hitPathCost, type TraceSpec } from './eviction.ts'
+import { type SimReport, simulate } from './simulate.ts'
+import { cdfPoints, linePlot } from './svg.ts'
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
+const scale = values.quick ? 0.1 : 1
+const IMG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'img')
+const HOUR = 3_600_000
+
+const main: SimConfig = withConfig(FULL_SIM, {
+  requests: Math.round(FULL_SIM.requests * scale),
+  prefillRequests: Math.round(FULL_SIM.prefillRequests * scale),
+})
+/** The sweeps' network: the same nodes, clients and request rate over 2 hours. */
+const sweepBase: SimConfig = withConfig(FULL_SIM, {
+  durationMs: 2 * HOUR,
+  requests: Math.round((FULL_SIM.requests / 12) * scale),
+  prefillRequests: Math.round(FULL_SIM.prefillRequests * scale),
+})
+
+function log(what: string, r: SimReport): void {
+  console.log(
+    `  ${what}: ${r.requests} requests, hit ${round(r.hitRatio)}, offload ${round(r.originOffload)}, ` +
+      `p95 ${round(r.ttfb.mesh.p95, 1)} ms (direct ${round(r.ttfb.direct.p95, 1)}), ${round(r.wallSeconds, 1)} s`,
+  )
+}
+
+function brief(r: SimReport) {
+  return {
+    requests: r.requests,
+    hit_ratio: round(r.hitRatio, 4),
+    byte_hit_ratio: round(r.byteHitRatio, 4),
+    origin_offload: round(r.originOffload, 4),
+    peer_share_of_misses: round(r.peerShareOfMisses, 4),
+    miss_causes: Object.fromEntries(Object.entries(r.missCauses).map(([k, v]) => [k, round(v, 4)])),
+    ttfb_p50_ms: round(r.ttfb.mesh.p50, 1),
+    ttfb_p95_ms: round(r.ttfb.mesh.p95, 1),
+    wall_s: round(r.wallSeconds, 1),
+  }
+}
+
+console.log(`sim: main run (${main.nodes} nodes, ${main.clients} clients, ${main.requests} requests, 24 h)`)
+const full = simulate(main, {
+  onProgress: (share) => process.stdout.write(`\r  ${Math.round(share * 100)}%`),
+})
+process.stdout.write('\r')
+log('main', full)
+
+const origin = main.originRegion
+const regions = Object.entries(full.ttfb.byRegion)
+const originRegion = full.ttfb.byRegion[origin]!
+const elsewhere = regions.filter(([name]) => name !== origin)
+const speedups = elsewhere.map(([name, r]) => [name, r.direct.p95 / r.mesh.p95] as const)
+const minSpeedup = Math.min(...speedups.map(([, s]) => s))
+
+console.log('sim: sweeps (2 h network)')
+const cacheShares = [0.0003, 0.001, 0.003, 0.01, 0.03]
+const sweepLru = cacheShares.map((cacheShare) => {
+  const r = simulate(withConfig(sweepBase, { cacheShare }))
+  log(`lru cache ${cacheShare * 100}%`, r)
+  return r
+})
+const s3Shares = [0.0003, 0.001]
+const sweepS3 = s3Shares.map((cacheShare) => {
+  const r = simulate(withConfig(sweepBase, { cacheShare, policy: 's3-fifo' }))
+  log(`s3-fifo cache ${cacheShare * 100}%`, r)
+  return r
+})
+const zipfs = [0.6, 0.8]
+const sweepZipf = zipfs.map((zipf) => {
+  const r = simulate(withConfig(sweepBase, { catalogue: { zipf } }))
+  log(`zipf ${zipf}`, r)
+  return r
+})
+const zipf1 = sweepLru[cacheShares.indexOf(0.01)]!
+const warm = simulate(withConfig(sweepBase, { prefetchSelection: true, latency: { setupRtts: 0 } }))
+log('warm connections, prefetched selection', warm)
+const coldSweep = zipf1
+const crossRegion = simulate(withConfig(sweepBase, { neighbourRegionPeers: 2 }))
+log('misses also ask the 2 nearest regions', crossRegion)
+const best = simulate(
+  withConfig(sweepBase, { neighbourRegionPeers: 2, prefetchSelection: true, latency: { setupRtts: 0 } }),
+)
+log('both', best)
+const bestOrigin = best.ttfb.byRegion[origin]!
+const bestSpeedups = Object.entries(best.ttfb.byRegion)
+  .filter(([name]) => name !== origin)
+  .map(([name, r]) => [name, r.direct.p95 / r.mesh.p95] as const)
+const noChurn = simulate(withConfig(sweepBase, { churn: { meanUpMs: 1e15, joinsPerHour: 0 } }))
+log('no churn', noChurn)
+const frozen = simulate(withConfig(sweepBase, { tracker: { weightHysteresis: 1e6 } }))
+log('placement weights frozen (hysteresis 10^6)', frozen)
+
+console.log('sim: eviction policies on traces')
+const traces: TraceSpec[] = [
+  {
+    name: 'zipf-1.0',
+    objects: 100_000,
+    zipf: 1.0,
+    requests: 1_000_000 * scale,
+    scanShare: 0,
+    scanLength: 1,
+    seed: 1,
+  },
+  {
+    name: 'zipf-0.8',
+    objects: 100_000,
+    zipf: 0.8,
+    requests: 1_000_000 * scale,
+    scanShare: 0,
+    scanLength: 1,
+    seed: 2,
+  },
+  {
+    name: 'zipf-1.0+scans',
+    objects: 100_000,
+    zipf: 1.0,
+    requests: 1_000_000 * scale,
+    scanShare: 0.3,
+    scanLength: 2_000,
+    seed: 3,
+  },
+]
+const comparisons = comparePolicies(traces, [0.001, 0.01, 0.1], FULL_SIM.catalogue)
+for (const c of comparisons) {
+  console.log(`  ${c.trace} at ${c.cacheShare * 100}%: lru ${round(c.lru)}, s3-fifo ${round(c.s3fifo)}`)
+}
+const hitPath = hitPathCost(3, Math.round(2_000_000 * Math.max(scale, 0.25)))
+console.log(`  hit path: lru ${round(hitPath.lruNs, 1)} ns, s3-fifo ${round(hitPath.s3fifoNs, 1)} ns`)
+
+// ---- plots
+await mkdir(IMG, { recursive: true })
+await writeFile(
+  join(IMG, 'sim-hit-ratio-vs-cache.svg'),
+  linePlot({
+    title: 'Hit ratio against cache size (10,000 nodes, Zipf 1.0, 2 h)',
+    xLabel: 'cache per node, % of the catalogue (log)',
+    yLabel: 'hit ratio',
+    logX: true,
+    yMin: 0,
+    yMax: 1,
+    series: [
+      { name: 'LRU', points: cacheShares.map((s, i) => [s * 100, sweepLru[i]!.hitRatio] as const) },
+      {
+        name: 'S3-FIFO',
+        points: s3Shares.map((s, i) => [s * 100, sweepS3[i]!.hitRatio] as const),
+        dashed: true,
+      },
+      {
+        name: 'origin offload (LRU)',
+        points: cacheShares.map((s, i) => [s * 100, sweepLru[i]!.originOffload] as const),
+      },
+    ],
+    hLines: [
+      { y: 0.9, label: 'hit goal 0.9' },
+      { y: 0.95, label: 'offload goal 0.95' },
+    ],
+  }),
+)
+const far = elsewhere.reduce((a, b) => (b[1].direct.p95 > a[1].direct.p95 ? b : a))[0]
+await writeFile(
+  join(IMG, 'sim-ttfb-cdf.svg'),
+  linePlot({
+    title: `TTFB, Shoal mesh against direct to the origin (${origin})`,
+    xLabel: 'time to first byte, ms (log)',
+    yLabel: 'share of requests',
+    logX: true,
+    xMin: 10,
+    xMax: 2000,
+    yMin: 0,
+    yMax: 1,
+    series: [
+      { name: `mesh, ${origin}`, points: cdfPoints(full.samples[origin]!.mesh) },
+      { name: `direct, ${origin}`, points: cdfPoints(full.samples[origin]!.direct), dashed: true },
+      { name: `mesh, ${far}`, points: cdfPoints(full.samples[far]!.mesh) },
+      { name: `direct, ${far}`, points: cdfPoints(full.samples[far]!.direct), dashed: true },
+    ],
+    hLines: [{ y: 0.95, label: 'p95' }],
+  }),
+)
+await writeFile(
+  join(IMG, 'eviction-hit-ratio.svg'),
+  linePlot({
+    title: 'LRU against S3-FIFO at equal cache bytes (replayed traces)',
+    xLabel: 'cache, % of the catalogue (log)',
+    yLabel: 'hit ratio',
+    logX: true,
+    yMin: 0,
+    yMax: 1,
+    series: traces.flatMap((t) => {
+      const rows = comparisons.filter((c) => c.trace === t.name)
+      return [
+        { name: `${t.name} LRU`, points: rows.map((c) => [c.cacheShare * 100, c.lru] as const) },
+        {
+          name: `${t.name} S3-FIFO`,
+          points: rows.map((c) => [c.cacheShare * 100, c.s3fifo] as const),
+          dashed: true,
+        },
+      ]
+    }),
+  }),
+)
+
+// ---- results
+const cfg = {
+  nodes: main.nodes,
+  clients: main.clients,
+  requests: main.requests,
+  prefill_requests: main.prefillRequests,
+  hours: main.durationMs / HOUR,
+  objects: main.catalogue.objects,
+  zipf: main.catalogue.zipf,
+  cache_share: main.cacheShare,
+  catalogue_gib: round(full.catalogueBytes / 2 ** 30, 2),
+  cache_mib_per_node: round(full.cacheBytesPerNode / 2 ** 20, 1),
+  policy: main.policy,
+  origin_region: origin,
+}
+const metrics: Record<string, Metric> = {
+  hit_ratio: {
+    value: full.hitRatio,
+    unit: 'ratio',
+    goal: 0.9,
+    detail: { ...cfg, byte_hit_ratio: full.byteHitRatio, miss_causes: full.missCauses, events: full.events },
+  },
+  origin_offload: {
+    value: full.originOffload,
+    unit: 'ratio',
+    goal: 0.95,
+    detail: { peer_share_of_misses: full.peerShareOfMisses, requests: full.requests },
+  },
+  ttfb_p95_ms: {
+    value: full.ttfb.mesh.p95,
+    unit: 'ms',
+    detail: {
+      p50_ms: full.ttfb.mesh.p50,
+      direct_p50_ms: full.ttfb.direct.p50,
+      direct_p95_ms: full.ttfb.direct.p95,
+      by_region: Object.fromEntries(
+        regions.map(([name, r]) => [
+          name,
+          {
+            mesh_p50: round(r.mesh.p50, 1),
+            mesh_p95: round(r.mesh.p95, 1),
+            direct_p50: round(r.direct.p50, 1),
+            direct_p95: round(r.direct.p95, 1),
+            hit_ratio: round(r.hitRatio, 4),
+            requests: r.mesh.requests,
+          },
+        ]),
+      ),
+    },
+  },
+  ttfb_p95_ratio_origin_region: {
+    value: originRegion.mesh.p95 / originRegion.direct.p95,
+    unit: 'mesh p95 ÷ direct p95',
+    goal: 1,
+    goalKind: 'max',
+    detail: { region: origin, mesh_p95_ms: originRegion.mesh.p95, direct_p95_ms: originRegion.direct.p95 },
+  },
+  ttfb_p95_speedup_elsewhere: {
+    value: minSpeedup,
+    unit: 'direct p95 ÷ mesh p95 (worst region)',
+    goal: 2,
+    detail: Object.fromEntries(speedups.map(([n, s]) => [n, round(s, 3)])),
+  },
+  ttfb_p95_warm: {
+    value: warm.ttfb.mesh.p95,
+    unit: 'ms',
+    detail: {
+      note: '2 h network; node connections warm and selections prefetched (not what the SDK does today)',
+      by_region: Object.fromEntries(
+        Object.entries(warm.ttfb.byRegion).map(([name, r]) => [
+          name,
+          {
+            mesh_p50: round(r.mesh.p50, 1),
+            mesh_p95: round(r.mesh.p95, 1),
+            direct_p95: round(r.direct.p95, 1),
+          },
+        ]),
+      ),
+      cold: { mesh_p95: round(coldSweep.ttfb.mesh.p95, 1), mesh_p50: round(coldSweep.ttfb.mesh.p50, 1) },
+    },
+  },
+  origin_offload_cross_region_peers: {
+    value: crossRegion.originOffload,
+    unit: 'ratio',
+    detail: {
+      note: '2 h network; a node that misses also asks the CID’s first node in the 2 nearest other regions (not implemented in the edge node yet)',
+      ...brief(crossRegion),
+      without: brief(coldSweep),
+      by_region: Object.fromEntries(
+        Object.entries(crossRegion.ttfb.byRegion).map(([name, r]) => [
+          name,
+          {
+            mesh_p50: round(r.mesh.p50, 1),
+            mesh_p95: round(r.mesh.p95, 1),
+            direct_p95: round(r.direct.p95, 1),
+          },
+        ]),
+      ),
+    },
+  },
+  ttfb_p95_speedup_elsewhere_best: {
+    value: Math.min(...bestSpeedups.map(([, v]) => v)),
+    unit: 'direct p95 ÷ mesh p95 (worst region)',
+    goal: 2,
+    detail: {
+      note: '2 h network; warm node connections, prefetched selections and cross-region peers together (none of them in the code yet)',
+      origin_region_ratio: bestOrigin.mesh.p95 / bestOrigin.direct.p95,
+      ...Object.fromEntries(bestSpeedups.map(([n, v]) => [n, round(v, 3)])),
+    },
+  },
+  hit_ratio_no_churn: {
+    value: noChurn.hitRatio,
+    unit: 'ratio',
+    detail: {
+      ...brief(noChurn),
+      with_churn: brief(zipf1),
+      with_churn_weights_frozen: brief(frozen),
+      note: '2 h network, no node leaves or joins; weights frozen: the tracker’s weightHysteresis set to 10^6',
+    },
+  },
+  hit_ratio_vs_cache_lru: {
+    value: zipf1.hitRatio,
+    unit: 'ratio at 1 %',
+    detail: Object.fromEntries(cacheShares.map((s, i) => [`${s * 100}%`, brief(sweepLru[i]!)])),
+  },
+  hit_ratio_vs_cache_s3fifo: {
+    value: sweepS3[0]!.hitRatio / sweepLru[0]!.hitRatio,
+    unit: `S3-FIFO ÷ LRU hit ratio at ${s3Shares[0]! * 100} %`,
+    detail: Object.fromEntries(s3Shares.map((s, i) => [`${s * 100}%`, brief(sweepS3[i]!)])),
+  },
+  hit_ratio_vs_zipf: {
+    value: zipf1.hitRatio,
+    unit: 'ratio at Zipf 1.0',
+    detail: Object.fromEntries([
+      ...zipfs.map((z, i) => [`zipf ${z}`, brief(sweepZipf[i]!)] as const),
+      ['zipf 1.0', brief(zipf1)] as const,
+    ]),
+  },
+  eviction_s3fifo_vs_lru_hit_ratio: {
+    value: Math.min(...comparisons.map((c) => c.s3fifo / c.lru)),
+    unit: 'S3-FIFO ÷ LRU hit ratio (worst trace and size)',
+    goal: 1,
+    detail: Object.fromEntries(
+      comparisons.map((c) => [
+        `${c.trace} @ ${c.cacheShare * 100}%`,
+        {
+          lru: round(c.lru, 4),
+          s3fifo: round(c.s3fifo, 4),
+          lru_bytes: round(c.lruBytes, 4),
+          s3fifo_bytes: round(c.s3fifoBytes, 4),
+        },
+      ]),
+    ),
+  },
+  eviction_hit_path_ratio: {
+    value: hitPath.ratio,
+    unit: 'S3-FIFO ÷ lru-cache ns per memory-tier hit',
+    goal: 1,
+    goalKind: 'max',
+    detail: { lru_ns: hitPath.lruNs, s3fifo_ns: hitPath.s3fifoNs, runs: hitPath.runs },
+  },
+}
+printResult(await writeResult('sim', metrics))

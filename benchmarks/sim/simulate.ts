@@ -1,0 +1,654 @@
+/**
+ * The discrete-event simulation of a Shoal network. It drives the project's own code:
+ * the tracker's node index (`createNodeIndex`: scoring, liveness, over-capacity,
+ * bucketed weighted-rendezvous selection) is fed probes, heartbeats and client reports
+ * and answers every request's selection; every node's cache is the edge node's byte
+ * cache (`createByteCache`, LRU or S3-FIFO). What is modelled rather than run: the
+ * network (latency, bandwidth, queueing), the SDK's hedged race, and node churn.
+ * docs/simulation.md describes the model and its limits.
+ */
+import { type ByteCache, createByteCache } from '@shoal/edge-node'
+import { createNodeIndex, type NodeIndex, neighborsFromLatency } from '@shoal/tracker'
+import TinyQueue from 'tinyqueue'
+import type { SimConfig } from './config.ts'
+import {
+  backboneRtt,
+  type Catalogue,
+  cumulative,
+  demand,
+  latencyTable,
+  makeCatalogue,
+  nightness,
+  nodeAddress,
+  publish,
+  Random,
+} from './network.ts'
+import {
+  type AttackerModel,
+  type SettlementFigures,
+  SettlementLedger,
+  type SettlementModel,
+} from './settlement.ts'
+
+/** Optional parts plugged into a run. */
+export interface SimPlugins {
+  /** Settlement to hand deliveries to (see settlement.ts); without it no payout figures. */
+  settlement?: SettlementModel
+  attackers?: AttackerModel
+  /** Told of progress (share of simulated time done). */
+  onProgress?(share: number): void
+}
+
+export interface Quantiles {
+  p50: number
+  p95: number
+  requests: number
+}
+
+export interface RegionReport {
+  mesh: Quantiles
+  direct: Quantiles
+  hitRatio: number
+}
+
+export interface SimReport {
+  requests: number
+  hitRatio: number
+  byteHitRatio: number
+  /** 1 − origin bytes ÷ bytes delivered. */
+  originOffload: number
+  /** Share of misses a peer served instead of the origin. */
+  peerShareOfMisses: number
+  /**
+   * Why misses happened, as shares of requests: the object's first request in the
+   * client's region (`firstInRegion`: new content, or never asked there before), a
+   * candidate other than the first answered (`notFirstCandidate`: first one offline,
+   * or slower than a hedge), and the rest (`placementOrEviction`: the first candidate is
+   * new to the CID after a join, a weight change or over-capacity, or evicted it).
+   */
+  missCauses: { firstInRegion: number; notFirstCandidate: number; placementOrEviction: number }
+  ttfb: { mesh: Quantiles; direct: Quantiles; byRegion: Record<string, RegionReport> }
+  /** Sorted samples of TTFB (ms) per region, for plots. */
+  samples: Record<string, { mesh: Float64Array; direct: Float64Array }>
+  events: {
+    leaves: number
+    returns: number
+    departures: number
+    joins: number
+    failovers: number
+    hedges: number
+    noNodeFallbacks: number
+    overCapacityHeartbeats: number
+  }
+  index: { nodes: number; byStatus: Record<string, number> }
+  catalogueBytes: number
+  cacheBytesPerNode: number
+  wallSeconds: number
+  settlement?: SettlementFigures
+}
+
+const T0 = Date.UTC(2026, 0, 1)
+const DOWN = 0
+const UP = 1
+const GONE = 2
+const DEMAND_AMPLITUDE = 0.5
+/** Weight of one interval's egress in a node's reported load (an EWMA). */
+const LOAD_ALPHA = 0.2
+/** New objects are published in batches this often. */
+const PUBLISH_EVERY_MS = 60_000
+
+type ChurnEvent = { t: number; slot: number; kind: 'down' | 'up' | 'forget' | 'join' }
+
+/** Growable list of numbers backed by a Float64Array. */
+class Samples {
+  data = new Float64Array(1024)
+  length = 0
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2)
+      next.set(this.data)
+      this.data = next
+    }
+    this.data[this.length++] = v
+  }
+  sorted(): Float64Array {
+    return this.data.slice(0, this.length).sort()
+  }
+}
+
+function quantilesOf(sorted: Float64Array): Quantiles {
+  const at = (q: number) =>
+    sorted.length === 0
+      ? Number.NaN
+      : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+  return { p50: at(0.5), p95: at(0.95), requests: sorted.length }
+}
+
+/** Runs one simulation; deterministic for a given config (seed included). */
+export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport {
+  const started = performance.now()
+  const random = new Random(config.seed)
+  const regions = config.regions
+  const R = regions.length
+  const names = regions.map((r) => r.name)
+  const originRegion = names.indexOf(config.originRegion)
+  if (originRegion < 0) throw new RangeError(`origin region ${config.originRegion} is not a region`)
+  const lat = config.latency
+  const rtt = backboneRtt(regions, lat)
+  const trackerRegions =
+    config.trackerRegions === 'all'
+      ? names.map((_, i) => i)
+      : config.trackerRegions.map((n) => names.indexOf(n))
+  /** RTT from a region to its nearest tracker replica, without the client's last mile. */
+  const trackerRtt = new Float64Array(R)
+  for (let r = 0; r < R; r++) {
+    trackerRtt[r] = Math.min(...trackerRegions.map((t) => rtt[r * R + t]!)) + lat.datacenterAccessMs
+  }
+
+  const catalogue: Catalogue = makeCatalogue(config, random)
+  const cacheBytes = Math.max(1, Math.floor(catalogue.totalBytes * config.cacheShare))
+
+  // ---- tracker: the real node index, on simulated time
+  let now = 0
+  const index: NodeIndex<number> = createNodeIndex<number>(
+    {
+      ...config.tracker,
+      regions: names,
+      regionNeighbors: neighborsFromLatency(latencyTable(regions, rtt)),
+      probeIntervalMs: config.probeIntervalMs,
+      seed: config.seed,
+      initialCapacity: config.nodes * 2,
+    },
+    { clock: () => T0 + now },
+  )
+
+  // ---- nodes
+  const churn = config.churn
+  const hours = config.durationMs / 3_600_000
+  const maxNodes = config.nodes + Math.ceil(config.nodes * churn.joinsPerHour * hours * 2) + 16
+  const nodeRegion = new Uint8Array(maxNodes)
+  const nodeAccess = new Float64Array(maxNodes)
+  const uplink = new Float64Array(maxNodes)
+  const state = new Uint8Array(maxNodes)
+  const registered = new Uint8Array(maxNodes)
+  const windowBytes = new Float64Array(maxNodes)
+  const loadRate = new Float64Array(maxNodes)
+  const lastSentLoad = new Float64Array(maxNodes)
+  const addresses: string[] = []
+  const caches: (ByteCache<number, number> | undefined)[] = []
+  const nodeRegionCdf = cumulative(regions.map((r) => r.nodeShare))
+  let nodeCount = 0
+  const queue = new TinyQueue<ChurnEvent>([], (a, b) => a.t - b.t)
+
+  const newCache = () => createByteCache<number, number>({ policy: config.policy, maxSize: cacheBytes })
+  const upMean = (slot: number) =>
+    churn.meanUpMs * (1 - churn.diurnalAmplitude * nightness(T0 + now, regions[nodeRegion[slot]!]!.utcOffset))
+  const downMean = (slot: number) =>
+    churn.meanDownMs *
+    (1 + churn.diurnalAmplitude * nightness(T0 + now, regions[nodeRegion[slot]!]!.utcOffset))
+
+  const addNode = (up: boolean): number => {
+    const slot = nodeCount++
+    nodeRegion[slot] = random.pick(nodeRegionCdf)
+    nodeAccess[slot] = random.between(lat.nodeAccessMs[0], lat.nodeAccessMs[1])
+    uplink[slot] = random.logUniform(config.uplinkBytes[0], config.uplinkBytes[1])
+    addresses[slot] = nodeAddress(config.seed, slot)
+    caches[slot] = newCache()
+    state[slot] = up ? UP : DOWN
+    registered[slot] = 1
+    index.upsert(addresses[slot]!, { region: names[nodeRegion[slot]!]!, capacity: uplink[slot]!, meta: slot })
+    queue.push({ t: now + random.exp(up ? upMean(slot) : downMean(slot)), slot, kind: up ? 'down' : 'up' })
+    return slot
+  }
+  const pUp = churn.meanUpMs / (churn.meanUpMs + churn.meanDownMs)
+  for (let i = 0; i < config.nodes; i++) addNode(random.next() < pUp)
+  const joinRate = (config.nodes * churn.joinsPerHour) / 3_600_000
+  if (joinRate > 0) queue.push({ t: random.exp(1 / joinRate), slot: -1, kind: 'join' })
+
+  // ---- clients
+  const clientRegion = new Uint8Array(config.clients)
+  const clientAccess = new Float32Array(config.clients)
+  const clientLastObject = new Int32Array(config.clients).fill(-1)
+  const clientLastSelect = new Float64Array(config.clients)
+  const clientRegionCdf = cumulative(regions.map((r) => r.clientShare))
+  for (let c = 0; c < config.clients; c++) {
+    clientRegion[c] = random.pick(clientRegionCdf)
+    clientAccess[c] = random.between(lat.clientAccessMs[0], lat.clientAccessMs[1])
+  }
+
+  // ---- figures
+  const warmupEnd = config.durationMs * config.warmupShare
+  let requests = 0
+  let hits = 0
+  let bytes = 0
+  let hitBytes = 0
+  let originBytes = 0
+  let misses = 0
+  let peerServed = 0
+  let missFirst = 0
+  let missNotFirst = 0
+  /** Objects seen per region (bit per object, grown with turnover). */
+  let seen = new Uint8Array(R * 1024)
+  const markSeen = (r: number, obj: number): boolean => {
+    const i = obj * R + r
+    if (i >= seen.length) {
+      const next = new Uint8Array(Math.max(seen.length * 2, i + R))
+      next.set(seen)
+      seen = next
+    }
+    const was = seen[i] === 1
+    seen[i] = 1
+    return was
+  }
+  const regionRequests = new Float64Array(R)
+  const regionHits = new Float64Array(R)
+  const meshSamples = names.map(() => new Samples())
+  const directSamples = names.map(() => new Samples())
+  const events = {
+    leaves: 0,
+    returns: 0,
+    departures: 0,
+    joins: 0,
+    failovers: 0,
+    hedges: 0,
+    noNodeFallbacks: 0,
+    overCapacityHeartbeats: 0,
+  }
+  const ledger = plugins.settlement ? new SettlementLedger(plugins.settlement, plugins.attackers) : undefined
+
+  // ---- the tracker's loops: probes and heartbeats every interval
+  const probeRound = () => {
+    for (let slot = 0; slot < nodeCount; slot++) {
+      if (registered[slot] === 0) continue
+      const addr = addresses[slot]!
+      if (state[slot] === UP) {
+        const r = nodeRegion[slot]!
+        index.applyProbe(addr, { answered: true, rttMs: trackerRtt[r]! + nodeAccess[slot]! })
+        // egress over the interval, smoothed
+        const rate = (windowBytes[slot]! * 1000) / config.probeIntervalMs
+        windowBytes[slot] = 0
+        const load = LOAD_ALPHA * rate + (1 - LOAD_ALPHA) * loadRate[slot]!
+        loadRate[slot] = load
+        if (
+          Math.abs(load - lastSentLoad[slot]!) > uplink[slot]! * 0.01 ||
+          (load === 0 && lastSentLoad[slot]! > 0)
+        ) {
+          lastSentLoad[slot] = load
+          if (index.applyHeartbeat(addr, { load }) === 'over-capacity') events.overCapacityHeartbeats++
+        }
+      } else index.applyProbe(addr, { answered: false })
+    }
+  }
+
+  // ---- churn
+  const handleChurn = (e: ChurnEvent) => {
+    if (e.kind === 'join') {
+      if (nodeCount < maxNodes) {
+        addNode(true)
+        events.joins++
+      }
+      queue.push({ t: now + random.exp(1 / joinRate), slot: -1, kind: 'join' })
+      return
+    }
+    const slot = e.slot
+    if (e.kind === 'down') {
+      events.leaves++
+      if (random.next() < churn.departShare) {
+        state[slot] = GONE
+        events.departures++
+        queue.push({ t: now + churn.forgetAfterMs, slot, kind: 'forget' })
+      } else {
+        state[slot] = DOWN
+        queue.push({ t: now + random.exp(downMean(slot)), slot, kind: 'up' })
+      }
+    } else if (e.kind === 'up') {
+      events.returns++
+      state[slot] = UP
+      if (!churn.cacheSurvivesRestart) caches[slot]!.clear()
+      queue.push({ t: now + random.exp(upMean(slot)), slot, kind: 'down' })
+    } else {
+      index.remove(addresses[slot]!)
+      registered[slot] = 0
+      caches[slot] = undefined
+    }
+  }
+
+  // ---- one request
+  const candidates = new Int32Array(config.selectCount)
+  const firstChunk = (obj: number) => Math.min(catalogue.sizes[obj]!, config.chunkBytes)
+  const queueDelay = (slot: number, obj: number) => {
+    const rho = Math.min(0.98, loadRate[slot]! / uplink[slot]!)
+    return ((rho / (1 - rho)) * firstChunk(obj) * 1000) / uplink[slot]!
+  }
+  const nodeRtt = (a: number, b: number) =>
+    nodeAccess[a]! + nodeAccess[b]! + rtt[nodeRegion[a]! * R + nodeRegion[b]!]!
+  const originRttFrom = (slot: number) =>
+    nodeAccess[slot]! + rtt[nodeRegion[slot]! * R + originRegion]! + lat.datacenterAccessMs
+  /**
+   * Where a node that misses gets the object, and the delay to its first verified chunk:
+   * it asks up to `peerTries` other selected nodes at once; the nearest that has the
+   * object serves it, else (once every asked peer said no) the origin does.
+   */
+  let missSource = -1
+  const neighbours = names.map((name) =>
+    (index.options.regionNeighbors.get(name) ?? [])
+      .slice(0, config.neighbourRegionPeers)
+      .map((n) => names.indexOf(n)),
+  )
+  const missDelay = (slot: number, obj: number, count: number): number => {
+    const down = uplink[slot]! * config.downlinkFactor
+    let best = Number.POSITIVE_INFINITY
+    let allNo = 0
+    missSource = -1
+    const ask = (peer: number) => {
+      const d = nodeRtt(slot, peer)
+      if (state[peer] === UP && caches[peer]?.peek(obj) !== undefined) {
+        const t =
+          d +
+          lat.nodeServiceMs +
+          queueDelay(peer, obj) +
+          (firstChunk(obj) * 1000) / Math.min(uplink[peer]!, down)
+        if (t < best) {
+          best = t
+          missSource = peer
+        }
+      } else allNo = Math.max(allNo, state[peer] === UP ? d : config.peerTimeoutMs)
+    }
+    let tries = 0
+    for (let i = 0; i < count && tries < config.peerTries; i++) {
+      if (candidates[i] === slot) continue
+      tries++
+      ask(candidates[i]!)
+    }
+    // the CID's first node in the nearest other regions (the tracker's selection there)
+    for (const region of neighbours[nodeRegion[slot]!]!) {
+      const [first] = index.select({ cid: catalogue.cids[obj]!, count: 1, region: names[region] })
+      if (first !== undefined && first.meta !== slot) ask(first.meta!)
+    }
+    if (missSource >= 0) return best
+    return allNo + originRttFrom(slot) + lat.originServiceMs + (firstChunk(obj) * 1000) / down
+  }
+
+  const attemptAnswer = new Float64Array(config.selectCount)
+  const attemptHit = new Uint8Array(config.selectCount)
+  const attemptSource = new Int32Array(config.selectCount)
+
+  const request = (client: number, obj: number) => {
+    const r = clientRegion[client]!
+    const counted = now >= warmupEnd
+    const size = catalogue.sizes[obj]!
+    const seenBefore = markSeen(r, obj)
+    const direct =
+      clientAccess[client]! + rtt[r * R + originRegion]! + lat.datacenterAccessMs + lat.originServiceMs
+
+    let trackerMs = 0
+    if (
+      !config.prefetchSelection &&
+      (clientLastObject[client] !== obj || now - clientLastSelect[client]! > config.selectTtlMs)
+    ) {
+      trackerMs = clientAccess[client]! + trackerRtt[r]! + lat.trackerServiceMs
+      clientLastObject[client] = obj
+      clientLastSelect[client] = now
+    }
+    const selected = index.select({ cid: catalogue.cids[obj]!, count: config.selectCount, region: names[r] })
+    const n = selected.length
+    if (n === 0) {
+      // no node anywhere: the SDK falls back to the origin
+      events.noNodeFallbacks++
+      if (counted) {
+        requests++
+        bytes += size
+        originBytes += size
+        regionRequests[r]!++
+        meshSamples[r]!.push(trackerMs + direct)
+        directSamples[r]!.push(direct)
+      }
+      return
+    }
+    for (let i = 0; i < n; i++) candidates[i] = selected[i]!.meta!
+
+    // The SDK's race: first candidate at 0; a hedge to the next after hedgeDelayMs if no
+    // answer yet (two in flight at most); a failed candidate is replaced at once.
+    const attempt = (i: number, startAt: number) => {
+      const slot = candidates[i]!
+      if (state[slot] !== UP) {
+        attemptAnswer[i] = Number.POSITIVE_INFINITY
+        return startAt + config.ttfbTimeoutMs
+      }
+      const base =
+        (lat.setupRtts + 1) * (clientAccess[client]! + nodeAccess[slot]! + rtt[r * R + nodeRegion[slot]!]!) +
+        lat.nodeServiceMs +
+        queueDelay(slot, obj)
+      const hit = caches[slot]!.peek(obj) !== undefined
+      attemptHit[i] = hit ? 1 : 0
+      attemptAnswer[i] = startAt + (hit ? base : base + missDelay(slot, obj, n))
+      attemptSource[i] = hit ? slot : missSource
+      return Number.POSITIVE_INFINITY
+    }
+    let running0 = 0
+    let running1 = -1
+    let fail0 = attempt(0, 0)
+    let fail1 = Number.POSITIVE_INFINITY
+    let next = 1
+    let winner = -1
+    let ttfb = Number.POSITIVE_INFINITY
+    let hedged = false
+    for (;;) {
+      const a0 = running0 >= 0 ? attemptAnswer[running0]! : Number.POSITIVE_INFINITY
+      const a1 = running1 >= 0 ? attemptAnswer[running1]! : Number.POSITIVE_INFINITY
+      const hedgeAt = !hedged && running1 < 0 && next < n ? config.hedgeDelayMs : Number.POSITIVE_INFINITY
+      const firstAnswer = Math.min(a0, a1)
+      const firstFail = Math.min(fail0, fail1)
+      const t = Math.min(firstAnswer, hedgeAt, firstFail)
+      if (t === Number.POSITIVE_INFINITY) break
+      if (t === firstAnswer) {
+        winner = a0 <= a1 ? running0 : running1
+        ttfb = firstAnswer
+        break
+      }
+      if (t === hedgeAt) {
+        hedged = true
+        events.hedges++
+        running1 = next++
+        fail1 = attempt(running1, t)
+        continue
+      }
+      // a failure: report it, start the next candidate in its place
+      events.failovers++
+      const failed = fail0 <= fail1 ? 0 : 1
+      const failedSlot = candidates[failed === 0 ? running0 : running1]!
+      if (registered[failedSlot] === 1) index.applyReport(addresses[failedSlot]!, { ok: false, weight: 1 })
+      if (next < n) {
+        const i = next++
+        if (failed === 0) {
+          running0 = i
+          fail0 = attempt(i, t)
+        } else {
+          running1 = i
+          fail1 = attempt(i, t)
+        }
+      } else if (failed === 0) {
+        running0 = -1
+        fail0 = Number.POSITIVE_INFINITY
+      } else {
+        running1 = -1
+        fail1 = Number.POSITIVE_INFINITY
+      }
+    }
+
+    if (winner < 0) {
+      // every selected node failed: the SDK falls back to the origin
+      events.noNodeFallbacks++
+      const t = Math.min(fail0, fail1, config.ttfbTimeoutMs * n)
+      if (counted) {
+        requests++
+        bytes += size
+        originBytes += size
+        regionRequests[r]!++
+        meshSamples[r]!.push(trackerMs + t + direct)
+        directSamples[r]!.push(direct)
+      }
+      return
+    }
+    // effects: the winner serves the object (a miss fills its cache); a hedged loser
+    // that had the object counts an access
+    const slot = candidates[winner]!
+    const cache = caches[slot]!
+    const hit = attemptHit[winner] === 1
+    const source = attemptSource[winner]!
+    if (hit) cache.get(obj)
+    else {
+      if (source >= 0) caches[source]!.get(obj)
+      cache.set(obj, 1, { size })
+    }
+    const other = winner === running0 ? running1 : running0
+    if (other >= 0 && attemptHit[other] === 1 && state[candidates[other]!] === UP)
+      caches[candidates[other]!]!.get(obj)
+    windowBytes[slot]! += size
+    if (source >= 0 && !hit) windowBytes[source]! += size
+    index.applyReport(addresses[slot]!, { ok: true, weight: 1, throughput: uplink[slot]! })
+    ledger?.deliver({
+      time: now,
+      epoch: Math.floor(now / config.epochMs),
+      node: addresses[slot]!,
+      client,
+      bytes: size,
+      delivered: true,
+    })
+    if (counted) {
+      requests++
+      bytes += size
+      regionRequests[r]!++
+      if (hit) {
+        hits++
+        hitBytes += size
+        regionHits[r]!++
+      } else {
+        misses++
+        if (!seenBefore) missFirst++
+        else if (winner !== 0) missNotFirst++
+        if (source >= 0) peerServed++
+        else originBytes += size
+      }
+      meshSamples[r]!.push(trackerMs + ttfb)
+      directSamples[r]!.push(direct)
+    }
+  }
+
+  // ---- prefill: the network has been running; replay requests into the caches of the
+  // nodes clients would have been sent to (the first live candidate). Nothing changes the
+  // index meanwhile, so each (object, region) is selected once.
+  probeRound()
+  const prefillTarget = new Map<number, number>()
+  for (let i = 0; i < config.prefillRequests; i++) {
+    const region = clientRegion[random.int(config.clients)]!
+    const obj = catalogue.rankToObject[random.pick(catalogue.popularity)]!
+    markSeen(region, obj)
+    const key = obj * R + region
+    let slot = prefillTarget.get(key)
+    if (slot === undefined) {
+      slot = -1
+      for (const s of index.select({
+        cid: catalogue.cids[obj]!,
+        count: config.selectCount,
+        region: names[region],
+      })) {
+        if (state[s.meta!] === UP) {
+          slot = s.meta!
+          break
+        }
+      }
+      prefillTarget.set(key, slot)
+    }
+    if (slot < 0) continue
+    const cache = caches[slot]!
+    if (cache.get(obj) === undefined) cache.set(obj, 1, { size: catalogue.sizes[obj]! })
+  }
+
+  // ---- the event loop
+  const demandMax = 1 + DEMAND_AMPLITUDE
+  const arrivalMean = config.durationMs / (config.requests * demandMax)
+  let nextArrival = random.exp(arrivalMean)
+  let nextProbe = config.probeIntervalMs
+  let nextPublish = PUBLISH_EVERY_MS
+  let publishDue = 0
+  const publishRate =
+    config.catalogue.objects * config.catalogue.turnoverPerHour * (PUBLISH_EVERY_MS / 3_600_000)
+  let nextEpoch = config.epochMs
+  let nextProgress = config.durationMs / 20
+  for (;;) {
+    const churnAt = queue.peek()?.t ?? Number.POSITIVE_INFINITY
+    const t = Math.min(nextArrival, nextProbe, nextEpoch, churnAt, nextPublish)
+    if (t >= config.durationMs) break
+    now = t
+    if (t === nextPublish) {
+      publishDue += publishRate
+      publish(config, random, catalogue, Math.floor(publishDue))
+      publishDue -= Math.floor(publishDue)
+      nextPublish += PUBLISH_EVERY_MS
+    } else if (t === nextProbe) {
+      probeRound()
+      nextProbe += config.probeIntervalMs
+    } else if (t === churnAt) {
+      handleChurn(queue.pop()!)
+    } else if (t === nextEpoch) {
+      ledger?.endEpoch(Math.floor(now / config.epochMs) - 1, now)
+      nextEpoch += config.epochMs
+    } else {
+      nextArrival += random.exp(arrivalMean)
+      const client = random.int(config.clients)
+      // thinning: accept by the client region's demand at this hour
+      if (
+        random.next() * demandMax <
+        demand(T0 + now, regions[clientRegion[client]!]!.utcOffset, DEMAND_AMPLITUDE)
+      ) {
+        request(client, catalogue.rankToObject[random.pick(catalogue.popularity)]!)
+      }
+    }
+    if (now >= nextProgress) {
+      plugins.onProgress?.(now / config.durationMs)
+      nextProgress += config.durationMs / 20
+    }
+  }
+  now = config.durationMs
+  ledger?.endEpoch(Math.ceil(config.durationMs / config.epochMs) - 1, now)
+
+  // ---- report
+  const byRegion: Record<string, RegionReport> = {}
+  const samples: SimReport['samples'] = {}
+  const allMesh = new Samples()
+  const allDirect = new Samples()
+  for (let r = 0; r < R; r++) {
+    const mesh = meshSamples[r]!.sorted()
+    const direct = directSamples[r]!.sorted()
+    for (const v of mesh) allMesh.push(v)
+    for (const v of direct) allDirect.push(v)
+    samples[names[r]!] = { mesh, direct }
+    byRegion[names[r]!] = {
+      mesh: quantilesOf(mesh),
+      direct: quantilesOf(direct),
+      hitRatio: regionRequests[r]! === 0 ? 0 : regionHits[r]! / regionRequests[r]!,
+    }
+  }
+  const stats = index.stats()
+  return {
+    requests,
+    hitRatio: requests === 0 ? 0 : hits / requests,
+    byteHitRatio: bytes === 0 ? 0 : hitBytes / bytes,
+    originOffload: bytes === 0 ? 0 : 1 - originBytes / bytes,
+    peerShareOfMisses: misses === 0 ? 0 : peerServed / misses,
+    missCauses: {
+      firstInRegion: requests === 0 ? 0 : missFirst / requests,
+      notFirstCandidate: requests === 0 ? 0 : missNotFirst / requests,
+      placementOrEviction: requests === 0 ? 0 : (misses - missFirst - missNotFirst) / requests,
+    },
+    ttfb: { mesh: quantilesOf(allMesh.sorted()), direct: quantilesOf(allDirect.sorted()), byRegion },
+    samples,
+    events,
+    index: { nodes: stats.nodes, byStatus: { ...stats.byStatus } },
+    catalogueBytes: catalogue.totalBytes,
+    cacheBytesPerNode: cacheBytes,
+    wallSeconds: (performance.now() - started) / 1000,
+    ...(ledger ? { settlement: ledger.figures() } : {}),
+  }
+}

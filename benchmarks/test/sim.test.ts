@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { SMALL_SIM, withConfig } from '../sim/config.ts'
+import { comparePolicies } from '../sim/eviction.ts'
+import { type AttackerModel, type Delivery, gini, payPerByteSettlement } from '../sim/settlement.ts'
+import { type SimReport, simulate } from '../sim/simulate.ts'
+import { cdfPoints, linePlot } from '../sim/svg.ts'
+
+/** A report without its wall time, for comparing runs. */
+function comparable(r: SimReport) {
+  const { wallSeconds: _, ...rest } = r
+  return rest
+}
+
+describe('network simulation (small configuration)', () => {
+  const base = simulate(SMALL_SIM)
+
+  it('serves every request and reports sane figures', () => {
+    expect(base.requests).toBeGreaterThan(SMALL_SIM.requests * 0.5)
+    expect(base.hitRatio).toBeGreaterThan(0.3)
+    expect(base.hitRatio).toBeLessThanOrEqual(1)
+    expect(base.originOffload).toBeGreaterThanOrEqual(base.byteHitRatio)
+    expect(base.ttfb.mesh.p50).toBeLessThanOrEqual(base.ttfb.mesh.p95)
+    expect(Number.isFinite(base.ttfb.mesh.p95)).toBe(true)
+    for (const r of Object.values(base.ttfb.byRegion)) expect(r.mesh.requests).toBe(r.direct.requests)
+    const causes = base.missCauses
+    expect(causes.firstInRegion + causes.notFirstCandidate + causes.placementOrEviction).toBeCloseTo(
+      1 - base.hitRatio,
+      6,
+    )
+  })
+
+  it('is deterministic for a seed, and another seed gives another run', () => {
+    expect(comparable(simulate(SMALL_SIM))).toEqual(comparable(base))
+    expect(simulate(withConfig(SMALL_SIM, { seed: 10 })).requests).not.toBe(base.requests)
+  })
+
+  it('hits more with more cache per node', () => {
+    const tiny = simulate(withConfig(SMALL_SIM, { cacheShare: 0.0002 }))
+    const large = simulate(withConfig(SMALL_SIM, { cacheShare: 0.05 }))
+    expect(tiny.hitRatio).toBeLessThan(base.hitRatio)
+    expect(large.hitRatio).toBeGreaterThanOrEqual(base.hitRatio)
+    expect(tiny.originOffload).toBeLessThan(large.originOffload)
+  })
+
+  it('hits more with more skewed popularity', () => {
+    const flat = simulate(withConfig(SMALL_SIM, { catalogue: { zipf: 0.6 } }))
+    expect(flat.hitRatio).toBeLessThan(base.hitRatio)
+  })
+
+  it('handles churn: nodes leave, return, depart and join, and the tracker follows', () => {
+    expect(base.events.leaves).toBeGreaterThan(0)
+    expect(base.events.returns).toBeGreaterThan(0)
+    expect(base.events.departures).toBeGreaterThan(0)
+    expect(base.events.joins).toBeGreaterThan(0)
+    // the real node index marks offline nodes down and still selects live ones
+    expect(base.index.byStatus.down).toBeGreaterThan(0)
+    expect(base.index.byStatus.active).toBeGreaterThan(SMALL_SIM.nodes / 2)
+    expect(base.events.noNodeFallbacks).toBe(0)
+    const calm = simulate(withConfig(SMALL_SIM, { churn: { meanUpMs: 1e15, joinsPerHour: 0 } }))
+    expect(calm.events.leaves).toBe(0)
+    expect(calm.index.byStatus.down).toBe(0)
+    expect(calm.hitRatio).toBeGreaterThan(base.hitRatio)
+  })
+
+  it('loses its caches on restart when the disk tier does not survive, and hits less', () => {
+    const volatile = simulate(
+      withConfig(SMALL_SIM, { churn: { cacheSurvivesRestart: false, meanUpMs: 3_600_000 } }),
+    )
+    const durable = simulate(withConfig(SMALL_SIM, { churn: { meanUpMs: 3_600_000 } }))
+    expect(volatile.hitRatio).toBeLessThan(durable.hitRatio)
+  })
+
+  it('hands deliveries to a settlement model, and attackers’ fabricated claims with them', () => {
+    const honest = simulate(SMALL_SIM, { settlement: payPerByteSettlement() })
+    expect(honest.settlement?.honestPaidShare).toBeCloseTo(1, 9)
+    expect(honest.settlement?.fabricatedPaidShare).toBeCloseTo(0, 9)
+    expect(honest.settlement?.epochs).toBe(Math.ceil(SMALL_SIM.durationMs / SMALL_SIM.epochMs))
+    // the runs do not depend on settlement being plugged in
+    expect(honest.hitRatio).toBe(base.hitRatio)
+
+    const liar = '0x00000000000000000000000000000000000000aa'
+    const attackers: AttackerModel = {
+      nodes: new Set([liar]),
+      fabricate: (epoch: number, time: number, real: readonly Delivery[]) => [
+        {
+          time,
+          epoch,
+          node: liar,
+          client: -1,
+          bytes: real.reduce((s, d) => s + d.bytes, 0) * 0.1,
+          delivered: false,
+        },
+      ],
+    }
+    const cheated = simulate(SMALL_SIM, { settlement: payPerByteSettlement(), attackers })
+    // a settlement without fraud rules pays the fabricated bytes: what the real one must stop
+    expect(cheated.settlement?.fabricatedPaidShare).toBeGreaterThan(0.05)
+    expect(cheated.settlement?.honestPaidShare).toBeLessThan(0.95)
+  })
+})
+
+describe('eviction policies on replayed traces', () => {
+  it('S3-FIFO beats LRU at equal bytes on Zipf with scans', () => {
+    const rows = comparePolicies(
+      [{ name: 'scan', objects: 5_000, zipf: 1, requests: 60_000, scanShare: 0.3, scanLength: 500, seed: 1 }],
+      [0.01, 0.05],
+      SMALL_SIM.catalogue,
+    )
+    for (const r of rows) expect(r.s3fifo).toBeGreaterThan(r.lru)
+    // more cache, more hits, for both
+    expect(rows[1]!.lru).toBeGreaterThan(rows[0]!.lru)
+    expect(rows[1]!.s3fifo).toBeGreaterThan(rows[0]!.s3fifo)
+  })
+})
+
+describe('helpers', () => {
+  it('gini is 0 for equal shares and near 1 when one holds all', () => {
+    expect(gini([5, 5, 5, 5])).toBeCloseTo(0, 9)
+    expect(gini([0, 0, 0, 0, 0, 0, 0, 0, 0, 100])).toBeCloseTo(0.9, 9)
+  })
+
+  it('draws an SVG with one path per series', () => {
+    const svg = linePlot({
+      title: 'a < b',
+      xLabel: 'x',
+      yLabel: 'y',
+      logX: true,
+      series: [
+        { name: 's1', points: cdfPoints(Float64Array.from([1, 2, 3, 10])) },
+        {
+          name: 's2',
+          points: [
+            [1, 0.5],
+            [10, 0.7],
+          ],
+          dashed: true,
+        },
+      ],
+    })
+    expect(svg.startsWith('<svg')).toBe(true)
+    expect(svg.match(/<path /g)).toHaveLength(2)
+    expect(svg).toContain('a &lt; b')
+  })
+})
