@@ -36,6 +36,7 @@ import {
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
+import { allowCrossOrigin, answerPreflight, PUBLIC_CORS_HEADERS } from './http/cors.ts'
 import {
   createFastPath,
   type FastPath,
@@ -168,6 +169,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   let url = ''
 
   const routeName = (route: Route | undefined): string => route?.kind ?? 'invalid'
+  /** Routes any web page may read (CORS): content by CID, its leaves, sites served from a manifest. */
+  const isPublicRoute = (route: Route): boolean =>
+    route.kind === 'content' ||
+    route.kind === 'leaves' ||
+    (route.kind === 'site' && !originSites.has(route.site))
 
   const serveSite = async (req: IncomingMessage, res: ServerResponse, site: string, path: string) => {
     const resolved = await manifests.resolve(site, path.endsWith('/') ? `${path}index.html` : path)
@@ -245,6 +251,14 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       route = routeOf(req.url ?? '/', { defaultOrigin: options.defaultOrigin !== undefined })
       const method = req.method ?? 'GET'
       const readOnly = method === 'GET' || method === 'HEAD'
+      if (isPublicRoute(route) && (readOnly || method === 'OPTIONS')) {
+        // content by CID: any web page may read it (the SDK verifies it in the browser too)
+        allowCrossOrigin(res)
+        if (method === 'OPTIONS') {
+          answerPreflight(res, 'GET, HEAD')
+          return
+        }
+      }
       switch (route.kind) {
         case 'health':
           if (!readOnly) throw new MethodNotAllowedError('use GET /health')
@@ -404,6 +418,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           'content-type': contentType,
           'accept-ranges': 'bytes',
           'x-content-type-options': 'nosniff',
+          ...PUBLIC_CORS_HEADERS,
         },
         body: entry.body,
       })
