@@ -35,6 +35,7 @@ import {
 } from './config.ts'
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
+import { createNodeDashboard, type NodeDashboardComponents } from './dashboard/dashboard.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
 import { allowCrossOrigin, answerPreflight, PUBLIC_CORS_HEADERS } from './http/cors.ts'
 import {
@@ -69,6 +70,8 @@ export interface EdgeNodeComponents {
   /** Extra sources tried on content misses (peers, mesh). */
   contentSources?: ContentSource[]
   registry?: Registry
+  /** What other parts show on `GET /dashboard` (peers, receipts, earnings, more sections). */
+  dashboard?: Pick<NodeDashboardComponents, 'peers' | 'receipts' | 'earnings' | 'sections'>
 }
 
 export interface EdgeNode {
@@ -330,6 +333,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           })
           return
         }
+        case 'dashboard':
+          await dashboard.handle(req, res, route.path)
+          return
         case 'purge':
           if (method !== 'POST') throw new MethodNotAllowedError('use POST /admin/purge')
           await purge(req, res)
@@ -513,6 +519,22 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       })
     }
   }
+  const dashboard = createNodeDashboard(
+    {},
+    {
+      ...components.dashboard,
+      metrics,
+      store,
+      ...(fastPath === undefined
+        ? {}
+        : {
+            extraServedBytes: () => fastPath.counters.bytes,
+            extraCacheHits: () => fastPath.counters.requests,
+          }),
+      ...(components.account === undefined ? {} : { address: components.account.address }),
+      url: () => url,
+    },
+  )
   const listener: net.Server =
     fastPath === undefined ? server : net.createServer({ noDelay: true }, fastPath.accept)
 
@@ -532,6 +554,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       await manifests.load()
       listener.listen(options.port, options.host)
       await once(listener, 'listening')
+      dashboard.start()
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
@@ -544,6 +567,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async stop() {
       if (stopping) return
       stopping = true
+      dashboard.stop()
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()))
       server.closeIdleConnections()
       const grace = AbortSignal.timeout(options.shutdownGraceMs)
@@ -571,6 +595,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
 /** Operator routes the default origin never shadows on the fast path. */
 function isReservedPath(path: string): boolean {
   return (
-    path === '/health' || path === '/metrics' || path.startsWith('/admin/') || path.startsWith('/manifests/')
+    path === '/health' ||
+    path === '/metrics' ||
+    path === '/dashboard' ||
+    path.startsWith('/dashboard/') ||
+    path.startsWith('/admin/') ||
+    path.startsWith('/manifests/')
   )
 }
