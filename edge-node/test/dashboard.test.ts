@@ -6,13 +6,16 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DASHBOARD_CSP } from '@shoal/dashboard-kit'
+// the page's own formatting: the figures must read exactly this
+import { formatBytes, formatCount, formatRatio } from '@shoal/dashboard-kit/kit.js'
 import { computeCid } from '@shoal/protocol'
 import type { Browser, Page } from 'playwright-core'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser } from '../../test-support/browser.ts'
-import { DASHBOARD_CSP, type NodeDashboardData } from '../src/dashboard/dashboard.ts'
+import type { NodeDashboardData } from '../src/dashboard/dashboard.ts'
 import { createCounterSeries } from '../src/dashboard/series.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 
@@ -43,21 +46,6 @@ describe('counter series', () => {
     expect(() => s.observe(-1)).toThrow(expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }))
   })
 })
-
-/** The page's formatting rules, restated: what the figures must read. */
-const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  let v = n
-  let unit = -1
-  while (v >= 1024 && unit < UNITS.length - 1) {
-    v /= 1024
-    unit++
-  }
-  return `${v.toFixed(1)} ${UNITS[unit]}`
-}
-const formatRatio = (r: number | null) => (r === null ? '—' : `${(r * 100).toFixed(1)} %`)
-const formatCount = (n: number) => n.toLocaleString('en-US')
 
 describe('the node dashboard', () => {
   let dataDir: string
@@ -135,7 +123,9 @@ describe('the node dashboard', () => {
     for (const [path, type] of [
       ['/dashboard', 'text/html'],
       ['/dashboard/app.js', 'text/javascript'],
-      ['/dashboard/app.css', 'text/css'],
+      ['/dashboard/kit.js', 'text/javascript'],
+      ['/dashboard/kit.css', 'text/css'],
+      ['/dashboard/icon.svg', 'image/svg+xml'],
       ['/dashboard/data.json', 'application/json'],
     ] as const) {
       const res = await request(`${node.url}${path}`)
@@ -156,6 +146,7 @@ describe('the node dashboard', () => {
       'SHOAL_ERR_METHOD_NOT_ALLOWED',
     ])
     expect(await get('/dashboard/nope.js')).toBe(404)
+    expect(await get('/dashboard/app.css')).toBe(404) // the node page has only the kit's style
   })
 
   describe('in headless Chromium', () => {

@@ -6,13 +6,15 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DASHBOARD_CSP } from '@shoal/dashboard-kit'
+// the page's own formatting: the figures must read exactly this
+import { formatCount, formatMs, formatScore, formatTime } from '@shoal/dashboard-kit/kit.js'
 import type { Browser, Page } from 'playwright-core'
 import { Registry } from 'prom-client'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser } from '../../test-support/browser.ts'
-import { DASHBOARD_CSP } from '../src/dashboard/dashboard.ts'
 import { createSqliteStore, createTracker, type Tracker, type TrackerDashboardData } from '../src/index.ts'
 import {
   makeContent,
@@ -24,11 +26,6 @@ import {
 } from './helpers/test-node.ts'
 import { FAST } from './helpers/tracker.ts'
 
-/** The page's formatting rules, restated: what the figures must read. */
-const formatScore = (v: number | null) => (v === null ? '—' : v.toFixed(3))
-const formatCount = (n: number) => n.toLocaleString('en-US')
-const formatMs = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`)
-const formatTime = (t: number) => `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 const PARTS = ['uptime', 'success', 'latency', 'throughput', 'integrity'] as const
 
 /** Everything the page shows, read in one synchronous pass (no refresh can land in between). */
@@ -184,6 +181,8 @@ describe('the network dashboard', () => {
       ['/dashboard', 'text/html'],
       ['/dashboard/app.js', 'text/javascript'],
       ['/dashboard/app.css', 'text/css'],
+      ['/dashboard/kit.js', 'text/javascript'],
+      ['/dashboard/kit.css', 'text/css'],
       ['/dashboard/icon.svg', 'image/svg+xml'],
     ] as const) {
       const res = await request(`${tracker.url}${path}`)

@@ -1,6 +1,6 @@
 /**
- * The node's dashboard: `GET /dashboard` (a page), `/dashboard/app.js`,
- * `/dashboard/app.css` (its script and style, no other requests, strict CSP) and
+ * The node's dashboard: `GET /dashboard` (a page) with its script and style and the
+ * shared kit's (`@shoal/dashboard-kit`: strict CSP, no other requests), and
  * `/dashboard/data.json` (what the page shows, for scripts too).
  *
  * `data.json` is versioned (`schema`) and only grows: readers ignore fields they do not
@@ -14,8 +14,8 @@
  * dashboard.start()
  * await dashboard.handle(req, res, '/dashboard/data.json')
  */
-import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createDashboardFiles, sendDashboardFile } from '@shoal/dashboard-kit'
 import { MethodNotAllowedError, NotFoundError } from '@shoal/protocol'
 import type { EdgeMetrics } from '../metrics.ts'
 import type { ObjectStore } from '../store/index.ts'
@@ -25,11 +25,6 @@ import {
   createCounterSeries,
   type SeriesPoint,
 } from './series.ts'
-
-/** Every dashboard answer carries it: only its own script, style and data; no frames, forms or plugins. */
-export const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /** Version of `data.json`'s shape; bumped only when a field changes meaning or goes away. */
 export const DASHBOARD_SCHEMA = 1
@@ -87,31 +82,10 @@ export interface NodeDashboard {
   handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>
 }
 
-const ASSETS = {
-  '/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/dashboard/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  '/dashboard/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
-} as const
-
 async function sum(counter: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
   let total = 0
   for (const { value } of (await counter.get()).values) total += value
   return total
-}
-
-/** Headers of every dashboard answer. */
-export function dashboardHeaders(type: string, length: number): Record<string, string> {
-  return {
-    'content-type': type,
-    'content-length': String(length),
-    'cache-control': 'no-store',
-    'content-security-policy': DASHBOARD_CSP,
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'cross-origin-resource-policy': 'same-origin',
-  }
 }
 
 export function createNodeDashboard(
@@ -121,21 +95,12 @@ export function createNodeDashboard(
   const clock = components.clock ?? Date.now
   const served: CounterSeries = createCounterSeries(init, { clock })
   const startedAt = clock()
-  const assets = new Map<string, Buffer>()
+  const files = createDashboardFiles(new URL('./assets/', import.meta.url))
   let timer: NodeJS.Timeout | undefined
 
   const servedBytes = async () =>
     (await sum(components.metrics.responseBytes)) + (components.extraServedBytes?.() ?? 0)
   const sample = async () => served.observe(await servedBytes())
-
-  const asset = async (file: string): Promise<Buffer> => {
-    let body = assets.get(file)
-    if (body === undefined) {
-      body = await readFile(new URL(`./assets/${file}`, import.meta.url))
-      assets.set(file, body)
-    }
-    return body
-  }
 
   const data = async (): Promise<NodeDashboardData> => {
     const totalBytes = await servedBytes()
@@ -196,19 +161,19 @@ export function createNodeDashboard(
     async handle(req, res, path) {
       const method = req.method ?? 'GET'
       if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError('the dashboard is read-only')
-      let body: Buffer
-      let type: string
+      const head = method === 'HEAD'
       if (path === '/dashboard/data.json') {
-        body = Buffer.from(JSON.stringify(await data()))
-        type = 'application/json; charset=utf-8'
-      } else {
-        const a = ASSETS[path as keyof typeof ASSETS]
-        if (a === undefined) throw new NotFoundError(`no ${path} in the dashboard`)
-        body = await asset(a.file)
-        type = a.type
+        sendDashboardFile(
+          res,
+          'application/json; charset=utf-8',
+          Buffer.from(JSON.stringify(await data())),
+          head,
+        )
+        return
       }
-      res.writeHead(200, dashboardHeaders(type, body.length))
-      res.end(method === 'HEAD' ? undefined : body)
+      const file = await files.get(path)
+      if (file === undefined) throw new NotFoundError(`no ${path} in the dashboard`)
+      sendDashboardFile(res, file.type, file.body, head)
     },
   }
 }

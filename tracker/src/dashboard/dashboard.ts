@@ -1,6 +1,7 @@
 /**
- * The network dashboard: `GET /dashboard` (a page), its script, style and icon (no
- * other requests, strict CSP) and `GET /dashboard/data.json` (what the page shows).
+ * The network dashboard: `GET /dashboard` (a page) with its script and style and the
+ * shared kit's (`@shoal/dashboard-kit`: strict CSP, no other requests), and
+ * `GET /dashboard/data.json` (what the page shows).
  *
  * `data.json` is versioned (`schema`) and only grows: readers ignore fields they do not
  * know. Settlement fills `epochs.settled` and `payouts` through providers in the
@@ -10,16 +11,11 @@
  * @example
  * const routes = [...createRoutes(services), ...dashboardRoutes(services, {})]
  */
-import { readFile } from 'node:fs/promises'
-import type { ServerResponse } from 'node:http'
+import { createDashboardFiles, DASHBOARD_FILE_PATHS, sendDashboardFile } from '@shoal/dashboard-kit'
+import { NotFoundError } from '@shoal/protocol'
 import type { ApiServices } from '../api/routes.ts'
 import type { Route } from '../http/server.ts'
 import { SCORE_FORMULA, type ScoreComponents } from '../scoring/index.ts'
-
-/** Every dashboard answer carries it: only its own script, style and data; no frames, forms or plugins. */
-export const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /** Version of `data.json`'s shape; bumped only when a field changes meaning or goes away. */
 export const DASHBOARD_SCHEMA = 1
@@ -80,27 +76,7 @@ export interface TrackerDashboardData {
   [section: string]: unknown
 }
 
-const ASSETS = {
-  '/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/dashboard/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  '/dashboard/icon.svg': { file: 'icon.svg', type: 'image/svg+xml' },
-} as const
-
 const round = (v: number) => Number(v.toFixed(6))
-
-function send(res: ServerResponse, type: string, body: Buffer, head: boolean): void {
-  res.writeHead(200, {
-    'content-type': type,
-    'content-length': String(body.length),
-    'cache-control': 'no-store',
-    'content-security-policy': DASHBOARD_CSP,
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'cross-origin-resource-policy': 'same-origin',
-  })
-  res.end(head ? undefined : body)
-}
 
 /** What the dashboard shows, from the live index. */
 export async function dashboardData(
@@ -177,22 +153,16 @@ export async function dashboardData(
 
 /** The dashboard's routes (GET; HEAD too): the page and its files, and `data.json`. */
 export function dashboardRoutes(s: ApiServices, components: TrackerDashboardComponents = {}): Route[] {
-  const cache = new Map<string, Buffer>()
-  const asset = async (file: string) => {
-    let body = cache.get(file)
-    if (body === undefined) {
-      body = await readFile(new URL(`./assets/${file}`, import.meta.url))
-      cache.set(file, body)
-    }
-    return body
-  }
-  const routes: Route[] = Object.entries(ASSETS).map(([path, { file, type }]) => ({
+  const files = createDashboardFiles(new URL('./assets/', import.meta.url))
+  const routes: Route[] = DASHBOARD_FILE_PATHS.map((path) => ({
     method: 'GET',
     path,
     name: 'dashboard',
     limit: 'default',
     async handle({ req, res }) {
-      send(res, type, await asset(file), req.method === 'HEAD')
+      const file = await files.get(path)
+      if (file === undefined) throw new NotFoundError(`no ${path} in the dashboard`)
+      sendDashboardFile(res, file.type, file.body, req.method === 'HEAD')
     },
   }))
   routes.push({
@@ -202,7 +172,7 @@ export function dashboardRoutes(s: ApiServices, components: TrackerDashboardComp
     limit: 'default',
     async handle({ req, res, signal }) {
       const body = Buffer.from(JSON.stringify(await dashboardData(s, components, { signal })))
-      send(res, 'application/json; charset=utf-8', body, req.method === 'HEAD')
+      sendDashboardFile(res, 'application/json; charset=utf-8', body, req.method === 'HEAD')
     },
   })
   return routes

@@ -1,8 +1,22 @@
-// The network dashboard's script: reads /dashboard/data.json every few seconds and draws
-// the totals, an SVG chart of scores and the node table. No library and no request but
-// data.json (CSP).
-const REFRESH_MS = 3000
-const SVG = 'http://www.w3.org/2000/svg'
+// The network dashboard's script: draws /dashboard/data.json (totals, an SVG chart of
+// nodes by score, the node table, epochs, payouts, sections other parts add) and
+// refreshes it live.
+import {
+  $,
+  clearChart,
+  el,
+  fillList,
+  formatCount,
+  formatDuration,
+  formatMs,
+  formatScore,
+  formatTime,
+  renderMore,
+  show,
+  startRefresh,
+  svgEl,
+} from './kit.js'
+
 const KNOWN = new Set([
   'schema',
   'generatedAt',
@@ -16,68 +30,12 @@ const KNOWN = new Set([
 ])
 const PARTS = ['uptime', 'success', 'latency', 'throughput', 'integrity']
 
-export const formatScore = (v) => (v === null || v === undefined ? '—' : Number(v).toFixed(3))
-export const formatCount = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US'))
-export const formatMs = (v) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`)
-/** 1764000000000 → "2025-11-24 16:00 UTC". */
-export const formatTime = (t) => `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 /** "0x1234…cdef". */
 export const shortAddress = (a) => `${a.slice(0, 6)}…${a.slice(-4)}`
 
-function formatDuration(seconds) {
-  const d = Math.floor(seconds / 86400)
-  const h = Math.floor((seconds % 86400) / 3600)
-  const m = Math.floor((seconds % 3600) / 60)
-  const s = Math.floor(seconds % 60)
-  return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s} s` : `${s} s`
-}
-
-const $ = (id) => document.getElementById(id)
-
-function show(id, text, value) {
-  const node = $(id)
-  node.textContent = text
-  if (value !== undefined) node.dataset.value = String(value)
-}
-
-function el(name, text, attrs = {}) {
-  const node = document.createElement(name)
-  if (text !== undefined) node.textContent = text
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v))
-  return node
-}
-
-function svgEl(name, attrs) {
-  const node = document.createElementNS(SVG, name)
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v))
-  return node
-}
-
-function fillList(dl, section) {
-  dl.replaceChildren()
-  if (section === null || section === undefined) {
-    const row = el('div')
-    row.append(el('dt', 'Status'), el('dd', 'not available yet', { class: 'empty' }))
-    dl.append(row)
-    return
-  }
-  for (const [key, value] of Object.entries(section)) {
-    const row = el('div')
-    const text =
-      typeof value === 'number'
-        ? formatCount(value)
-        : typeof value === 'string'
-          ? value
-          : JSON.stringify(value)
-    row.append(el('dt', key), el('dd', text, { 'data-key': key }))
-    dl.append(row)
-  }
-}
-
 function drawScores(nodes) {
   const svg = $('score-chart')
-  for (const child of [...svg.children])
-    if (child.tagName !== 'title' && child.tagName !== 'desc') child.remove()
+  clearChart(svg)
   const bins = new Array(10).fill(0)
   for (const n of nodes) bins[Math.min(9, Math.floor(n.score * 10))]++
   const peak = Math.max(...bins)
@@ -109,9 +67,6 @@ function drawScores(nodes) {
 function render(d) {
   show('issuer', d.tracker.issuer, d.tracker.issuer)
   show('uptime', formatDuration(d.tracker.uptimeSeconds), d.tracker.uptimeSeconds)
-  const updated = $('updated')
-  updated.textContent = new Date(d.generatedAt).toLocaleTimeString('en-GB')
-  updated.dateTime = new Date(d.generatedAt).toISOString()
 
   const t = d.totals
   show('total-nodes', formatCount(t.nodes), t.nodes)
@@ -174,30 +129,7 @@ function render(d) {
   fillList($('settled'), e.settled)
   fillList($('payouts'), d.payouts)
 
-  const more = $('more')
-  more.replaceChildren()
-  for (const [name, section] of Object.entries(d)) {
-    if (KNOWN.has(name)) continue
-    const id = `section-${name.replace(/[^a-zA-Z0-9_-]/g, '-')}`
-    const heading = el('h2', name, { id: `${id}-heading` })
-    const dl = el('dl', undefined, { class: 'figures', id, 'aria-labelledby': `${id}-heading` })
-    fillList(dl, typeof section === 'object' ? section : { value: section })
-    more.append(heading, dl)
-  }
-  document.body.dataset.generatedAt = String(d.generatedAt)
+  renderMore($('more'), d, KNOWN)
 }
 
-async function refresh() {
-  try {
-    const res = await fetch('/dashboard/data.json', { cache: 'no-store' })
-    if (!res.ok) throw new Error(`the tracker answered ${res.status}`)
-    render(await res.json())
-    $('status').textContent = ''
-  } catch (err) {
-    $('status').textContent = `Could not load the figures: ${err.message}. Retrying.`
-  } finally {
-    setTimeout(refresh, REFRESH_MS)
-  }
-}
-
-if (typeof document !== 'undefined') refresh()
+startRefresh('/dashboard/data.json', render, 'tracker')
