@@ -90,21 +90,29 @@ async function apt(args: string[]): Promise<void> {
   })
 }
 
+export interface EnsureChromiumInit {
+  /** Where the browser must be. Default {@link CHROMIUM_PATH}. */
+  path?: string
+  /** Whether this process may run apt. Default: it runs as root. */
+  root?: boolean
+}
+
 /**
  * Resolves when `/usr/bin/chromium` exists, installing Debian's `chromium` first if it
  * is missing (`apt-get install -y chromium`, after `apt-get update` if that fails).
  * Rejects with a message that says what to do when it cannot.
  */
-export async function ensureChromium(): Promise<string> {
-  if (await exists(CHROMIUM_PATH)) return CHROMIUM_PATH
+export async function ensureChromium(init: EnsureChromiumInit = {}): Promise<string> {
+  const chromiumPath = init.path ?? CHROMIUM_PATH
+  if (await exists(chromiumPath)) return chromiumPath
   const deadline = Date.now() + INSTALL_TIMEOUT_MS + 60_000
   const unlock = await lock(deadline)
   try {
     // another process may have installed it while this one waited for the lock
-    if (await exists(CHROMIUM_PATH)) return CHROMIUM_PATH
-    if (process.getuid?.() !== 0) {
+    if (await exists(chromiumPath)) return chromiumPath
+    if (!(init.root ?? process.getuid?.() === 0)) {
       throw new Error(
-        `browser tests need Debian's chromium at ${CHROMIUM_PATH}; it is missing and this process is not root, ` +
+        `browser tests need Debian's chromium at ${chromiumPath}; it is missing and this process is not root, ` +
           'so it cannot install it: run `sudo apt-get install -y chromium`',
       )
     }
@@ -119,15 +127,15 @@ export async function ensureChromium(): Promise<string> {
       } catch (err) {
         const e = err as { stderr?: string; message: string }
         throw new Error(
-          `browser tests need Debian's chromium at ${CHROMIUM_PATH} and \`apt-get install -y chromium\` failed: ` +
+          `browser tests need Debian's chromium at ${chromiumPath} and \`apt-get install -y chromium\` failed: ` +
             `${(e.stderr ?? '').trim().split('\n').slice(-3).join(' / ') || e.message}`,
           { cause: err },
         )
       }
     }
-    if (!(await exists(CHROMIUM_PATH)))
-      throw new Error(`apt-get installed chromium but ${CHROMIUM_PATH} is still missing`)
-    return CHROMIUM_PATH
+    if (!(await exists(chromiumPath)))
+      throw new Error(`apt-get installed chromium but ${chromiumPath} is still missing`)
+    return chromiumPath
   } finally {
     await unlock()
   }
@@ -144,16 +152,28 @@ export async function launchBrowser(): Promise<Browser> {
  * conditions) and returns the code. Fails if the entry pulls in a `node:` module.
  */
 export async function bundleForBrowser(entry: string): Promise<string> {
-  const out = await build({
-    entryPoints: [entry],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2023',
-    write: false,
-    logLevel: 'silent',
-  })
-  return out.outputFiles[0]!.text
+  try {
+    const out = await build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2023',
+      write: false,
+      logLevel: 'silent',
+    })
+    return out.outputFiles[0]!.text
+  } catch (err) {
+    const errors = (err as { errors?: { text: string; location: { file: string } | null }[] }).errors ?? []
+    if (errors.length === 0) throw err
+    throw new Error(
+      `${entry} does not bundle for browsers: ${errors
+        .slice(0, 5)
+        .map((e) => `${e.location?.file ?? '?'}: ${e.text}`)
+        .join('; ')}${errors.length > 5 ? ` (and ${errors.length - 5} more)` : ''}`,
+      { cause: err },
+    )
+  }
 }
 
 export interface StaticFile {
