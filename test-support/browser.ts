@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 
 const run = promisify(execFile)
 
@@ -145,6 +146,35 @@ export async function ensureChromium(init: EnsureChromiumInit = {}): Promise<str
 export async function launchBrowser(): Promise<Browser> {
   const executablePath = await ensureChromium()
   return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS] })
+}
+
+/** Time allowed to set a browser up: a cold machine runs `apt-get update` and installs ~100 MB. */
+export const BROWSER_SETUP_TIMEOUT_MS = INSTALL_TIMEOUT_MS + 60_000
+
+/**
+ * One browser for the test file (call it at the top of a `describe`): launched in
+ * `beforeAll` (with time for an install), closed in `afterAll` even when setup failed.
+ * Returns a getter for it.
+ *
+ * @example
+ * const browser = useBrowser()
+ * it('…', async () => { const page = await browser().newPage() })
+ */
+export function useBrowser(): () => Browser {
+  let launching: Promise<Browser> | undefined
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    launching = launchBrowser()
+    browser = await launching
+  }, BROWSER_SETUP_TIMEOUT_MS)
+  afterAll(async () => {
+    await (await launching?.catch(() => undefined))?.close()
+  })
+  return () => {
+    if (browser === undefined)
+      throw new Error('the browser is not launched yet (use it inside tests or later hooks)')
+    return browser
+  }
 }
 
 /**

@@ -7,15 +7,10 @@
 import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { ManifestEntry } from '@shoal/protocol'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import {
-  bundleForBrowser,
-  launchBrowser,
-  type StaticServer,
-  serveStatic,
-} from '../../test-support/browser.ts'
+import { bundleForBrowser, type StaticServer, serveStatic, useBrowser } from '../../test-support/browser.ts'
 import {
   type Content,
   type FaultyNode,
@@ -81,7 +76,7 @@ function fetchInPage(page: Page, args: PageFetch): Promise<PageResult> {
 }
 
 describe('the SDK in headless Chromium against a real tracker and edge nodes', () => {
-  let browser: Browser
+  const browser = useBrowser()
   let site: StaticServer
   let t: TrackerFixture
   let nodes: Nodes
@@ -96,9 +91,6 @@ describe('the SDK in headless Chromium against a real tracker and edge nodes', (
   let image: Content
 
   beforeAll(async () => {
-    const launching = launchBrowser()
-    // a failed setup must not leave the browser behind
-    launching.catch(() => {})
     const bundle = await bundleForBrowser(fileURLToPath(new URL('./browser-entry.ts', import.meta.url)))
     expect(bundle).not.toMatch(/from\s*["']node:/)
     site = await serveStatic({
@@ -128,12 +120,11 @@ describe('the SDK in headless Chromium against a real tracker and edge nodes', (
         entry('/img/photo.png', image, 'image/png'),
       ]),
     )
-    browser = await launching
   })
 
   beforeEach(async () => {
     // a fresh context per test: no HTTP cache or preflight cache carried over
-    context = await browser.newContext()
+    context = await browser().newContext()
     page = await context.newPage()
     requested = []
     page.on('request', (r) => requested.push(r.url()))
@@ -147,7 +138,6 @@ describe('the SDK in headless Chromium against a real tracker and edge nodes', (
   })
 
   afterAll(async () => {
-    await browser?.close()
     await site?.close()
     await t?.close()
     for (const p of proxies ?? []) await p.close()

@@ -10,11 +10,11 @@ import { DASHBOARD_CSP } from '@shoal/dashboard-kit'
 // the page's own formatting: the figures must read exactly this
 import { formatBytes, formatCount, formatRatio } from '@shoal/dashboard-kit/kit.js'
 import { computeCid } from '@shoal/protocol'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser } from '../../test-support/browser.ts'
+import { useBrowser } from '../../test-support/browser.ts'
 import type { NodeDashboardData } from '../src/dashboard/dashboard.ts'
 import { createCounterSeries } from '../src/dashboard/series.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
@@ -50,7 +50,7 @@ describe('counter series', () => {
 describe('the node dashboard', () => {
   let dataDir: string
   let node: EdgeNode
-  let browser: Browser
+  const browser = useBrowser()
   const account = privateKeyToAccount(generatePrivateKey())
   const bytes = Buffer.alloc(300_000, 9)
   let cid: string
@@ -67,8 +67,6 @@ describe('the node dashboard', () => {
   }
 
   beforeAll(async () => {
-    const launching = launchBrowser()
-    launching.catch(() => {})
     dataDir = await mkdtemp(join(tmpdir(), 'shoal-dashboard-'))
     node = createEdgeNode(
       { dataDir, host: '127.0.0.1', port: 0, acceptPushes: 'any', shutdownGraceMs: 100 },
@@ -83,10 +81,8 @@ describe('the node dashboard', () => {
     await node.start()
     cid = (await computeCid(bytes, { chunkSize: 65536 })).cid.text
     await (await request(`${node.url}/c/${cid}`, { method: 'PUT', body: bytes })).body.dump()
-    browser = await launching
   })
   afterAll(async () => {
-    await browser?.close()
     await node?.stop()
     await rm(dataDir, { recursive: true, force: true })
   })
@@ -155,7 +151,7 @@ describe('the node dashboard', () => {
     const problems: string[] = []
 
     beforeAll(async () => {
-      page = await browser.newPage()
+      page = await browser().newPage()
       page.on('request', (r) => requested.push(r.url()))
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text())

@@ -9,12 +9,12 @@ import { join } from 'node:path'
 import { DASHBOARD_CSP } from '@shoal/dashboard-kit'
 // the page's own formatting: the figures must read exactly this
 import { formatCount, formatMs, formatScore, formatTime } from '@shoal/dashboard-kit/kit.js'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { Registry } from 'prom-client'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser } from '../../test-support/browser.ts'
+import { useBrowser } from '../../test-support/browser.ts'
 import { createSqliteStore, createTracker, type Tracker, type TrackerDashboardData } from '../src/index.ts'
 import {
   makeContent,
@@ -82,12 +82,10 @@ function readPage(page: Page): Promise<Shown> {
 describe('the network dashboard', () => {
   let dir: string
   let tracker: Tracker
-  let browser: Browser
+  const browser = useBrowser()
   const nodes: TestNode[] = []
 
   beforeAll(async () => {
-    const launching = launchBrowser()
-    launching.catch(() => {})
     dir = await mkdtemp(join(tmpdir(), 'shoal-tracker-dashboard-'))
     tracker = createTracker(
       { ...FAST, epochLengthMs: 3_600_000 },
@@ -112,10 +110,8 @@ describe('the network dashboard', () => {
     await publishSite(tracker.url, privateKeyToAccount(generatePrivateKey()), 'blog', 1, [
       { path: '/index.html', content },
     ])
-    browser = await launching
   })
   afterAll(async () => {
-    await browser?.close()
     await tracker?.stop()
     for (const n of nodes) await n.close()
     await rm(dir, { recursive: true, force: true })
@@ -204,7 +200,7 @@ describe('the network dashboard', () => {
     const answers = new Map<string, TrackerDashboardData>()
 
     beforeAll(async () => {
-      page = await browser.newPage()
+      page = await browser().newPage()
       page.on('request', (r) => requested.push(r.url()))
       page.on('response', async (r) => {
         if (!r.url().endsWith('/dashboard/data.json')) return
