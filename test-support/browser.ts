@@ -19,12 +19,13 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { access, constants, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from 'esbuild'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll } from 'vitest'
 
 const run = promisify(execFile)
@@ -254,4 +255,44 @@ export async function serveStatic(files: Record<string, StaticFile>): Promise<St
         for (const s of sockets) s.destroy()
       }),
   }
+}
+
+/** One accessibility rule a page breaks, as axe-core reports it. */
+export interface AccessibilityViolation {
+  id: string
+  impact: string | null
+  help: string
+  /** CSS selectors of the offending elements. */
+  targets: string[]
+}
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules) on the page as it is now and returns what it
+ * breaks. axe is evaluated through the DevTools protocol, so the page's CSP is untouched.
+ */
+export async function accessibilityViolations(page: Page): Promise<AccessibilityViolation[]> {
+  const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+  await page.evaluate(source)
+  return page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: AxeLike }).axe
+    const result = await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    })
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact ?? null,
+      help: v.help,
+      targets: v.nodes.map((n) => n.target.join(' ')),
+    }))
+  })
+}
+
+/** The part of axe-core's API used above. */
+interface AxeLike {
+  run(
+    context: Document,
+    options: { runOnly: { type: 'tag'; values: string[] } },
+  ): Promise<{
+    violations: { id: string; impact?: string | null; help: string; nodes: { target: string[] }[] }[]
+  }>
 }

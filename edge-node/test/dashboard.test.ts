@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { useBrowser } from '../../test-support/browser.ts'
+import { accessibilityViolations, useBrowser } from '../../test-support/browser.ts'
 import type { NodeDashboardData } from '../src/dashboard/dashboard.ts'
 import { createCounterSeries } from '../src/dashboard/series.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
@@ -212,6 +212,10 @@ describe('the node dashboard', () => {
         { timeout: 10_000 },
       )
       expect(await text('#total-bytes')).toBe(formatBytes(Number(await value('#total-bytes'))))
+    })
+
+    it('breaks no WCAG 2.1 A/AA rule that axe-core checks', async () => {
+      expect(await accessibilityViolations(page)).toEqual([])
     })
 
     it('made no request but its own and broke no CSP rule', async () => {

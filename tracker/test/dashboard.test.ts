@@ -14,7 +14,7 @@ import { Registry } from 'prom-client'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { useBrowser } from '../../test-support/browser.ts'
+import { accessibilityViolations, useBrowser } from '../../test-support/browser.ts'
 import { createSqliteStore, createTracker, type Tracker, type TrackerDashboardData } from '../src/index.ts'
 import {
   makeContent,
@@ -268,6 +268,10 @@ describe('the network dashboard', () => {
         Object.fromEntries(Object.entries(d.totals.byStatus).map(([s, n]) => [s, formatCount(n)])),
       )
       expect(answers.size).toBeGreaterThan(1)
+    })
+
+    it('breaks no WCAG 2.1 A/AA rule that axe-core checks', async () => {
+      expect(await accessibilityViolations(page)).toEqual([])
     })
 
     it('made no request but its own and broke no CSP rule', async () => {
