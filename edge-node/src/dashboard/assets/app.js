@@ -42,6 +42,9 @@ function drawTraffic(traffic) {
     svg.append(bar)
   })
   svg.append(svgEl('text', { x: 4, y: 12 }, `peak ${formatBytes(peak)}`))
+  const span = Math.round((points.length * traffic.bucketSeconds) / 60)
+  svg.append(svgEl('text', { x: 4, y: h - 4 }, `${span} min ago`))
+  svg.append(svgEl('text', { x: w - 4, y: h - 4, 'text-anchor': 'end' }, 'now'))
   $('traffic-desc').textContent =
     peak === 0
       ? 'Nothing served in the last hour.'
