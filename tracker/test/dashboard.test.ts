@@ -88,7 +88,13 @@ describe('the network dashboard', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-tracker-dashboard-'))
     tracker = createTracker(
-      { ...FAST, epochLengthMs: 3_600_000 },
+      {
+        ...FAST,
+        epochLengthMs: 3_600_000,
+        // a busy machine must not mark the answering nodes down: only refused probes count
+        probeTimeoutMs: 5_000,
+        index: { downAfterMs: 60_000 },
+      },
       {
         store: createSqliteStore({ path: join(dir, 'tracker.db') }),
         account: privateKeyToAccount(generatePrivateKey()),
