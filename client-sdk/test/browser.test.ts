@@ -18,6 +18,7 @@ import {
   type Nodes,
   startEdgeNodes,
   startFaultyNode,
+  waitFor,
 } from './helpers/nodes.ts'
 import { publish, registerNode, signManifest, startTracker, type TrackerFixture } from './helpers/tracker.ts'
 
@@ -133,6 +134,9 @@ describe('the SDK in headless Chromium against a real tracker and edge nodes', (
   })
 
   afterEach(async () => {
+    // every request the page made has finished or was aborted (hedges, losers of a race;
+    // the tracker's probes pass through the proxies too, and end at once)
+    await waitFor(() => proxies.every((p) => p.open === 0))
     await context.close()
     for (const p of proxies) p.fault = { kind: 'ok' }
   })
