@@ -120,8 +120,6 @@ describe('the node dashboard', () => {
       ['/dashboard', 'text/html'],
       ['/dashboard/app.js', 'text/javascript'],
       ['/dashboard/kit.js', 'text/javascript'],
-      ['/dashboard/kit.css', 'text/css'],
-      ['/dashboard/icon.svg', 'image/svg+xml'],
       ['/dashboard/data.json', 'application/json'],
     ] as const) {
       const res = await request(`${node.url}${path}`)
@@ -134,8 +132,6 @@ describe('the node dashboard', () => {
       if (path !== '/dashboard/data.json')
         expect(text, path).not.toMatch(/(?:src|href)=["']?(?:https?:)?\/\//)
     }
-    expect(DASHBOARD_CSP).toContain("default-src 'none'")
-    expect(DASHBOARD_CSP).not.toContain('unsafe')
     const post = await request(`${node.url}/dashboard/data.json`, { method: 'POST', body: '{}' })
     expect([post.statusCode, ((await post.body.json()) as { error: { code: string } }).error.code]).toEqual([
       405,
