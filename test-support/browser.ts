@@ -257,6 +257,25 @@ export async function serveStatic(files: Record<string, StaticFile>): Promise<St
   }
 }
 
+/** What a page did, as {@link watchPage} records it. */
+export interface PageWatch {
+  /** Every URL the page requested, in order. */
+  requested: string[]
+  /** Console errors and warnings (CSP violations, failed loads) and uncaught errors. */
+  problems: string[]
+}
+
+/** Starts recording a page's requests and problems (call before `goto`). */
+export function watchPage(page: Page): PageWatch {
+  const watch: PageWatch = { requested: [], problems: [] }
+  page.on('request', (r) => watch.requested.push(r.url()))
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') watch.problems.push(m.text())
+  })
+  page.on('pageerror', (e) => watch.problems.push(e.message))
+  return watch
+}
+
 /** One accessibility rule a page breaks, as axe-core reports it. */
 export interface AccessibilityViolation {
   id: string

@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { accessibilityViolations, useBrowser } from '../../test-support/browser.ts'
+import { accessibilityViolations, type PageWatch, useBrowser, watchPage } from '../../test-support/browser.ts'
 import type { NodeDashboardData } from '../src/dashboard/dashboard.ts'
 import { createCounterSeries } from '../src/dashboard/series.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
@@ -143,16 +143,11 @@ describe('the node dashboard', () => {
 
   describe('in headless Chromium', () => {
     let page: Page
-    const requested: string[] = []
-    const problems: string[] = []
+    let watch: PageWatch
 
     beforeAll(async () => {
       page = await browser().newPage()
-      page.on('request', (r) => requested.push(r.url()))
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text())
-      })
-      page.on('pageerror', (e) => problems.push(e.message))
+      watch = watchPage(page)
       await page.goto(`${node.url}/dashboard`)
       await page.waitForSelector('body[data-generated-at]', { state: 'attached', timeout: 10_000 })
     })
@@ -215,9 +210,9 @@ describe('the node dashboard', () => {
     })
 
     it('made no request but its own and broke no CSP rule', async () => {
-      expect(requested.length).toBeGreaterThanOrEqual(4)
-      expect(requested.every((u) => u.startsWith(`${node.url}/dashboard`))).toBe(true)
-      expect(problems).toEqual([])
+      expect(watch.requested.length).toBeGreaterThanOrEqual(4)
+      expect(watch.requested.every((u) => u.startsWith(`${node.url}/dashboard`))).toBe(true)
+      expect(watch.problems).toEqual([])
     })
   })
 })

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { accessibilityViolations, useBrowser } from '../../test-support/browser.ts'
+import { accessibilityViolations, type PageWatch, useBrowser, watchPage } from '../../test-support/browser.ts'
 import { createSqliteStore, createTracker, type Tracker, type TrackerDashboardData } from '../src/index.ts'
 import {
   makeContent,
@@ -196,23 +196,18 @@ describe('the network dashboard', () => {
 
   describe('in headless Chromium', () => {
     let page: Page
-    const requested: string[] = []
-    const problems: string[] = []
+    let watch: PageWatch
     /** Every data.json answer the page received, by generatedAt. */
     const answers = new Map<string, TrackerDashboardData>()
 
     beforeAll(async () => {
       page = await browser().newPage()
-      page.on('request', (r) => requested.push(r.url()))
+      watch = watchPage(page)
       page.on('response', async (r) => {
         if (!r.url().endsWith('/dashboard/data.json')) return
         const d = (await r.json().catch(() => undefined)) as TrackerDashboardData | undefined
         if (d !== undefined) answers.set(String(d.generatedAt), d)
       })
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text())
-      })
-      page.on('pageerror', (e) => problems.push(e.message))
       await page.goto(`${tracker.url}/dashboard`)
       await page.waitForSelector('body[data-generated-at]', { state: 'attached', timeout: 10_000 })
     })
@@ -277,9 +272,9 @@ describe('the network dashboard', () => {
     })
 
     it('made no request but its own and broke no CSP rule', async () => {
-      expect(requested.length).toBeGreaterThanOrEqual(4)
-      expect(requested.every((u) => u.startsWith(`${tracker.url}/dashboard`))).toBe(true)
-      expect(problems).toEqual([])
+      expect(watch.requested.length).toBeGreaterThanOrEqual(4)
+      expect(watch.requested.every((u) => u.startsWith(`${tracker.url}/dashboard`))).toBe(true)
+      expect(watch.problems).toEqual([])
     })
   })
 })
