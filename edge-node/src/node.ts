@@ -35,7 +35,9 @@ import {
 } from './config.ts'
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
+import { createNodeDashboard, type NodeDashboardComponents } from './dashboard/dashboard.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
+import { allowCrossOrigin, answerPreflight, PUBLIC_CORS_HEADERS } from './http/cors.ts'
 import {
   createFastPath,
   type FastPath,
@@ -69,6 +71,8 @@ export interface EdgeNodeComponents {
   /** Extra sources tried on content misses (peers, mesh). */
   contentSources?: ContentSource[]
   registry?: Registry
+  /** What other parts show on `GET /dashboard` (peers, receipts, earnings, more sections). */
+  dashboard?: Pick<NodeDashboardComponents, 'peers' | 'receipts' | 'earnings' | 'sections'>
 }
 
 export interface EdgeNode {
@@ -171,6 +175,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   let url = ''
 
   const routeName = (route: Route | undefined): string => route?.kind ?? 'invalid'
+  /** Routes any web page may read (CORS): content by CID, its leaves, sites served from a manifest. */
+  const isPublicRoute = (route: Route): boolean =>
+    route.kind === 'content' ||
+    route.kind === 'leaves' ||
+    (route.kind === 'site' && !originSites.has(route.site))
 
   const serveSite = async (req: IncomingMessage, res: ServerResponse, site: string, path: string) => {
     const resolved = await manifests.resolve(site, path.endsWith('/') ? `${path}index.html` : path)
@@ -254,6 +263,14 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       route = routeOf(req.url ?? '/', { defaultOrigin: options.defaultOrigin !== undefined })
       const method = req.method ?? 'GET'
       const readOnly = method === 'GET' || method === 'HEAD'
+      if (isPublicRoute(route) && (readOnly || method === 'OPTIONS')) {
+        // content by CID: any web page may read it (the SDK verifies it in the browser too)
+        allowCrossOrigin(res)
+        if (method === 'OPTIONS') {
+          answerPreflight(res, 'GET, HEAD')
+          return
+        }
+      }
       switch (route.kind) {
         case 'health':
           if (!readOnly) throw new MethodNotAllowedError('use GET /health')
@@ -325,6 +342,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           })
           return
         }
+        case 'dashboard':
+          await dashboard.handle(req, res, route.path)
+          return
         case 'purge':
           if (method !== 'POST') throw new MethodNotAllowedError('use POST /admin/purge')
           await purge(req, res)
@@ -413,6 +433,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           'content-type': contentType,
           'accept-ranges': 'bytes',
           'x-content-type-options': 'nosniff',
+          ...PUBLIC_CORS_HEADERS,
         },
         body: entry.body,
       })
@@ -507,6 +528,22 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       })
     }
   }
+  const dashboard = createNodeDashboard(
+    {},
+    {
+      ...components.dashboard,
+      metrics,
+      store,
+      ...(fastPath === undefined
+        ? {}
+        : {
+            extraServedBytes: () => fastPath.counters.bytes,
+            extraCacheHits: () => fastPath.counters.requests,
+          }),
+      ...(components.account === undefined ? {} : { address: components.account.address }),
+      url: () => url,
+    },
+  )
   const listener: net.Server =
     fastPath === undefined ? server : net.createServer({ noDelay: true }, fastPath.accept)
   listener.on(options.tls === undefined ? 'connection' : 'secureConnection', (socket: net.Socket) => {
@@ -542,6 +579,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       await manifests.load()
       listener.listen(options.port, options.host)
       await once(listener, 'listening')
+      dashboard.start()
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
@@ -554,6 +592,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async stop() {
       if (stopping) return
       stopping = true
+      dashboard.stop()
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()))
       server.closeIdleConnections()
       const grace = AbortSignal.timeout(options.shutdownGraceMs)
@@ -581,6 +620,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
 /** Operator routes the default origin never shadows on the fast path. */
 function isReservedPath(path: string): boolean {
   return (
-    path === '/health' || path === '/metrics' || path.startsWith('/admin/') || path.startsWith('/manifests/')
+    path === '/health' ||
+    path === '/metrics' ||
+    path === '/dashboard' ||
+    path.startsWith('/dashboard/') ||
+    path.startsWith('/admin/') ||
+    path.startsWith('/manifests/')
   )
 }

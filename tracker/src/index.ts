@@ -12,6 +12,13 @@ export type {
 } from './api/schemas.ts'
 export { type AuditOutcome, type Auditor, createAuditor } from './audit/auditor.ts'
 export {
+  DASHBOARD_SCHEMA,
+  type DashboardNode,
+  dashboardData,
+  type TrackerDashboardComponents,
+  type TrackerDashboardData,
+} from './dashboard/dashboard.ts'
+export {
   agreeSession,
   checkHeartbeatMac,
   createSessionKeyPair,

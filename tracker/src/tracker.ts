@@ -9,8 +9,9 @@ import { InvalidArgumentError, type RecordSigner } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import type { Registry as PromRegistry } from 'prom-client'
 import type { Dispatcher } from 'undici'
-import { createRoutes } from './api/routes.ts'
+import { type ApiServices, createRoutes } from './api/routes.ts'
 import { type Auditor, createAuditor } from './audit/auditor.ts'
+import { dashboardRoutes, type TrackerDashboardComponents } from './dashboard/dashboard.ts'
 import { createNodeDispatcher } from './http/client.ts'
 import { type ApiServer, createApiServer } from './http/server.ts'
 import { createMetrics, type TrackerMetrics } from './metrics.ts'
@@ -40,6 +41,8 @@ export interface TrackerComponents {
   clock?: () => number
   /** HTTP client for probes and audits (default: an undici Agent honouring `allowPrivateUrls`). */
   dispatcher?: Dispatcher
+  /** What settlement shows on `GET /dashboard` (settled epochs, payouts, more sections). */
+  dashboard?: TrackerDashboardComponents
 }
 
 export interface Tracker {
@@ -281,6 +284,22 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         }
         index = createNodeIndex<NodeMeta>({ ...options.index, seed }, { clock })
         const restored = await registry.restore({ signal })
+        const services: ApiServices = {
+          options,
+          store,
+          index: indexProxy,
+          registry,
+          sites,
+          reports,
+          tickets,
+          prober,
+          auditor,
+          regions,
+          ...(components.register !== undefined ? { register: components.register } : {}),
+          ...(metrics !== undefined ? { metrics } : {}),
+          clock,
+          startedAt,
+        }
         api = createApiServer(
           {
             host: options.host,
@@ -293,22 +312,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
             requestTimeoutMs: options.requestTimeoutMs,
           },
           {
-            routes: createRoutes({
-              options,
-              store,
-              index: indexProxy,
-              registry,
-              sites,
-              reports,
-              tickets,
-              prober,
-              auditor,
-              regions,
-              ...(components.register !== undefined ? { register: components.register } : {}),
-              ...(metrics !== undefined ? { metrics } : {}),
-              clock,
-              startedAt,
-            }),
+            routes: [...createRoutes(services), ...dashboardRoutes(services, components.dashboard)],
             ...(logger !== undefined ? { logger } : {}),
             ...(metrics !== undefined ? { metrics } : {}),
           },

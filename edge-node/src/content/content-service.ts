@@ -246,7 +246,10 @@ export function createContentService(
     async open(cid, options = {}) {
       const key = contentKey(cid)
       const hit = store.memory.get(key) ?? (await store.get(key, options))
-      if (hit !== undefined) return { kind: 'stored', entry: hit }
+      if (hit !== undefined) {
+        metrics?.cacheHits.inc({ tier: hit.tier })
+        return { kind: 'stored', entry: hit }
+      }
       const running = fills.get(key)
       if (running !== undefined) {
         await running.done

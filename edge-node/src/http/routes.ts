@@ -16,6 +16,7 @@ export type Route =
   | { kind: 'health' }
   | { kind: 'metrics' }
   | { kind: 'purge' }
+  | { kind: 'dashboard'; path: string }
   | { kind: 'default-origin'; path: string; query: string }
   | { kind: 'not-found' }
 
@@ -69,6 +70,8 @@ export function routeOf(target: string, options: { defaultOrigin: boolean }): Ro
   if (rawPath === '/health') return { kind: 'health' }
   if (rawPath === '/metrics') return { kind: 'metrics' }
   if (rawPath === '/admin/purge') return { kind: 'purge' }
+  if (rawPath === '/dashboard' || rawPath.startsWith('/dashboard/'))
+    return { kind: 'dashboard', path: rawPath }
   if (rawPath.startsWith('/c/')) {
     const rest = rawPath.slice(3)
     const slash = rest.indexOf('/')

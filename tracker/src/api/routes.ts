@@ -109,6 +109,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/health',
+      cors: true,
       name: 'health',
       limit: 'default',
       handle: ({ res }) => sendJson(res, 200, { status: 'ok', nodes: index.size }),
@@ -170,6 +171,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/v1/nodes/:address',
+      cors: true,
       name: 'node',
       limit: 'default',
       async handle({ res, params, signal }) {
@@ -210,6 +212,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/v1/select',
+      cors: true,
       name: 'select',
       limit: 'select',
       handle({ res, query }) {
@@ -234,6 +237,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'POST',
       path: '/v1/reports',
+      cors: true,
       name: 'reports',
       limit: 'reports',
       async handle({ req, res, signal }) {
@@ -263,6 +267,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/v1/sites/:site',
+      cors: true,
       name: 'site',
       limit: 'default',
       async handle({ res, params, signal }) {
@@ -272,6 +277,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/v1/sites/:site/entries',
+      cors: true,
       name: 'site-entry',
       limit: 'default',
       async handle({ res, params, query, signal }) {
@@ -289,6 +295,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'POST',
       path: '/v1/tickets',
+      cors: true,
       name: 'tickets',
       limit: 'tickets',
       async handle({ req, res, signal }) {
@@ -300,6 +307,7 @@ export function createRoutes(s: ApiServices): Route[] {
     {
       method: 'GET',
       path: '/v1/stats',
+      cors: true,
       name: 'stats',
       limit: 'default',
       async handle({ res, signal }) {

@@ -39,8 +39,25 @@ export interface Route {
   /** Metric label. */
   name: string
   limit: keyof RateLimits
+  /**
+   * A public route web pages may call from any origin (CORS: `*`, no credentials):
+   * its answers (errors included) carry `Access-Control-Allow-Origin` and `OPTIONS`
+   * on its path answers the preflight. Node-facing and operator routes leave it unset.
+   */
+  cors?: boolean
   handle(ctx: RequestContext): Promise<void> | void
 }
+
+/** Request headers a page may send to public routes (beyond the CORS-safelisted ones). */
+export const CORS_ALLOW_HEADERS = 'content-type, accept'
+/** Response headers a page may read (beyond the safelisted ones). */
+export const CORS_EXPOSE_HEADERS = 'content-length, retry-after, allow'
+/** How long a browser may cache a preflight answer. */
+export const CORS_MAX_AGE_SECONDS = 86_400
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': CORS_EXPOSE_HEADERS,
+} as const
 
 export interface ApiServerInit {
   host: string
@@ -91,14 +108,17 @@ function compile(routes: readonly Route[]) {
   return (
     method: string,
     path: string,
-  ): { route: Route; params: Record<string, string> } | { allow: string[] } => {
+  ): { route: Route; params: Record<string, string> } | { allow: string[]; cors: string[] } => {
     const byMethod = exact.get(path)
     if (byMethod !== undefined) {
       const route = byMethod.get(method === 'HEAD' ? 'GET' : method)
-      return route !== undefined ? { route, params: {} } : { allow: [...byMethod.keys()] }
+      if (route !== undefined) return { route, params: {} }
+      const routes = [...byMethod.values()]
+      return { allow: routes.map((r) => r.method), cors: routes.filter((r) => r.cors).map((r) => r.method) }
     }
     const parts = path.split('/')
     const allow: string[] = []
+    const cors: string[] = []
     for (const { route, segments } of patterns) {
       if (segments.length !== parts.length) continue
       const params: Record<string, string> = {}
@@ -120,9 +140,24 @@ function compile(routes: readonly Route[]) {
       if (!ok) continue
       if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params }
       allow.push(route.method)
+      if (route.cors === true) cors.push(route.method)
     }
-    return { allow }
+    return { allow, cors }
   }
+}
+
+/** `204` to an `OPTIONS` (a CORS preflight) on a public route's path. */
+function preflight(res: ServerResponse, methods: string[]): void {
+  const allowed = [...new Set(methods.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])))].join(', ')
+  res.writeHead(204, {
+    ...CORS_HEADERS,
+    allow: `${allowed}, OPTIONS`,
+    'access-control-allow-methods': allowed,
+    'access-control-allow-headers': CORS_ALLOW_HEADERS,
+    'access-control-max-age': String(CORS_MAX_AGE_SECONDS),
+    'content-length': '0',
+  })
+  res.end()
 }
 
 /**
@@ -177,13 +212,20 @@ export function createApiServer(init: ApiServerInit, components: ApiServerCompon
         res.setHeader('connection', 'close')
         throw new UnavailableError('the tracker is shutting down')
       }
-      const m = match(req.method ?? 'GET', path)
+      const method = req.method ?? 'GET'
+      const m = match(method, path)
       if ('allow' in m) {
         if (m.allow.length === 0) throw new NotFoundError(`no route for ${path}`)
+        if (method === 'OPTIONS' && m.cors.length > 0) {
+          name = 'preflight'
+          preflight(res, m.cors)
+          return
+        }
         res.setHeader('allow', m.allow.join(', '))
         throw new MethodNotAllowedError(`use ${m.allow.join(' or ')} ${path}`)
       }
       name = m.route.name
+      if (m.route.cors === true) for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v)
       const ip = clientIp(req, init.trustProxy)
       ctx.params = m.params
       ctx.ip = ip
