@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * `shoal`: the publisher's and app developer's command line. The only place that reads
+ * argv and the environment; the commands take plain options.
+ */
+import { readFile } from 'node:fs/promises'
+import { parseCommand, USAGE } from '../src/cli/args.ts'
+import { runGet } from '../src/cli/get.ts'
+import { runKeyCreate, runKeyShow } from '../src/cli/key.ts'
+import { runPublish } from '../src/cli/publish.ts'
+import { runPurge } from '../src/cli/purge.ts'
+import { runSiteShow } from '../src/cli/site.ts'
+import { exitOnFatal } from '../src/node/service.ts'
+
+async function main(argv: string[]): Promise<number> {
+  const command = parseCommand(argv, process.env)
+  const controller = new AbortController()
+  // Ctrl-C aborts the work (a partial download is removed); a second one exits at once
+  process.once('SIGINT', () => {
+    controller.abort()
+    process.once('SIGINT', () => process.exit(130))
+  })
+  const { signal } = controller
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(USAGE)
+      return 0
+    case 'version': {
+      const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+        version: string
+      }
+      process.stdout.write(`${pkg.version}\n`)
+      return 0
+    }
+    case 'get':
+      return runGet(command, signal)
+    case 'publish':
+      return runPublish(command, process.env, signal)
+    case 'purge':
+      return runPurge(command, process.env, signal)
+    case 'site-show':
+      return runSiteShow(command, signal)
+    case 'key-create':
+      return runKeyCreate(command, process.env)
+    case 'key-show':
+      return runKeyShow(command)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => exitOnFatal('shoal', err),
+)
