@@ -47,7 +47,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => exitOnFatal('shoal', err),
-)
+/** Exits once what was written to stdout has been flushed (a pipe may still hold some). */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.exit(code))
+}
+
+main(process.argv.slice(2)).then(exitAfterFlush, (err: unknown) => exitOnFatal('shoal', err))

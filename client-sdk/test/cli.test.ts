@@ -15,9 +15,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createEdgeNode, type EdgeNode } from '@shoal/edge-node'
+import { computeCid } from '@shoal/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '../src/index.ts'
-import { bytesOf } from './helpers/nodes.ts'
+import { createKeystoreFile } from '../src/node/index.ts'
+import { bytesOf, startFaultyNode } from './helpers/nodes.ts'
 import {
   type PublishNetwork,
   type SampleFiles,
@@ -69,6 +71,7 @@ describe('shoal command line', () => {
     work = await mkdtemp(join(tmpdir(), 'shoal-cli-work-'))
     keyFile = join(work, 'keys', 'publisher.json')
     env = { SHOAL_TRACKER: net.tracker.url, SHOAL_KEY: keyFile, SHOAL_PASSPHRASE: PASSPHRASE }
+    await createKeystoreFile(keyFile, PASSPHRASE, { n: 1024 })
   }, 30_000)
   afterAll(async () => {
     await net?.close()
@@ -77,13 +80,14 @@ describe('shoal command line', () => {
   })
 
   it('creates a publisher key with mode 0600 and refuses to overwrite it', async () => {
+    const keyFile = join(work, 'keys', 'new.json')
     const res = await run(['key', 'create', '--out', keyFile, '--scrypt-n', '1024'], env)
     expect(res.stderr).toBe('')
     expect(res.code).toBe(0)
     const address = /address (0x[0-9a-fA-F]{40})/.exec(res.stdout.toString())?.[1]
     expect(address).toBeDefined()
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600)
-    const shown = await run(['key', 'show'], env)
+    const shown = await run(['key', 'show', '--key', keyFile], env)
     expect(shown.stdout.toString().trim()).toBe(address)
     const again = await run(['key', 'create', '--out', keyFile], env)
     expect(again.code).toBe(2)
@@ -133,6 +137,7 @@ describe('shoal command line', () => {
     // by content id
     const cid = summary.entries.find((e: { path: string }) => e.path === '/media/big.bin').cid
     const byCid = await run(['get', `shoal://${cid}`], env)
+    expect([byCid.code, byCid.stderr, byCid.stdout.length]).toEqual([0, '', big.length])
     expect(byCid.stdout.equals(Buffer.from(big))).toBe(true)
 
     const client = createClient({ tracker: net.tracker.url })
@@ -164,15 +169,11 @@ describe('shoal command line', () => {
   }, 60_000)
 
   it('exits 2 with a clear message on bad usage', async () => {
+    // the full list of refusals is in cli-args.test.ts (in-process); here, the exit code
     const cases: [string[], string][] = [
       [['frobnicate'], 'unknown command "frobnicate"'],
       [['publish', site.dir], 'needs --site NAME'],
-      [['publish', site.dir, '--site', 'blog', '--replicas', 'many'], '--replicas: "many" is not an integer'],
-      [['get'], 'takes exactly one URL'],
-      [['get', 'shoal://blog/index.html', '--replicas', '2'], '--replicas is not an option of shoal get'],
       [['get', 'shoal://blog/index.html', '--bogus'], "Unknown option '--bogus'"],
-      [['site', 'list'], 'unknown command "site list"'],
-      [['purge', '--site', 'blog', '/index.html'], '--node URL'],
       [['get', 'ftp://example.org/x'], 'ftp'],
     ]
     for (const [args, message] of cases) {
@@ -227,11 +228,63 @@ describe('shoal command line', () => {
       })
       expect(dead.code).toBe(1)
       expect((await readdir(dir)).sort()).toEqual(['keep.txt'])
+      // the only node dies mid-body, after the first chunk was verified and written:
+      // the temp file is removed and the target never appears
+      const big = summaryCid(site.files, '/media/big.bin')
+      const dying = await startFaultyNode(net.urls[0] as string, { kind: 'die', after: 300_000 })
+      try {
+        const cut = await run(
+          ['get', `shoal://${await big}`, '--node', dying.url, '-o', join(dir, 'big.bin')],
+          {
+            ...env,
+            SHOAL_TRACKER: '',
+          },
+        )
+        expect(cut.code).toBe(1)
+        expect(dying.requests.some((r) => r.startsWith('/c/'))).toBe(true)
+        expect((await readdir(dir)).sort()).toEqual(['keep.txt'])
+      } finally {
+        await dying.close()
+      }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   }, 30_000)
+
+  it('draws a progress bar on a terminal (a pseudo-terminal from script(1))', async () => {
+    const file = join(work, 'tty-big.bin')
+    const command = [
+      process.execPath,
+      '--disable-warning=ExperimentalWarning',
+      BIN,
+      'get',
+      'shoal://blog/media/big.bin',
+      '-o',
+      file,
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ')
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, ...env, TERM: 'xterm', COLUMNS: '120' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let seen = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      seen += d
+    })
+    const [code] = await once(child, 'close')
+    expect(code).toBe(0)
+    expect(seen).toContain('100%')
+    expect(seen).toContain(`wrote 524 KiB to ${file}`)
+    expect(
+      Buffer.from(await readFile(file)).equals(Buffer.from(site.files.get('/media/big.bin') as Uint8Array)),
+    ).toBe(true)
+  }, 30_000)
 })
+
+async function summaryCid(files: SampleFiles, path: string): Promise<string> {
+  return (await computeCid(files.get(path) as Uint8Array)).cid.text
+}
 
 describe('shoal purge', () => {
   let node: EdgeNode
