@@ -174,7 +174,7 @@ describe('publishDirectory', () => {
         account: publisher,
         signal: AbortSignal.abort(),
       }),
-    ).rejects.toThrow()
+    ).rejects.toMatchObject({ code: 'SHOAL_ERR_ABORTED' })
     expect((await fetch(`${net.tracker.url}/v1/sites/aborted`)).status).toBe(404)
   })
 })

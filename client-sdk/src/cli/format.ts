@@ -19,7 +19,12 @@ export function formatBytes(n: number): string {
 
 /** A table with a header row, as text (no colours, so it reads the same piped). */
 export function renderTable(head: string[], rows: (string | number)[][]): string {
-  const table = new Table({ head, style: { head: [], border: [] } })
+  const table = new Table({
+    head,
+    style: { head: [], border: [] },
+    // no rule between body rows: one line per row
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  })
   for (const row of rows) table.push(row.map(String))
   return table.toString()
 }

@@ -43,10 +43,13 @@ export async function runPublish(
     })
     process.stdout.write(`${renderTable(['path', 'size', 'cid', 'nodes'], rows)}\n`)
     const nodes = new Set(summary.contents.flatMap((c) => c.nodes))
+    const pushed = summary.contents.reduce((n, c) => n + c.pushed.length, 0)
+    const held = summary.contents.reduce((n, c) => n + c.skipped.length, 0)
     process.stdout.write(
       `published site ${summary.site} sequence ${summary.sequence}${summary.created ? ' (new site)' : ''}: ` +
-        `${summary.files} files, ${formatBytes(summary.bytes)}; pushed ${formatBytes(summary.bytesPushed)} ` +
-        `to ${nodes.size} nodes (${summary.replicas} replicas asked)\n`,
+        `${summary.files} files, ${formatBytes(summary.bytes)}; ${pushed} copies pushed ` +
+        `(${formatBytes(summary.bytesPushed)}), ${held} already held, on ${nodes.size} nodes ` +
+        `(${summary.replicas} replicas asked)\n`,
     )
   }
   const failures = summary.contents.flatMap((c) => c.failed.map((f) => ({ ...f, path: c.paths[0] })))

@@ -15,7 +15,7 @@
  */
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
-import { comparePaths, InvalidArgumentError, NotFoundError, pathProblem } from '@shoal/protocol'
+import { comparePaths, InvalidArgumentError, NotFoundError, pathProblem, throwIfAborted } from '@shoal/protocol'
 
 export interface WalkOptions {
   /** `skip` (default): leave out names starting with `.` (but not `.well-known`). */
@@ -59,7 +59,7 @@ export async function walkDirectory(dir: string, options: WalkOptions = {}): Pro
   const out: WalkedFile[] = []
   const seen = new Map<string, string>()
   const walk = async (real: string, segments: string[], ancestors: Set<string>): Promise<void> => {
-    options.signal?.throwIfAborted()
+    throwIfAborted(options.signal)
     const names = (await readdir(real)).sort()
     for (const name of names) {
       if (hidden === 'skip' && name.startsWith('.') && name !== '.well-known') continue
