@@ -15,7 +15,13 @@
  */
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
-import { comparePaths, InvalidArgumentError, NotFoundError, pathProblem, throwIfAborted } from '@shoal/protocol'
+import {
+  comparePaths,
+  InvalidArgumentError,
+  NotFoundError,
+  pathProblem,
+  throwIfAborted,
+} from '@shoal/protocol'
 
 export interface WalkOptions {
   /** `skip` (default): leave out names starting with `.` (but not `.well-known`). */
