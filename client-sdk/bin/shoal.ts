@@ -3,14 +3,13 @@
  * `shoal`: the publisher's and app developer's command line. The only place that reads
  * argv and the environment; the commands take plain options.
  */
-import { readFile } from 'node:fs/promises'
 import { parseCommand, USAGE } from '../src/cli/args.ts'
 import { runGet } from '../src/cli/get.ts'
 import { runKeyCreate, runKeyShow } from '../src/cli/key.ts'
 import { runPublish } from '../src/cli/publish.ts'
 import { runPurge } from '../src/cli/purge.ts'
 import { runSiteShow } from '../src/cli/site.ts'
-import { exitOnFatal } from '../src/node/service.ts'
+import { exitOnFatal, packageVersion } from '../src/node/service.ts'
 
 async function main(argv: string[]): Promise<number> {
   const command = parseCommand(argv, process.env)
@@ -25,13 +24,9 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(USAGE)
       return 0
-    case 'version': {
-      const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
-        version: string
-      }
-      process.stdout.write(`${pkg.version}\n`)
+    case 'version':
+      process.stdout.write(`${await packageVersion(new URL('../package.json', import.meta.url))}\n`)
       return 0
-    }
     case 'get':
       return runGet(command, signal)
     case 'publish':

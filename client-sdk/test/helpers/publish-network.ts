@@ -5,15 +5,15 @@
  * that refuses content pushes; and a sample directory to publish.
  */
 import { once } from 'node:events'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from '@shoal/edge-node'
+import type { EdgeNode, EdgeNodeOptions } from '@shoal/edge-node'
 import { request } from 'undici'
-import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
-import { pattern } from './nodes.ts'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { pattern, startEdgeNodes } from './nodes.ts'
 import { registerNode, startTracker, type TrackerFixture } from './tracker.ts'
 
 export interface PublishNetwork {
@@ -72,51 +72,27 @@ export async function startPublishNetwork(
   init: { refusing?: boolean; node?: Partial<EdgeNodeOptions> } = {},
 ): Promise<PublishNetwork> {
   const tracker = await startTracker()
-  const dirs: string[] = []
-  const nodes: EdgeNode[] = []
-  const urls: string[] = []
-  const closers: (() => Promise<void>)[] = []
-  let refusing: string | undefined
-  const total = count + (init.refusing ? 1 : 0)
-  for (let i = 0; i < total; i++) {
-    const dataDir = await mkdtemp(join(tmpdir(), 'shoal-publish-node-'))
-    dirs.push(dataDir)
-    const account: PrivateKeyAccount = privateKeyToAccount(generatePrivateKey())
-    const node = createEdgeNode(
-      {
-        dataDir,
-        host: '127.0.0.1',
-        port: 0,
-        memoryCacheBytes: 8 * 2 ** 20,
-        shutdownGraceMs: 200,
-        acceptPushes: 'manifests',
-        trackerUrl: tracker.url,
-        ...init.node,
-      },
-      { account },
-    )
-    await node.start()
-    nodes.push(node)
-    let url = `${node.url.replace(/\/$/, '')}/`
-    if (i === count) {
-      const proxy = await startRefusingProxy(url)
-      closers.push(proxy.close)
-      url = proxy.url
-      refusing = url
-    }
-    await registerNode(tracker, account, url)
-    urls.push(url)
-  }
+  const accounts = Array.from({ length: count + (init.refusing ? 1 : 0) }, () =>
+    privateKeyToAccount(generatePrivateKey()),
+  )
+  const started = await startEdgeNodes(accounts.length, accounts, {
+    acceptPushes: 'manifests',
+    trackerUrl: tracker.url,
+    ...init.node,
+  })
+  const urls = [...started.urls]
+  const proxy = init.refusing ? await startRefusingProxy(urls[count] as string) : undefined
+  if (proxy !== undefined) urls[count] = proxy.url
+  for (const [i, account] of accounts.entries()) await registerNode(tracker, account, urls[i] as string)
   return {
     tracker,
-    nodes,
+    nodes: started.nodes,
     urls,
-    refusing,
+    refusing: proxy?.url,
     async close() {
-      for (const close of closers) await close()
-      for (const node of nodes) await node.stop()
+      await proxy?.close()
+      await started.close()
       await tracker.close()
-      for (const dir of dirs) await rm(dir, { recursive: true, force: true })
     },
   }
 }
