@@ -11,9 +11,10 @@ import { runPurge } from '../src/cli/purge.ts'
 import { runSiteShow } from '../src/cli/site.ts'
 import { exitOnFatal, packageVersion } from '../src/node/service.ts'
 
+const controller = new AbortController()
+
 async function main(argv: string[]): Promise<number> {
   const command = parseCommand(argv, process.env)
-  const controller = new AbortController()
   // Ctrl-C aborts the work (a partial download is removed); a second one exits at once
   process.once('SIGINT', () => {
     controller.abort()
@@ -47,4 +48,10 @@ function exitAfterFlush(code: number): void {
   process.stdout.write('', () => process.exit(code))
 }
 
-main(process.argv.slice(2)).then(exitAfterFlush, (err: unknown) => exitOnFatal('shoal', err))
+main(process.argv.slice(2)).then(exitAfterFlush, (err: unknown) => {
+  if (controller.signal.aborted) {
+    process.stderr.write('shoal: interrupted\n')
+    process.exit(130)
+  }
+  exitOnFatal('shoal', err)
+})

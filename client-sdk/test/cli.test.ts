@@ -293,6 +293,7 @@ describe('shoal purge', () => {
   let originUrl: string
   let hits = 0
   let body = 'version 1'
+  let slowStarted = false
   let work: string
   let env: Record<string, string>
 
@@ -302,7 +303,13 @@ describe('shoal purge', () => {
     env = { SHOAL_KEY: keyFile, SHOAL_PASSPHRASE: PASSPHRASE }
     const created = await run(['key', 'create', '--scrypt-n', '1024'], env)
     const address = /address (0x[0-9a-fA-F]{40})/.exec(created.stdout.toString())?.[1] as `0x${string}`
-    origin = http.createServer((_req, res) => {
+    origin = http.createServer((req, res) => {
+      if (req.url === '/slow') {
+        // headers and a little body, then nothing: the client waits until interrupted
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000000' }).write('partial')
+        slowStarted = true
+        return
+      }
       hits++
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' }).end(body)
     })
@@ -351,5 +358,45 @@ describe('shoal purge', () => {
     )
     expect(refused.code).toBe(1)
     expect(refused.stdout.toString()).toContain('SHOAL_ERR_FORBIDDEN')
+  }, 60_000)
+
+  it('gets https:// URLs (from the origin) and stops cleanly on Ctrl-C', async () => {
+    const file = join(work, 'price.txt')
+    const before = hits
+    const res = await run(['get', `${originUrl}/price.txt`, '-o', file])
+    expect(res.stderr).toBe('')
+    expect(res.code).toBe(0)
+    expect(await readFile(file, 'utf8')).toBe(body)
+    expect(hits).toBe(before + 1)
+    // a body that never ends: SIGINT aborts, exit 130, no file
+    const child = spawn(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        BIN,
+        'get',
+        `${originUrl}/slow`,
+        '-o',
+        join(work, 'slow.txt'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stderr = ''
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d
+    })
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (slowStarted) {
+          clearInterval(poll)
+          resolve()
+        }
+      }, 20)
+    })
+    child.kill('SIGINT')
+    const [code] = await once(child, 'close')
+    expect(code).toBe(130)
+    expect(stderr).toContain('interrupted')
+    expect((await readdir(work)).filter((f) => f.includes('slow'))).toEqual([])
   }, 60_000)
 })

@@ -43,30 +43,58 @@ async function writeTo(stream: NodeJS.WritableStream, body: AsyncIterable<Uint8A
   return written
 }
 
+async function* counted(
+  body: AsyncIterable<Uint8Array>,
+  onBytes: (loaded: number) => void,
+): AsyncGenerator<Uint8Array> {
+  let loaded = 0
+  for await (const piece of body) {
+    loaded += piece.length
+    onBytes(loaded)
+    yield piece
+  }
+}
+
 /**
+ * `shoal://` URLs go through the SDK (verified); `http(s)://` URLs too when a tracker or
+ * nodes are configured (the SDK fetches them directly, or through the nodes' origin-pull
+ * route), else with plain `fetch`, which is what the SDK would do.
+ *
  * @example
- * await runGet({ kind: 'get', url: 'shoal://blog/index.html', output: 'index.html', … })
+ * await runGet({ kind: 'get', url: 'shoal://blog/index.html', output: 'index.html', … }, signal)
  */
 export async function runGet(cmd: GetCommand, signal: AbortSignal): Promise<number> {
-  const client = createClient({
-    ...(cmd.tracker === undefined ? {} : { tracker: cmd.tracker }),
-    ...(cmd.nodes.length === 0 ? {} : { nodes: cmd.nodes }),
-  })
+  const direct = /^https?:\/\//i.test(cmd.url) && cmd.tracker === undefined && cmd.nodes.length === 0
+  const client = direct
+    ? undefined
+    : createClient({
+        ...(cmd.tracker === undefined ? {} : { tracker: cmd.tracker }),
+        ...(cmd.nodes.length === 0 ? {} : { nodes: cmd.nodes }),
+      })
   // a bar only on a terminal, and never over content written to that terminal
   const bar = createProgressBar(
     process.stderr,
     cmd.progress && (cmd.output !== undefined || !process.stdout.isTTY),
   )
   try {
-    const res = await client.fetch(cmd.url, {
-      signal,
-      onProgress: ({ loaded, total }) => bar.update(loaded, total, 'get'),
-    })
+    let res: Response
+    if (client !== undefined) res = await client.fetch(cmd.url, { signal })
+    else {
+      try {
+        res = await fetch(cmd.url, { signal })
+      } catch (err) {
+        if (signal.aborted) throw err
+        throw new UpstreamError(`${cmd.url} did not answer: ${(err as Error).message}`, { cause: err })
+      }
+    }
     if (!res.ok || res.body === null) {
       await res.body?.cancel()
       throw new UpstreamError(`${cmd.url} answered ${res.status} ${res.statusText}`.trim())
     }
-    const body = res.body as unknown as AsyncIterable<Uint8Array>
+    const total = Number(res.headers.get('content-length') ?? Number.NaN)
+    const body = counted(res.body as unknown as AsyncIterable<Uint8Array>, (loaded) =>
+      bar.update(loaded, Number.isSafeInteger(total) ? total : undefined, 'get'),
+    )
     const written =
       cmd.output === undefined ? await writeTo(process.stdout, body) : await writeAtomically(cmd.output, body)
     bar.stop()
@@ -76,6 +104,6 @@ export async function runGet(cmd: GetCommand, signal: AbortSignal): Promise<numb
     return 0
   } finally {
     bar.stop()
-    await client.stop()
+    await client?.stop()
   }
 }
