@@ -126,7 +126,7 @@ const ALLOWED: Record<string, readonly Flag[]> = {
     'concurrency',
     'no-progress',
   ],
-  purge: ['key', 'passphrase-file', 'json', 'site', 'node', 'prefix', 'tracker'],
+  purge: ['key', 'passphrase-file', 'json', 'site', 'node', 'prefix'],
   'site show': ['tracker', 'json'],
   'key create': ['out', 'passphrase-file', 'scrypt-n', 'key'],
   'key show': ['key'],
