@@ -20,6 +20,7 @@ import {
   startPublishNetwork,
   writeSampleSite,
 } from './helpers/publish-network.ts'
+import { startTracker } from './helpers/tracker.ts'
 
 describe('publishDirectory', () => {
   let net: PublishNetwork
@@ -163,6 +164,18 @@ describe('publishDirectory', () => {
     } finally {
       await rm(outside, { recursive: true, force: true })
       await rm(site, { recursive: true, force: true })
+    }
+  })
+
+  it('registers nothing when the tracker has no node to push to', async () => {
+    const empty = await startTracker()
+    try {
+      await expect(
+        publishDirectory(dir, { site: 'nowhere', tracker: empty.url, account: publisher }),
+      ).rejects.toMatchObject({ code: 'SHOAL_ERR_UNAVAILABLE' })
+      expect((await fetch(`${empty.url}/v1/sites/nowhere`)).status).toBe(404)
+    } finally {
+      await empty.close()
     }
   })
 
