@@ -251,31 +251,33 @@ describe('shoal command line', () => {
     }
   }, 30_000)
 
-  it('draws a progress bar on a terminal (a pseudo-terminal from script(1))', async () => {
+  it('draws progress bars on a terminal (a pseudo-terminal from script(1))', async () => {
+    const onTerminal = async (args: string[]): Promise<{ code: unknown; seen: string }> => {
+      const command = [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args]
+        .map((a) => `'${a}'`)
+        .join(' ')
+      const child = spawn('script', ['-qec', command, '/dev/null'], {
+        env: { ...process.env, ...env, TERM: 'xterm', COLUMNS: '120' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let seen = ''
+      child.stdout?.on('data', (d: Buffer) => {
+        seen += d
+      })
+      const [code] = await once(child, 'close')
+      return { code, seen }
+    }
+    const published = await onTerminal(['publish', site.dir, '--site', 'blog', '--replicas', '2'])
+    expect(published.code).toBe(0)
+    expect(published.seen).toContain('hash  [')
+    expect(published.seen).toContain('push  [')
+    expect(published.seen).toMatch(/published site blog sequence \d+/)
     const file = join(work, 'tty-big.bin')
-    const command = [
-      process.execPath,
-      '--disable-warning=ExperimentalWarning',
-      BIN,
-      'get',
-      'shoal://blog/media/big.bin',
-      '-o',
-      file,
-    ]
-      .map((a) => `'${a}'`)
-      .join(' ')
-    const child = spawn('script', ['-qec', command, '/dev/null'], {
-      env: { ...process.env, ...env, TERM: 'xterm', COLUMNS: '120' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let seen = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      seen += d
-    })
-    const [code] = await once(child, 'close')
-    expect(code).toBe(0)
-    expect(seen).toContain('100%')
-    expect(seen).toContain(`wrote 524 KiB to ${file}`)
+    const got = await onTerminal(['get', 'shoal://blog/media/big.bin', '-o', file])
+    expect(got.code).toBe(0)
+    expect(got.seen).toContain('get   [')
+    expect(got.seen).toContain('100%')
+    expect(got.seen).toContain(`wrote 524 KiB to ${file}`)
     expect(
       Buffer.from(await readFile(file)).equals(Buffer.from(site.files.get('/media/big.bin') as Uint8Array)),
     ).toBe(true)
