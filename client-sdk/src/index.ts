@@ -52,6 +52,7 @@ export { createSiteResolver, type ResolvedEntry, type SiteResolver } from './sit
 export {
   createTrackerClient,
   DEFAULT_TRACKER_TIMEOUT_MS,
+  type PublishedSite,
   type ReportReceipt,
   type SelectedNode,
   type SelectOptions,

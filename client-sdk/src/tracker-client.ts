@@ -10,6 +10,7 @@ import {
   decodeSiteManifest,
   ERROR_CODES,
   type ErrorCode,
+  encodeSiteManifest,
   InvalidArgumentError,
   InvalidFormatError,
   type ManifestEntryProof,
@@ -79,6 +80,18 @@ export interface TrackerClient {
   select(cid: string, options?: SelectOptions): Promise<SelectedNode[]>
   /** Files a signed report about a node (`POST /v1/reports`). */
   report(signed: Signed<NodeReport>, options?: { signal?: AbortSignal }): Promise<ReportReceipt>
+  /** Publishes a signed site manifest (`POST /v1/sites`); the tracker's typed error when refused. */
+  publishSite(signed: Signed<SiteManifest>, options?: { signal?: AbortSignal }): Promise<PublishedSite>
+}
+
+/** What the tracker answered to a published manifest. */
+export interface PublishedSite {
+  site: string
+  publisher: string
+  sequence: number
+  entryCount: number
+  /** True when this manifest created the site (its publisher now owns the name). */
+  created: boolean
 }
 
 export const DEFAULT_TRACKER_TIMEOUT_MS = 10_000
@@ -248,5 +261,14 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     return body as ReportReceipt
   }
 
-  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report }
+  const publishSite = async (signed: Signed<SiteManifest>, options: { signal?: AbortSignal } = {}) => {
+    const res = await call('/v1/sites', options.signal, encodeSiteManifest(signed))
+    if (!res.ok) throw await errorOf(res)
+    const body = await json(res, 'publish')
+    if (typeof body !== 'object' || body === null || typeof (body as PublishedSite).sequence !== 'number')
+      throw garbage('publish', 'no sequence')
+    return body as PublishedSite
+  }
+
+  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report, publishSite }
 }

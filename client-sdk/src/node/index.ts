@@ -1,7 +1,13 @@
 /**
- * @shoal/client-sdk/node — the parts of the SDK that need Node: encrypted key files
- * (and, later, the CLI's helpers). The browser-safe core is `@shoal/client-sdk`.
+ * @shoal/client-sdk/node — the parts of the SDK that need Node: encrypted key files,
+ * service helpers, and the publisher's tools (publish a directory, purge, content types).
+ * The browser-safe core is `@shoal/client-sdk`.
  */
+export * from './content-type.ts'
 export * from './keystore.ts'
+export { callNode, DEFAULT_NODE_TIMEOUT_MS, type NodeCall } from './node-http.ts'
+export * from './publish-directory.ts'
+export * from './purge-site.ts'
 export * from './service.ts'
 export * from './service-key.ts'
+export * from './walk-directory.ts'

@@ -27,14 +27,24 @@ export function serviceKeyFiles(dataDir: string, name: string): { keyFile: strin
   return { keyFile: join(dataDir, `${name}-key.json`), passFile: join(dataDir, `${name}-key.pass`) }
 }
 
-async function promptHidden(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
-  const output = rl as unknown as { _writeToOutput: (s: string) => void }
-  process.stdout.write(question)
-  output._writeToOutput = () => {}
+/**
+ * Asks a question on the terminal without echoing the answer (a passphrase). The question
+ * goes to `output` (stderr for commands whose stdout is data).
+ *
+ * @example
+ * const passphrase = await promptHidden('Key passphrase: ', process.stderr)
+ */
+export async function promptHidden(
+  question: string,
+  output: NodeJS.WritableStream = process.stdout,
+): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output, terminal: true })
+  const muted = rl as unknown as { _writeToOutput: (s: string) => void }
+  output.write(question)
+  muted._writeToOutput = () => {}
   const answer = await new Promise<string>((resolve) => rl.question('', resolve))
   rl.close()
-  process.stdout.write('\n')
+  output.write('\n')
   return answer
 }
 

@@ -3,6 +3,7 @@
  * `shoal-tracker`): wait for SIGTERM/SIGINT and stop gracefully, and turn a fatal error
  * into an operator's message and exit code (2 for bad configuration, 1 otherwise).
  */
+import { readFile } from 'node:fs/promises'
 import { isShoalError } from '@shoal/protocol'
 
 export interface ServiceLog {
@@ -55,4 +56,15 @@ export function exitOnFatal(name: string, err: unknown): never {
   }
   process.stderr.write(`${name}: ${e.stack ?? String(err)}\n`)
   process.exit(1)
+}
+
+/**
+ * The `version` of the package.json at `url` (a command line's `--version`).
+ *
+ * @example
+ * process.stdout.write(`${await packageVersion(new URL('../package.json', import.meta.url))}\n`)
+ */
+export async function packageVersion(url: URL): Promise<string> {
+  const pkg = JSON.parse(await readFile(url, 'utf8')) as { version?: unknown }
+  return String(pkg.version)
 }
