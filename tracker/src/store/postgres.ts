@@ -20,6 +20,9 @@ import type {
   IntegrityEventRow,
   NodeRegistrationStatus,
   NodeRow,
+  ReceiptBatchRow,
+  ReceiptRow,
+  SelectionRow,
   SiteRow,
   TicketRow,
   TrackerStore,
@@ -147,6 +150,35 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (ticket, node_key)
   );
   `,
+  `
+  CREATE TABLE receipt_batches (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    node_key TEXT COLLATE "C" NOT NULL,
+    node TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    batch TEXT NOT NULL
+  );
+  CREATE INDEX receipt_batches_epoch ON receipt_batches (epoch, node_key);
+  CREATE TABLE receipts (
+    batch TEXT COLLATE "C" NOT NULL REFERENCES receipt_batches (id),
+    idx INTEGER NOT NULL,
+    node TEXT COLLATE "C" NOT NULL,
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    epoch BIGINT NOT NULL,
+    ticket TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    rejected TEXT,
+    PRIMARY KEY (batch, idx)
+  );
+  CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -200,6 +232,35 @@ function clientOf(r: Row): ClientRow {
     reports: r.reports as number,
     tickets: r.tickets as number,
     refuted: r.refuted as number,
+  }
+}
+
+function receiptOf(r: Row): ReceiptRow {
+  return {
+    batch: r.batch as string,
+    index: r.idx as number,
+    node: r.node as string,
+    client: r.client as string,
+    session: r.session as string,
+    bytes: r.bytes as number,
+    epoch: r.epoch as number,
+    ticket: r.ticket as string,
+    kind: r.kind as number,
+    signature: r.signature as string,
+    digest: r.digest as string,
+    rejected: (r.rejected as string | null) ?? undefined,
+  }
+}
+
+function batchOf(r: Row): ReceiptBatchRow {
+  return {
+    id: r.id as string,
+    node: r.node as string,
+    epoch: r.epoch as number,
+    count: r.count as number,
+    rejected: r.rejected as number,
+    receivedAt: r.received_at as number,
+    batch: r.batch as string,
   }
 }
 
@@ -704,6 +765,90 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
       checkSignal(options)
       const rows = await query('SELECT node FROM selections WHERE ticket = $1 ORDER BY node_key', [ticket])
       return rows.map((r) => r.node as string)
+    },
+
+    async addReceiptBatch(batch, receipts, options) {
+      checkSignal(options)
+      return tx(async (client) => {
+        const inserted = await client.query(
+          `INSERT INTO receipt_batches (id, node_key, node, epoch, count, rejected, received_at, batch)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+          [
+            batch.id,
+            keyOf(batch.node),
+            batch.node,
+            batch.epoch,
+            batch.count,
+            batch.rejected,
+            batch.receivedAt,
+            batch.batch,
+          ],
+        )
+        if ((inserted.rowCount ?? 0) === 0) return { created: false }
+        for (let i = 0; i < receipts.length; i += BATCH) {
+          const part = receipts.slice(i, i + BATCH)
+          const col = <K extends keyof ReceiptRow>(k: K) => part.map((r) => r[k] ?? null)
+          await client.query(
+            `INSERT INTO receipts (batch, idx, node, client, session, bytes, epoch, ticket, kind, signature, digest, rejected)
+             SELECT $1::text, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+               $8::text[], $9::int[], $10::text[], $11::text[], $12::text[])`,
+            [
+              batch.id,
+              col('index'),
+              col('node'),
+              col('client'),
+              col('session'),
+              col('bytes'),
+              col('epoch'),
+              col('ticket'),
+              col('kind'),
+              col('signature'),
+              col('digest'),
+              col('rejected'),
+            ],
+          )
+        }
+        return { created: true }
+      })
+    },
+
+    async getReceiptBatch(id, options) {
+      checkSignal(options)
+      const r = await one('SELECT * FROM receipt_batches WHERE id = $1', [id])
+      return r === undefined ? undefined : batchOf(r)
+    },
+
+    async listBatchReceipts(id, q, options) {
+      checkSignal(options)
+      const sql =
+        q.rejectedOnly === true
+          ? 'SELECT * FROM receipts WHERE batch = $1 AND rejected IS NOT NULL ORDER BY idx'
+          : 'SELECT * FROM receipts WHERE batch = $1 ORDER BY idx'
+      return (await query(sql, [id])).map(receiptOf)
+    },
+
+    async listEpochReceipts(epoch, options) {
+      checkSignal(options)
+      const rows = await query(
+        'SELECT * FROM receipts WHERE epoch = $1 AND rejected IS NULL ORDER BY node, batch, idx',
+        [epoch],
+      )
+      return rows.map(receiptOf)
+    },
+
+    async getTickets(ids, options) {
+      checkSignal(options)
+      if (ids.length === 0) return []
+      return (await query('SELECT * FROM tickets WHERE id = ANY($1::text[])', [ids])).map(ticketOf)
+    },
+
+    async listSelectionsOf(tickets, options) {
+      checkSignal(options)
+      if (tickets.length === 0) return []
+      const rows = await query('SELECT ticket, node, at FROM selections WHERE ticket = ANY($1::text[])', [
+        tickets,
+      ])
+      return rows.map((r) => ({ ticket: r.ticket as string, node: r.node as string, at: r.at as number }))
     },
 
     async addIntegrityEvent(row, options) {

@@ -30,6 +30,9 @@ import type {
   NodeRow,
   NodeSession,
   PutNodeResult,
+  ReceiptBatchRow,
+  ReceiptRow,
+  SelectionRow,
   SiteRow,
   TicketRow,
   TrackerStore,
@@ -151,6 +154,35 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (ticket, node_key)
   ) WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE receipt_batches (
+    id TEXT PRIMARY KEY,
+    node_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    batch TEXT NOT NULL
+  );
+  CREATE INDEX receipt_batches_epoch ON receipt_batches (epoch, node_key);
+  CREATE TABLE receipts (
+    batch TEXT NOT NULL REFERENCES receipt_batches (id),
+    idx INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    ticket TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    rejected TEXT,
+    PRIMARY KEY (batch, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -220,6 +252,35 @@ function clientOf(r: Row): ClientRow {
     reports: r.reports as number,
     tickets: r.tickets as number,
     refuted: r.refuted as number,
+  }
+}
+
+function receiptOf(r: Row): ReceiptRow {
+  return {
+    batch: r.batch as string,
+    index: r.idx as number,
+    node: r.node as string,
+    client: r.client as string,
+    session: r.session as string,
+    bytes: r.bytes as number,
+    epoch: r.epoch as number,
+    ticket: r.ticket as string,
+    kind: r.kind as number,
+    signature: r.signature as string,
+    digest: r.digest as string,
+    rejected: (r.rejected as string | null) ?? undefined,
+  }
+}
+
+function batchOf(r: Row): ReceiptBatchRow {
+  return {
+    id: r.id as string,
+    node: r.node as string,
+    epoch: r.epoch as number,
+    count: r.count as number,
+    rejected: r.rejected as number,
+    receivedAt: r.received_at as number,
+    batch: r.batch as string,
   }
 }
 
@@ -716,6 +777,93 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
       checkSignal(options)
       const rows = stmt('SELECT node FROM selections WHERE ticket = ? ORDER BY node_key').all(ticket) as Row[]
       return rows.map((r) => r.node as string)
+    },
+
+    async addReceiptBatch(batch, receipts, options) {
+      checkSignal(options)
+      return tx(() => {
+        const inserted = stmt(
+          `INSERT INTO receipt_batches (id, node_key, node, epoch, count, rejected, received_at, batch)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        ).run(
+          batch.id,
+          keyOf(batch.node),
+          batch.node,
+          batch.epoch,
+          batch.count,
+          batch.rejected,
+          batch.receivedAt,
+          batch.batch,
+        )
+        if (Number(inserted.changes) === 0) return { created: false }
+        const insert = stmt(
+          `INSERT INTO receipts (batch, idx, node, client, session, bytes, epoch, ticket, kind, signature, digest, rejected)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        for (const r of receipts) {
+          insert.run(
+            batch.id,
+            r.index,
+            r.node,
+            r.client,
+            r.session,
+            r.bytes,
+            r.epoch,
+            r.ticket,
+            r.kind,
+            r.signature,
+            r.digest,
+            r.rejected ?? null,
+          )
+        }
+        return { created: true }
+      })
+    },
+
+    async getReceiptBatch(id, options) {
+      checkSignal(options)
+      const r = stmt('SELECT * FROM receipt_batches WHERE id = ?').get(id) as Row | undefined
+      return r === undefined ? undefined : batchOf(r)
+    },
+
+    async listBatchReceipts(id, query, options) {
+      checkSignal(options)
+      const sql =
+        query.rejectedOnly === true
+          ? 'SELECT * FROM receipts WHERE batch = ? AND rejected IS NOT NULL ORDER BY idx'
+          : 'SELECT * FROM receipts WHERE batch = ? ORDER BY idx'
+      return (stmt(sql).all(id) as Row[]).map(receiptOf)
+    },
+
+    async listEpochReceipts(epoch, options) {
+      checkSignal(options)
+      const rows = stmt(
+        'SELECT * FROM receipts WHERE epoch = ? AND rejected IS NULL ORDER BY node, batch, idx',
+      ).all(epoch) as Row[]
+      return rows.map(receiptOf)
+    },
+
+    async getTickets(ids, options) {
+      checkSignal(options)
+      const get = stmt('SELECT * FROM tickets WHERE id = ?')
+      const out: TicketRow[] = []
+      for (const id of ids) {
+        const r = get.get(id) as Row | undefined
+        if (r !== undefined) out.push(ticketOf(r))
+      }
+      return out
+    },
+
+    async listSelectionsOf(tickets, options) {
+      checkSignal(options)
+      const list = stmt('SELECT ticket, node, at FROM selections WHERE ticket = ?')
+      const out: SelectionRow[] = []
+      for (const t of tickets) {
+        for (const r of list.all(t) as Row[]) {
+          out.push({ ticket: r.ticket as string, node: r.node as string, at: r.at as number })
+        }
+      }
+      return out
     },
 
     async addIntegrityEvent(row, options) {

@@ -147,6 +147,40 @@ export interface SelectionRow {
   at: number
 }
 
+/** A receipt batch a node submitted (`POST /v1/receipts`), stored whole or not at all. */
+export interface ReceiptBatchRow {
+  /** The batch's EIP-712 digest (`hashReceiptBatch`), bytes32 lowercase hex: resubmission is idempotent on it. */
+  id: string
+  node: string
+  epoch: number
+  count: number
+  /** Receipts refused at submission (their reasons are on the receipt rows). */
+  rejected: number
+  receivedAt: number
+  /** The signed batch as `encodeReceiptBatch` writes it. */
+  batch: string
+}
+
+/** One receipt of a batch, as submitted, with why it was refused at submission if it was. */
+export interface ReceiptRow {
+  batch: string
+  /** Position in the batch. */
+  index: number
+  node: string
+  client: string
+  /** bytes32 lowercase hex. */
+  session: string
+  bytes: number
+  epoch: number
+  ticket: string
+  kind: number
+  signature: string
+  /** The receipt's EIP-712 digest, lowercase hex. */
+  digest: string
+  /** `undefined` when accepted for settlement; else a reason code (docs/economics.md). */
+  rejected?: string | undefined
+}
+
 /** A proven integrity failure (failed audit, or a report's evidence confirmed by an audit). */
 export interface IntegrityEventRow {
   node: string
@@ -240,6 +274,30 @@ export interface TrackerStore {
   addSelections(rows: readonly SelectionRow[], options?: StoreCallOptions): Promise<number>
   /** The nodes selected for a ticket (EIP-55), in address order. */
   listSelections(ticket: string, options?: StoreCallOptions): Promise<string[]>
+
+  // ── receipts ──
+  /**
+   * Stores a batch and its receipts in one transaction. Returns `created: false` (and
+   * writes nothing) when a batch with the same id was stored before.
+   */
+  addReceiptBatch(
+    batch: ReceiptBatchRow,
+    receipts: readonly ReceiptRow[],
+    options?: StoreCallOptions,
+  ): Promise<{ created: boolean }>
+  getReceiptBatch(id: string, options?: StoreCallOptions): Promise<ReceiptBatchRow | undefined>
+  /** The receipts of a batch in batch order; `rejectedOnly` keeps those refused. */
+  listBatchReceipts(
+    id: string,
+    query: { rejectedOnly?: boolean },
+    options?: StoreCallOptions,
+  ): Promise<ReceiptRow[]>
+  /** Every receipt of an epoch accepted at submission, in (node, batch, index) order. */
+  listEpochReceipts(epoch: number, options?: StoreCallOptions): Promise<ReceiptRow[]>
+  /** The tickets with these ids (unknown ids are left out). */
+  getTickets(ids: readonly string[], options?: StoreCallOptions): Promise<TicketRow[]>
+  /** Every selection of these tickets. */
+  listSelectionsOf(tickets: readonly string[], options?: StoreCallOptions): Promise<SelectionRow[]>
 
   // ── integrity events ──
   addIntegrityEvent(row: IntegrityEventRow, options?: StoreCallOptions): Promise<void>
