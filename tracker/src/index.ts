@@ -11,6 +11,7 @@ export type {
   TicketRequest,
 } from './api/schemas.ts'
 export { type AuditOutcome, type Auditor, createAuditor } from './audit/auditor.ts'
+export { fetchPayoutProof, type PayoutProof, submitReceiptBatch } from './client/receipts.ts'
 export { type EpochInfo, epochAt, epochInfo } from './epochs/epochs.ts'
 export {
   agreeSession,
@@ -24,6 +25,16 @@ export {
 export { createMetrics, type TrackerMetrics } from './metrics.ts'
 export * from './options.ts'
 export { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+export { createReceiptDigester, digestHex } from './receipts/digest.ts'
+export {
+  type BatchReport,
+  type BatchResult,
+  createReceiptIngest,
+  type ReceiptIngest,
+} from './receipts/ingest.ts'
+export { REJECT, type RejectReason } from './receipts/reasons.ts'
+export { recoverSigner, recoveryBackend } from './receipts/recover.ts'
+export { createReceiptVerifier, type ReceiptVerifier } from './receipts/verifier.ts'
 export { createRegistry, type NodeMeta, type RegisterResult, type Registry } from './registry/registry.ts'
 export { createReportService, type ReportResult, type ReportService } from './reports/reports.ts'
 export * from './reports/standing.ts'

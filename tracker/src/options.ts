@@ -23,6 +23,7 @@ export interface RateLimits {
   reports: RateLimit
   sites: RateLimit
   tickets: RateLimit
+  receipts: RateLimit
 }
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -46,6 +47,10 @@ export const DEFAULT_AUDIT_TIMEOUT_MS = 15_000
 export const DEFAULT_AUDIT_MAX_RANGE = 65_536
 /** Settlement epoch length (s): epoch n = floor(unix seconds / epochSeconds). */
 export const DEFAULT_EPOCH_SECONDS = 3_600
+/** Batches of an epoch are accepted this long after it ends (s); then it is settled. */
+export const DEFAULT_SUBMIT_WINDOW_SECONDS = 900
+/** Largest receipt batch body (bytes): about 150 000 receipts. */
+export const DEFAULT_MAX_RECEIPT_BODY_BYTES = 64 * 1024 ** 2
 /** Registrations: the record's timestamp must be this recent (s). */
 export const DEFAULT_RECORD_MAX_AGE_SECONDS = 600
 /** Heartbeats: accepted difference between the node's and the tracker's clock (ms). */
@@ -88,6 +93,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   reports: { rate: 5, burst: 20 },
   sites: { rate: 1, burst: 5 },
   tickets: { rate: 1 / 60, burst: 5 },
+  receipts: { rate: 1, burst: 20 },
 }
 
 export interface TrackerOptions {
@@ -106,6 +112,9 @@ export interface TrackerOptions {
   auditMaxRange?: number
   /** Epoch length in seconds (docs/receipts.md, Epochs). */
   epochSeconds?: number
+  /** Seconds after an epoch's end during which nodes submit its receipts. */
+  submitWindowSeconds?: number
+  maxReceiptBodyBytes?: number
   recordMaxAgeSeconds?: number
   heartbeatSkewMs?: number
   reportMaxAgeSeconds?: number
@@ -266,6 +275,20 @@ export function resolveTrackerOptions(init: TrackerOptions = {}): ResolvedTracke
     auditTimeoutMs: num('auditTimeoutMs', init.auditTimeoutMs, DEFAULT_AUDIT_TIMEOUT_MS, 10, 600_000),
     auditMaxRange: num('auditMaxRange', init.auditMaxRange, DEFAULT_AUDIT_MAX_RANGE, 1, 16 * 1024 ** 2),
     epochSeconds: num('epochSeconds', init.epochSeconds, DEFAULT_EPOCH_SECONDS, 1, 366 * 86_400),
+    submitWindowSeconds: num(
+      'submitWindowSeconds',
+      init.submitWindowSeconds,
+      DEFAULT_SUBMIT_WINDOW_SECONDS,
+      0,
+      30 * 86_400,
+    ),
+    maxReceiptBodyBytes: num(
+      'maxReceiptBodyBytes',
+      init.maxReceiptBodyBytes,
+      DEFAULT_MAX_RECEIPT_BODY_BYTES,
+      1024,
+      2 ** 31,
+    ),
     recordMaxAgeSeconds: num(
       'recordMaxAgeSeconds',
       init.recordMaxAgeSeconds,

@@ -16,6 +16,7 @@ import { type ApiServer, createApiServer } from './http/server.ts'
 import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
 import { createReportService, type ReportService } from './reports/reports.ts'
 import { createNodeIndex, type NodeIndex } from './selection/index.ts'
@@ -59,6 +60,7 @@ export interface Tracker {
   readonly tickets: TicketIssuer
   /** The (ticket, node) pairs selection handed out, flushed with the state. */
   readonly selections: SelectionLog
+  readonly receipts: ReceiptIngest
   start(options?: { signal?: AbortSignal }): Promise<void>
   /** Graceful: refuses new requests, lets in-flight ones finish (up to `shutdownGraceMs`), writes state. */
   stop(): Promise<void>
@@ -231,6 +233,16 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
 
   const selections = createSelectionLog({}, { store, clock, ...(metrics !== undefined ? { metrics } : {}) })
 
+  const receipts = createReceiptIngest(
+    { epochSeconds: options.epochSeconds, submitWindowSeconds: options.submitWindowSeconds },
+    {
+      store,
+      clock,
+      ...(logger !== undefined ? { logger } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+    },
+  )
+
   const flush = async (): Promise<number> => {
     if (flushing !== undefined) await flushing.catch(() => 0)
     const started = performance.now()
@@ -274,6 +286,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     reports,
     tickets,
     selections,
+    receipts,
 
     async start(startOptions = {}) {
       if (started) return
@@ -309,6 +322,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
               reports,
               tickets,
               selections,
+              receipts,
               prober,
               auditor,
               regions,

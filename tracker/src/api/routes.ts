@@ -21,6 +21,7 @@ import type { Route } from '../http/server.ts'
 import type { TrackerMetrics } from '../metrics.ts'
 import type { ResolvedTrackerOptions } from '../options.ts'
 import type { Prober } from '../probe/prober.ts'
+import type { ReceiptIngest } from '../receipts/ingest.ts'
 import type { NodeMeta, Registry } from '../registry/registry.ts'
 import type { ReportService } from '../reports/reports.ts'
 import type { NodeIndex } from '../selection/index.ts'
@@ -51,6 +52,7 @@ export interface ApiServices {
   tickets: TicketIssuer
   /** Records (ticket, node) pairs of selections that name a ticket. */
   selections?: SelectionLog
+  receipts?: ReceiptIngest
   prober?: Prober
   auditor?: Auditor
   /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
@@ -316,6 +318,32 @@ export function createRoutes(s: ApiServices): Route[] {
           201,
           `{"id":"${issued.id}","ticket":${issued.encoded},"publisher":"${issued.publisher}","epoch":${issued.epoch},"epochEndsAt":${issued.epochEndsAt}}`,
         )
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/receipts',
+      name: 'receipts',
+      limit: 'receipts',
+      async handle({ req, res, signal }) {
+        if (s.receipts === undefined) throw new NotFoundError('receipts are not enabled')
+        requireJson(req)
+        const body = parseJson(await readBody(req, options.maxReceiptBodyBytes))
+        const result = await s.receipts.submit(body, { signal })
+        sendJson(res, result.created ? 201 : 200, result)
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/receipts/:batch',
+      name: 'receipt-batch',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.receipts === undefined) throw new NotFoundError('receipts are not enabled')
+        const id = params.batch!
+        if (!TICKET_ID_RE.test(id))
+          throw new InvalidArgumentError('a batch id is 32 bytes of lowercase 0x-hex')
+        sendJson(res, 200, await s.receipts.report(id, { signal }))
       },
     },
     {

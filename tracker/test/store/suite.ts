@@ -408,6 +408,51 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       expect(await store.listSelections(`0x${'0b'.repeat(32)}`)).toEqual([])
     })
 
+    it("stores a receipt batch with its receipts at once, once, and lists an epoch's accepted receipts", async () => {
+      const { store } = await fresh()
+      const id = `0x${'b1'.repeat(32)}`
+      const batch = { id, node: A, epoch: 7, count: 2, rejected: 1, receivedAt: 99, batch: '{}' }
+      const receipt = (index: number, rejected?: string) => ({
+        batch: id,
+        index,
+        node: A,
+        client: B,
+        session: `0x${String(index).padStart(2, '0').repeat(32)}`,
+        bytes: 1000 + index,
+        epoch: 7,
+        ticket: `0x${'0c'.repeat(32)}`,
+        kind: 0,
+        signature: `0x${'55'.repeat(65)}`,
+        digest: `0x${'66'.repeat(32)}`,
+        rejected,
+      })
+      expect(await store.addReceiptBatch(batch, [receipt(0), receipt(1, 'wrong-epoch')])).toEqual({
+        created: true,
+      })
+      expect(await store.addReceiptBatch(batch, [receipt(0), receipt(1)])).toEqual({ created: false })
+      expect(await store.getReceiptBatch(id)).toEqual(batch)
+      expect(await store.getReceiptBatch(`0x${'b2'.repeat(32)}`)).toBeUndefined()
+      expect(await store.listBatchReceipts(id, {})).toEqual([receipt(0), receipt(1, 'wrong-epoch')])
+      expect(await store.listBatchReceipts(id, { rejectedOnly: true })).toEqual([receipt(1, 'wrong-epoch')])
+      expect(await store.listEpochReceipts(7)).toEqual([receipt(0)])
+      expect(await store.listEpochReceipts(8)).toEqual([])
+      await store.addTicket({
+        id: `0x${'0c'.repeat(32)}`,
+        client: B,
+        budget: 1,
+        expiry: 2,
+        issuedAt: 3,
+        ticket: '{}',
+      })
+      expect(
+        (await store.getTickets([`0x${'0c'.repeat(32)}`, `0x${'0d'.repeat(32)}`])).map((t) => t.id),
+      ).toEqual([`0x${'0c'.repeat(32)}`])
+      await store.addSelections([{ ticket: `0x${'0c'.repeat(32)}`, node: A, at: 4 }])
+      expect(await store.listSelectionsOf([`0x${'0c'.repeat(32)}`])).toEqual([
+        { ticket: `0x${'0c'.repeat(32)}`, node: A, at: 4 },
+      ])
+    })
+
     it('lists integrity events of a node, newest first', async () => {
       const { store } = await fresh()
       await store.addIntegrityEvent({ node: A, cid: CID1, chunk: 0, source: 'audit', at: 1, detail: 'one' })
