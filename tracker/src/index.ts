@@ -32,7 +32,6 @@ export {
   createReceiptIngest,
   type ReceiptIngest,
 } from './receipts/ingest.ts'
-export { REJECT, type RejectReason } from './receipts/reasons.ts'
 export { recoverSigner, recoveryBackend } from './receipts/recover.ts'
 export { createReceiptVerifier, type ReceiptVerifier } from './receipts/verifier.ts'
 export { createRegistry, type NodeMeta, type RegisterResult, type Registry } from './registry/registry.ts'
@@ -40,6 +39,20 @@ export { createReportService, type ReportResult, type ReportService } from './re
 export * from './reports/standing.ts'
 export * from './scoring/index.ts'
 export * from './selection/index.ts'
+export {
+  createViemSettlementChain,
+  type PostRootArgs,
+  type SettlementChain,
+  type ViemSettlementChainInit,
+} from './settlement/chain.ts'
+export {
+  type ComputeInput,
+  type ComputeResult,
+  computeSettlement,
+  type SettleNode,
+} from './settlement/compute.ts'
+export { REJECT, type RejectReason } from './settlement/reasons.ts'
+export { createSettler, type Settler, type SettlerInit } from './settlement/settler.ts'
 export { signNodeReport, signTrackerSession, verifyNodeReport, verifyTrackerSession } from './signing/sign.ts'
 export * from './signing/types.ts'
 export { createSiteService, type PublishResult, type SiteService } from './sites/sites.ts'

@@ -17,9 +17,12 @@ import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
 import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
+import { createReceiptVerifier } from './receipts/verifier.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
 import { createReportService, type ReportService } from './reports/reports.ts'
 import { createNodeIndex, type NodeIndex } from './selection/index.ts'
+import type { SettlementChain } from './settlement/chain.ts'
+import { createSettler, type Settler } from './settlement/settler.ts'
 import { createSiteService, type SiteService } from './sites/sites.ts'
 import type { TrackerStore } from './store/types.ts'
 import { createTicketIssuer, type TicketIssuer } from './tickets/issuer.ts'
@@ -42,6 +45,8 @@ export interface TrackerComponents {
   clock?: () => number
   /** HTTP client for probes and audits (default: an undici Agent honouring `allowPrivateUrls`). */
   dispatcher?: Dispatcher
+  /** The contracts (escrow balances, `postRoot`); without one, epochs are built but not posted. */
+  chain?: SettlementChain
 }
 
 export interface Tracker {
@@ -61,6 +66,7 @@ export interface Tracker {
   /** The (ticket, node) pairs selection handed out, flushed with the state. */
   readonly selections: SelectionLog
   readonly receipts: ReceiptIngest
+  readonly settler: Settler
   start(options?: { signal?: AbortSignal }): Promise<void>
   /** Graceful: refuses new requests, lets in-flight ones finish (up to `shutdownGraceMs`), writes state. */
   stop(): Promise<void>
@@ -243,6 +249,26 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     },
   )
 
+  const settler = createSettler(
+    {
+      epochSeconds: options.epochSeconds,
+      submitWindowSeconds: options.submitWindowSeconds,
+      defaultPricePerGiB: options.pricePerGiB,
+      prices: options.publisherPrices,
+      maxClientFanout: options.maxClientFanout,
+      intervalMs: options.settleIntervalMs,
+    },
+    {
+      store,
+      clock,
+      verifier: createReceiptVerifier(
+        options.verifyThreads !== undefined ? { threads: options.verifyThreads } : {},
+      ),
+      ...(components.chain !== undefined ? { chain: components.chain } : {}),
+      ...(logger !== undefined ? { logger } : {}),
+    },
+  )
+
   const flush = async (): Promise<number> => {
     if (flushing !== undefined) await flushing.catch(() => 0)
     const started = performance.now()
@@ -287,6 +313,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     tickets,
     selections,
     receipts,
+    settler,
 
     async start(startOptions = {}) {
       if (started) return
@@ -323,6 +350,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
               tickets,
               selections,
               receipts,
+              settler,
               prober,
               auditor,
               regions,
@@ -339,6 +367,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         started = true
         prober.start()
         auditor.start()
+        settler.start()
         scheduleFlush()
         sweepTimer = setInterval(() => liveIndex().sweep({ max: 10_000 }), options.probeIntervalMs)
         sweepTimer.unref()
@@ -383,6 +412,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       await api?.close(options.shutdownGraceMs)
       await prober.stop()
       await auditor.stop()
+      await settler.stop()
       try {
         await flush()
       } catch (err) {

@@ -25,6 +25,7 @@ import type { ReceiptIngest } from '../receipts/ingest.ts'
 import type { NodeMeta, Registry } from '../registry/registry.ts'
 import type { ReportService } from '../reports/reports.ts'
 import type { NodeIndex } from '../selection/index.ts'
+import type { Settler } from '../settlement/settler.ts'
 import type { SiteService } from '../sites/sites.ts'
 import type { TrackerStore } from '../store/types.ts'
 import type { TicketIssuer } from '../tickets/issuer.ts'
@@ -53,6 +54,7 @@ export interface ApiServices {
   /** Records (ticket, node) pairs of selections that name a ticket. */
   selections?: SelectionLog
   receipts?: ReceiptIngest
+  settler?: Settler
   prober?: Prober
   auditor?: Auditor
   /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
@@ -61,6 +63,11 @@ export interface ApiServices {
   metrics?: TrackerMetrics
   clock: () => number
   startedAt: number
+}
+
+function epochParam(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new InvalidArgumentError('an epoch is a non-negative integer')
+  return Number(text)
 }
 
 function outcome(err: unknown): string {
@@ -354,6 +361,32 @@ export function createRoutes(s: ApiServices): Route[] {
       handle({ res }) {
         const info = epochInfo(epochAt(s.clock(), options.epochSeconds), options.epochSeconds)
         sendJson(res, 200, info, { 'cache-control': 'no-cache' })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/:epoch',
+      name: 'epoch',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.settler === undefined) throw new NotFoundError('settlement is not enabled')
+        sendJson(res, 200, await s.settler.view(epochParam(params.epoch!), { signal }), {
+          'cache-control': 'no-cache',
+        })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/:epoch/proofs/:address',
+      name: 'epoch-proof',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.settler === undefined) throw new NotFoundError('settlement is not enabled')
+        const address = params.address!
+        if (!ADDRESS_RE.test(address)) throw new InvalidArgumentError(`${address} is not an address`)
+        sendJson(res, 200, await s.settler.proof(epochParam(params.epoch!), address, { signal }), {
+          'cache-control': 'no-cache',
+        })
       },
     },
     {

@@ -27,9 +27,9 @@ import {
 import type { Logger } from 'pino'
 import { epochAt, epochInfo } from '../epochs/epochs.ts'
 import type { TrackerMetrics } from '../metrics.ts'
+import { REJECT } from '../settlement/reasons.ts'
 import type { ReceiptRow, StoreCallOptions, TrackerStore } from '../store/types.ts'
 import { createReceiptDigester, digestHex } from './digest.ts'
-import { REJECT } from './reasons.ts'
 
 export interface ReceiptIngestInit {
   epochSeconds: number
@@ -121,6 +121,9 @@ export function createReceiptIngest(
       const { endsAt } = epochInfo(batch.epoch, init.epochSeconds)
       if (now / 1000 > endsAt + init.submitWindowSeconds) {
         throw new StaleError(`the submission window of epoch ${batch.epoch} closed`)
+      }
+      if ((await store.getEpoch(batch.epoch, options)) !== undefined) {
+        throw new StaleError(`epoch ${batch.epoch} is settled`)
       }
       if (body.receipts.length !== batch.count) {
         throw new InvalidFormatError(

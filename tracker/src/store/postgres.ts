@@ -17,6 +17,8 @@ import pg from 'pg'
 import { checkLimit, checkSignal, decodeState, encodeState, keyOf, toBytes } from './common.ts'
 import type {
   ClientRow,
+  EpochRow,
+  EpochState,
   IntegrityEventRow,
   NodeRegistrationStatus,
   NodeRow,
@@ -178,6 +180,22 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (batch, idx)
   );
   CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  CREATE TABLE epochs (
+    epoch BIGINT PRIMARY KEY,
+    state TEXT NOT NULL,
+    root TEXT,
+    total TEXT NOT NULL,
+    debits TEXT NOT NULL,
+    tree TEXT,
+    report TEXT NOT NULL,
+    tx_hash TEXT,
+    built_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE ticket_usage (
+    ticket TEXT COLLATE "C" PRIMARY KEY,
+    bytes BIGINT NOT NULL
+  );
   `,
 ]
 
@@ -261,6 +279,21 @@ function batchOf(r: Row): ReceiptBatchRow {
     rejected: r.rejected as number,
     receivedAt: r.received_at as number,
     batch: r.batch as string,
+  }
+}
+
+function epochOf(r: Row): EpochRow {
+  return {
+    epoch: r.epoch as number,
+    state: r.state as EpochState,
+    root: (r.root as string | null) ?? undefined,
+    total: r.total as string,
+    debits: r.debits as string,
+    tree: (r.tree as string | null) ?? undefined,
+    report: r.report as string,
+    txHash: (r.tx_hash as string | null) ?? undefined,
+    builtAt: r.built_at as number,
+    updatedAt: r.updated_at as number,
   }
 }
 
@@ -849,6 +882,88 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
         tickets,
       ])
       return rows.map((r) => ({ ticket: r.ticket as string, node: r.node as string, at: r.at as number }))
+    },
+
+    async getEpoch(epoch, options) {
+      checkSignal(options)
+      const r = await one('SELECT * FROM epochs WHERE epoch = $1', [epoch])
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async listUnsettledEpochs(through, options) {
+      checkSignal(options)
+      const rows = await query(
+        `SELECT DISTINCT epoch FROM receipt_batches WHERE epoch <= $1
+         AND epoch NOT IN (SELECT epoch FROM epochs) ORDER BY epoch`,
+        [through],
+      )
+      return rows.map((r) => r.epoch as number)
+    },
+
+    async getLatestPaidEpoch(options) {
+      checkSignal(options)
+      const r = await one("SELECT * FROM epochs WHERE state <> 'empty' ORDER BY epoch DESC LIMIT 1")
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async putEpochSettlement(row, verdicts, ticketBytes, options) {
+      checkSignal(options)
+      await tx(async (client) => {
+        const inserted = await client.query(
+          `INSERT INTO epochs (epoch, state, root, total, debits, tree, report, tx_hash, built_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (epoch) DO NOTHING`,
+          [
+            row.epoch,
+            row.state,
+            row.root ?? null,
+            row.total,
+            row.debits,
+            row.tree ?? null,
+            row.report,
+            row.txHash ?? null,
+            row.builtAt,
+            row.updatedAt,
+          ],
+        )
+        if ((inserted.rowCount ?? 0) === 0) throw new ConflictError(`epoch ${row.epoch} was settled before`)
+        for (let i = 0; i < verdicts.length; i += BATCH) {
+          const part = verdicts.slice(i, i + BATCH)
+          await client.query(
+            `UPDATE receipts r SET rejected = v.reason
+             FROM unnest($1::text[], $2::int[], $3::text[]) AS v(batch, idx, reason)
+             WHERE r.batch = v.batch AND r.idx = v.idx`,
+            [part.map((v) => v.batch), part.map((v) => v.index), part.map((v) => v.reason)],
+          )
+        }
+        if (ticketBytes.length > 0) {
+          await client.query(
+            `INSERT INTO ticket_usage (ticket, bytes)
+             SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (ticket) DO UPDATE SET bytes = ticket_usage.bytes + excluded.bytes`,
+            [ticketBytes.map((t) => t.ticket), ticketBytes.map((t) => t.bytes)],
+          )
+        }
+      })
+    },
+
+    async setEpochState(epoch, state, txHash, at, options) {
+      checkSignal(options)
+      await query(
+        'UPDATE epochs SET state = $1, tx_hash = coalesce($2, tx_hash), updated_at = $3 WHERE epoch = $4',
+        [state, txHash ?? null, at, epoch],
+      )
+    },
+
+    async getTicketUsage(tickets, options) {
+      checkSignal(options)
+      const out = new Map<string, number>()
+      if (tickets.length === 0) return out
+      for (const r of await query('SELECT ticket, bytes FROM ticket_usage WHERE ticket = ANY($1::text[])', [
+        tickets,
+      ])) {
+        out.set(r.ticket as string, r.bytes as number)
+      }
+      return out
     },
 
     async addIntegrityEvent(row, options) {

@@ -24,6 +24,8 @@ import { checkLimit, checkSignal, decodeState, encodeState, keyOf, toBytes } fro
 import type {
   ClientRow,
   ContentRef,
+  EpochRow,
+  EpochState,
   IntegrityEventRow,
   NodeListPage,
   NodeRegistrationStatus,
@@ -182,6 +184,22 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (batch, idx)
   ) WITHOUT ROWID;
   CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  CREATE TABLE epochs (
+    epoch INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    root TEXT,
+    total TEXT NOT NULL,
+    debits TEXT NOT NULL,
+    tree TEXT,
+    report TEXT NOT NULL,
+    tx_hash TEXT,
+    built_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE ticket_usage (
+    ticket TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+  );
   `,
 ]
 
@@ -281,6 +299,21 @@ function batchOf(r: Row): ReceiptBatchRow {
     rejected: r.rejected as number,
     receivedAt: r.received_at as number,
     batch: r.batch as string,
+  }
+}
+
+function epochOf(r: Row): EpochRow {
+  return {
+    epoch: r.epoch as number,
+    state: r.state as EpochState,
+    root: (r.root as string | null) ?? undefined,
+    total: r.total as string,
+    debits: r.debits as string,
+    tree: (r.tree as string | null) ?? undefined,
+    report: r.report as string,
+    txHash: (r.tx_hash as string | null) ?? undefined,
+    builtAt: r.built_at as number,
+    updatedAt: r.updated_at as number,
   }
 }
 
@@ -862,6 +895,78 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
         for (const r of list.all(t) as Row[]) {
           out.push({ ticket: r.ticket as string, node: r.node as string, at: r.at as number })
         }
+      }
+      return out
+    },
+
+    async getEpoch(epoch, options) {
+      checkSignal(options)
+      const r = stmt('SELECT * FROM epochs WHERE epoch = ?').get(epoch) as Row | undefined
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async listUnsettledEpochs(through, options) {
+      checkSignal(options)
+      const rows = stmt(
+        `SELECT DISTINCT epoch FROM receipt_batches WHERE epoch <= ?
+         AND epoch NOT IN (SELECT epoch FROM epochs) ORDER BY epoch`,
+      ).all(through) as Row[]
+      return rows.map((r) => r.epoch as number)
+    },
+
+    async getLatestPaidEpoch(options) {
+      checkSignal(options)
+      const r = stmt("SELECT * FROM epochs WHERE state <> 'empty' ORDER BY epoch DESC LIMIT 1").get() as
+        | Row
+        | undefined
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async putEpochSettlement(row, verdicts, ticketBytes, options) {
+      checkSignal(options)
+      tx(() => {
+        const inserted = stmt(
+          `INSERT INTO epochs (epoch, state, root, total, debits, tree, report, tx_hash, built_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (epoch) DO NOTHING`,
+        ).run(
+          row.epoch,
+          row.state,
+          row.root ?? null,
+          row.total,
+          row.debits,
+          row.tree ?? null,
+          row.report,
+          row.txHash ?? null,
+          row.builtAt,
+          row.updatedAt,
+        )
+        if (Number(inserted.changes) === 0) throw new ConflictError(`epoch ${row.epoch} was settled before`)
+        const mark = stmt('UPDATE receipts SET rejected = ? WHERE batch = ? AND idx = ?')
+        for (const v of verdicts) mark.run(v.reason, v.batch, v.index)
+        const use = stmt(
+          'INSERT INTO ticket_usage (ticket, bytes) VALUES (?, ?) ON CONFLICT (ticket) DO UPDATE SET bytes = bytes + excluded.bytes',
+        )
+        for (const t of ticketBytes) use.run(t.ticket, t.bytes)
+      })
+    },
+
+    async setEpochState(epoch, state, txHash, at, options) {
+      checkSignal(options)
+      stmt('UPDATE epochs SET state = ?, tx_hash = coalesce(?, tx_hash), updated_at = ? WHERE epoch = ?').run(
+        state,
+        txHash ?? null,
+        at,
+        epoch,
+      )
+    },
+
+    async getTicketUsage(tickets, options) {
+      checkSignal(options)
+      const get = stmt('SELECT bytes FROM ticket_usage WHERE ticket = ?')
+      const out = new Map<string, number>()
+      for (const t of tickets) {
+        const r = get.get(t) as Row | undefined
+        if (r !== undefined) out.set(t, r.bytes as number)
       }
       return out
     },

@@ -181,6 +181,35 @@ export interface ReceiptRow {
   rejected?: string | undefined
 }
 
+/** Where an epoch's settlement is: built → posted(txHash) → confirmed, or `empty` (nothing to pay). */
+export type EpochState = 'built' | 'posted' | 'confirmed' | 'empty'
+
+/** One settled epoch (docs/economics.md, Settlement). */
+export interface EpochRow {
+  epoch: number
+  state: EpochState
+  /** Payout tree root (0x hex); `undefined` when `empty`. */
+  root?: string | undefined
+  /** New money this epoch: the sum of the escrow debits (decimal string, token base units). */
+  total: string
+  /** JSON: `{ publishers: [address], amounts: [decimal] }`, the debits `postRoot` makes. */
+  debits: string
+  /** JSON: the payout tree (OpenZeppelin dump) with every account's cumulative amount. */
+  tree?: string | undefined
+  /** JSON: figures of the settlement (counts by reason, bytes, per-node and per-publisher sums). */
+  report: string
+  txHash?: string | undefined
+  builtAt: number
+  updatedAt: number
+}
+
+/** A settlement verdict on one stored receipt (why it earns nothing). */
+export interface ReceiptVerdict {
+  batch: string
+  index: number
+  reason: string
+}
+
 /** A proven integrity failure (failed audit, or a report's evidence confirmed by an audit). */
 export interface IntegrityEventRow {
   node: string
@@ -298,6 +327,34 @@ export interface TrackerStore {
   getTickets(ids: readonly string[], options?: StoreCallOptions): Promise<TicketRow[]>
   /** Every selection of these tickets. */
   listSelectionsOf(tickets: readonly string[], options?: StoreCallOptions): Promise<SelectionRow[]>
+
+  // ── settlement ──
+  getEpoch(epoch: number, options?: StoreCallOptions): Promise<EpochRow | undefined>
+  /** Epochs up to `through` that have receipt batches and no settlement yet, oldest first. */
+  listUnsettledEpochs(through: number, options?: StoreCallOptions): Promise<number[]>
+  /** The most recent epoch whose state is not `empty` (its tree holds the cumulative amounts). */
+  getLatestPaidEpoch(options?: StoreCallOptions): Promise<EpochRow | undefined>
+  /**
+   * Writes a built settlement in one transaction: the epoch row, the verdicts on its
+   * receipts, and the bytes now paid per ticket (added to what earlier epochs paid).
+   * `ConflictError` when the epoch was settled before (nothing is written).
+   */
+  putEpochSettlement(
+    row: EpochRow,
+    verdicts: readonly ReceiptVerdict[],
+    ticketBytes: readonly { ticket: string; bytes: number }[],
+    options?: StoreCallOptions,
+  ): Promise<void>
+  /** Moves an epoch to `posted` (with its transaction) or `confirmed`. */
+  setEpochState(
+    epoch: number,
+    state: EpochState,
+    txHash: string | undefined,
+    at: number,
+    options?: StoreCallOptions,
+  ): Promise<void>
+  /** Bytes earlier epochs paid per ticket (tickets never paid are left out). */
+  getTicketUsage(tickets: readonly string[], options?: StoreCallOptions): Promise<Map<string, number>>
 
   // ── integrity events ──
   addIntegrityEvent(row: IntegrityEventRow, options?: StoreCallOptions): Promise<void>

@@ -21,8 +21,8 @@ export const REJECT = {
   notSelected: 'not-selected',
   /** Settlement: client and node are one party (same key or payout address, or the client is a node). */
   selfDealing: 'self-dealing',
-  /** Settlement: the same session was paid in an earlier epoch. */
-  replay: 'replay',
+  /** Settlement: the client paid more than `maxClientFanout` nodes in the epoch. */
+  fanout: 'fan-out',
 } as const
 
 export type RejectReason = (typeof REJECT)[keyof typeof REJECT]
