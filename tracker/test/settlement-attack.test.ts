@@ -33,7 +33,7 @@ import { type Address, getAddress, type Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSqliteStore, createTracker, type Tracker } from '../src/index.ts'
-import { createViemSettlementChain } from '../src/settlement/chain.ts'
+import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
 
 const EPOCH_SECONDS = 3600
@@ -415,4 +415,90 @@ describe('settlement on a real chain', () => {
       await tracker.stop()
     }
   }, 300_000)
+
+  it('a crash after postRoot was sent never pays twice: the restarted settler finds the root on chain', async () => {
+    const epoch = 600_000
+    let now = (epoch * EPOCH_SECONDS + 10) * 1000
+    const [, settlerWallet] = chain.walletClients
+    const real = createViemSettlementChain({
+      publicClient: chain.publicClient,
+      walletClient: settlerWallet!,
+      distributor: shoal.distributor,
+      escrow: shoal.escrow,
+    })
+    let posts = 0
+    const crashing: SettlementChain = {
+      ...real,
+      async postRoot(args) {
+        posts++
+        await wait(await real.postRoot(args))
+        throw new Error('crash: the process died before recording the transaction')
+      },
+    }
+    const counting: SettlementChain = {
+      ...real,
+      postRoot(args) {
+        posts++
+        return real.postRoot(args)
+      },
+    }
+    const path = join(dir, 'crash.db')
+    const account = privateKeyToAccount(generatePrivateKey())
+    const make = (c: SettlementChain) =>
+      createTracker(
+        {
+          port: 0,
+          epochSeconds: EPOCH_SECONDS,
+          submitWindowSeconds: 60,
+          settleIntervalMs: 0,
+          auditIntervalMs: 0,
+          verifyThreads: 1,
+        },
+        { store: createSqliteStore({ path }), account, clock: () => now, chain: c },
+      )
+    const publisher = privateKeyToAccount(generatePrivateKey())
+    await fund(publisher, 10n ** 18n)
+    const escrowBefore = await escrowOf(publisher.address)
+    const first = make(crashing)
+    await first.start()
+    const n = privateKeyToAccount(generatePrivateKey())
+    const nodePayout = privateKeyToAccount(generatePrivateKey()).address
+    await addNode(first, n, nodePayout)
+    const c = privateKeyToAccount(generatePrivateKey())
+    const t = await first.tickets.issue({ client: c.address, publisher: publisher.address })
+    await first.store.addSelections([{ ticket: t.id, node: n.address, at: now }])
+    const r = await signBandwidthReceipt(c, {
+      node: n.address,
+      client: c.address,
+      session: `0x${'ab'.repeat(32)}`,
+      bytes: 2 ** 29, // half the default ticket budget (1 GiB)
+      epoch,
+      ticket: t.id,
+      kind: 0,
+    })
+    now = ((epoch + 1) * EPOCH_SECONDS + 5) * 1000
+    await first.receipts.submit(await batchBody(n, epoch, [r], now))
+    now = ((epoch + 1) * EPOCH_SECONDS + 61) * 1000
+    await expect(first.settler.settle(epoch)).rejects.toThrow(/crash/)
+    expect((await first.store.getEpoch(epoch))?.state).toBe('built')
+    await first.stop()
+
+    const second = make(counting)
+    await second.start()
+    try {
+      const row = await second.settler.settle(epoch)
+      expect(row.state).toBe('confirmed')
+      expect(posts).toBe(1)
+      expect(escrowBefore - (await escrowOf(publisher.address))).toBe(PRICE / 2n)
+      // a later restart, and the settlement loop, leave it alone
+      expect(await second.settler.settleDue()).toEqual([])
+      expect(posts).toBe(1)
+      // a receipt batch for the settled epoch is refused
+      await expect(second.receipts.submit(await batchBody(n, epoch, [], now))).rejects.toMatchObject({
+        code: 'SHOAL_ERR_STALE',
+      })
+    } finally {
+      await second.stop()
+    }
+  }, 120_000)
 })
