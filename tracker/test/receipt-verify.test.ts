@@ -85,6 +85,12 @@ describe('receipt verifier pool', () => {
         true,
         true,
       ])
+      // from stored digests: the same signers
+      const again = await verifier.recover(
+        signed.map((s, i) => ({ digest: digests[i]!, signature: s.signature })),
+      )
+      expect(again).toEqual(signers)
+      expect(await verifier.recover([{ digest: digests[0]!, signature: '0x12' }])).toEqual([''])
     } finally {
       await verifier.close()
     }

@@ -27,6 +27,11 @@ export interface VerifyResult {
 
 export interface ReceiptVerifier {
   verify(receipts: readonly { message: BandwidthReceipt; signature: string }[]): Promise<VerifyResult>
+  /**
+   * Recovers signers of digests the caller computed itself (e.g. stored at submission),
+   * skipping the digest: lowercase 0x-hex digest and 65-byte signature per item.
+   */
+  recover(items: readonly { digest: string; signature: string }[]): Promise<string[]>
   close(): Promise<void>
 }
 
@@ -66,24 +71,36 @@ export function createReceiptVerifier(init: ReceiptVerifierInit = {}): ReceiptVe
     return workers
   }
 
+  const run = async (
+    count: number,
+    make: (from: number, to: number) => Omit<VerifyJob, 'id'>,
+  ): Promise<VerifyAnswer[]> => {
+    const pool = start()
+    const jobs: Promise<VerifyAnswer>[] = []
+    for (let i = 0, k = 0; i < count; i += chunk, k++) {
+      const id = nextId++
+      const job: VerifyJob = { id, ...make(i, Math.min(count, i + chunk)) }
+      jobs.push(
+        new Promise<VerifyAnswer>((resolve, reject) => {
+          waiting.set(id, { resolve, reject })
+          pool[k % pool.length]!.postMessage(job)
+        }),
+      )
+    }
+    // workers keep the process alive only while they have work
+    for (const w of pool) w.ref()
+    try {
+      return await Promise.all(jobs)
+    } finally {
+      if (workers === pool) for (const w of pool) w.unref()
+    }
+  }
+
   return {
     async verify(receipts) {
-      const pool = start()
-      const jobs: Promise<VerifyAnswer>[] = []
-      for (let i = 0, k = 0; i < receipts.length; i += chunk, k++) {
-        const id = nextId++
-        const job: VerifyJob = {
-          id,
-          receipts: receipts.slice(i, i + chunk).map((r) => ({ message: r.message, signature: r.signature })),
-        }
-        jobs.push(
-          new Promise<VerifyAnswer>((resolve, reject) => {
-            waiting.set(id, { resolve, reject })
-            pool[k % pool.length]!.postMessage(job)
-          }),
-        )
-      }
-      const answers = await Promise.all(jobs)
+      const answers = await run(receipts.length, (from, to) => ({
+        receipts: receipts.slice(from, to).map((r) => ({ message: r.message, signature: r.signature })),
+      }))
       const digests: string[] = []
       const signers: string[] = []
       for (const a of answers) {
@@ -91,6 +108,20 @@ export function createReceiptVerifier(init: ReceiptVerifierInit = {}): ReceiptVe
         for (const s of a.signers) signers.push(s)
       }
       return { digests, signers }
+    },
+    async recover(items) {
+      const answers = await run(items.length, (from, to) => {
+        let packed = ''
+        for (let i = from; i < to; i++) {
+          const it = items[i]!
+          const sig = it.signature.length === 132 ? it.signature.slice(2) : '00'.repeat(65)
+          packed += (it.digest.length === 66 ? it.digest.slice(2) : '00'.repeat(32)) + sig
+        }
+        return { packed }
+      })
+      const signers: string[] = []
+      for (const a of answers) for (const s of a.signers) signers.push(s)
+      return signers
     },
     async close() {
       const ws = workers

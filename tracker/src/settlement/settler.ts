@@ -93,22 +93,8 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
     }
     const receipts = await store.listEpochReceipts(epoch, options)
     const started = performance.now()
-    const { signers } = await verifier.verify(
-      receipts.map(
-        (r): Signed<BandwidthReceipt> => ({
-          message: {
-            node: r.node as Address,
-            client: r.client as Address,
-            session: r.session as Hex,
-            bytes: r.bytes,
-            epoch: r.epoch,
-            ticket: r.ticket as Hex,
-            kind: r.kind as 0 | 1,
-          },
-          signature: r.signature as Hex,
-        }),
-      ),
-    )
+    // the digests were computed by this tracker from the validated receipts at submission
+    const signers = await verifier.recover(receipts)
     const verifySeconds = (performance.now() - started) / 1000
     const ticketIds = [...new Set(receipts.map((r) => r.ticket))]
     const tickets = new Map((await store.getTickets(ticketIds, options)).map((t) => [t.id, t]))
