@@ -14,17 +14,23 @@ import {
   UnavailableError,
 } from '@shoal/protocol'
 import pg from 'pg'
-import { checkLimit, checkSignal, decodeState, encodeState, keyOf, toBytes } from './common.ts'
+import {
+  batchOf,
+  checkLimit,
+  checkSignal,
+  decodeState,
+  encodeState,
+  epochOf,
+  keyOf,
+  receiptOf,
+  toBytes,
+} from './common.ts'
 import type {
   ClientRow,
-  EpochRow,
-  EpochState,
   IntegrityEventRow,
   NodeRegistrationStatus,
   NodeRow,
-  ReceiptBatchRow,
   ReceiptRow,
-  SelectionRow,
   SiteRow,
   TicketRow,
   TrackerStore,
@@ -250,50 +256,6 @@ function clientOf(r: Row): ClientRow {
     reports: r.reports as number,
     tickets: r.tickets as number,
     refuted: r.refuted as number,
-  }
-}
-
-function receiptOf(r: Row): ReceiptRow {
-  return {
-    batch: r.batch as string,
-    index: r.idx as number,
-    node: r.node as string,
-    client: r.client as string,
-    session: r.session as string,
-    bytes: r.bytes as number,
-    epoch: r.epoch as number,
-    ticket: r.ticket as string,
-    kind: r.kind as number,
-    signature: r.signature as string,
-    digest: r.digest as string,
-    rejected: (r.rejected as string | null) ?? undefined,
-  }
-}
-
-function batchOf(r: Row): ReceiptBatchRow {
-  return {
-    id: r.id as string,
-    node: r.node as string,
-    epoch: r.epoch as number,
-    count: r.count as number,
-    rejected: r.rejected as number,
-    receivedAt: r.received_at as number,
-    batch: r.batch as string,
-  }
-}
-
-function epochOf(r: Row): EpochRow {
-  return {
-    epoch: r.epoch as number,
-    state: r.state as EpochState,
-    root: (r.root as string | null) ?? undefined,
-    total: r.total as string,
-    debits: r.debits as string,
-    tree: (r.tree as string | null) ?? undefined,
-    report: r.report as string,
-    txHash: (r.tx_hash as string | null) ?? undefined,
-    builtAt: r.built_at as number,
-    updatedAt: r.updated_at as number,
   }
 }
 
