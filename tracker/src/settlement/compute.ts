@@ -117,8 +117,8 @@ export function computeSettlement(input: ComputeInput): ComputeResult {
   for (const i of latest.values()) {
     const r = receipts[i]!
     const c = r.client.toLowerCase()
-    let set = fanout.get(c)
-    if (set === undefined) fanout.set(c, (set = new Set()))
+    const set = fanout.get(c) ?? new Set<string>()
+    fanout.set(c, set)
     set.add(r.node.toLowerCase())
   }
   const kept: number[] = []
@@ -174,8 +174,8 @@ export function computeSettlement(input: ComputeInput): ComputeResult {
     const publisher = tickets.get(r.ticket)!.publisher!.toLowerCase()
     const price = input.prices?.get(publisher) ?? input.defaultPricePerGiB
     const amount = (BigInt(paidBytes.get(i)!) * price) / GIB
-    let m = owed.get(publisher)
-    if (m === undefined) owed.set(publisher, (m = new Map()))
+    const m = owed.get(publisher) ?? new Map<string, bigint>()
+    owed.set(publisher, m)
     const n = r.node.toLowerCase()
     m.set(n, (m.get(n) ?? 0n) + amount)
   }

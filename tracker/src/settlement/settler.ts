@@ -9,13 +9,7 @@
  * restart mid-way never posts, nor debits, twice.
  */
 import { buildPayoutTree, type PayoutTree } from '@shoal/contracts'
-import {
-  type BandwidthReceipt,
-  ConflictError,
-  decodeNodeRecord,
-  NotFoundError,
-  type Signed,
-} from '@shoal/protocol'
+import { ConflictError, decodeNodeRecord, NotFoundError } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import { type Address, getAddress, type Hex } from 'viem'
 import { epochAt, epochInfo } from '../epochs/epochs.ts'
