@@ -32,7 +32,7 @@ import {
 import { type Address, getAddress, type Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSqliteStore, createTracker, type Tracker } from '../src/index.ts'
+import { createSqliteStore, createTracker, fetchPayoutProof, type Tracker } from '../src/index.ts'
 import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
 
@@ -406,9 +406,16 @@ describe('settlement on a real chain', () => {
       const escrowAfter = (await escrowOf(publishers[0]!.address)) + (await escrowOf(publishers[1]!.address))
       expect(escrowBefore - escrowAfter).toBe(honestPaid + replayerEarned)
       // the HTTP view serves the same proof
-      const res = await fetch(`${tracker.url}/v1/epochs/${last}/proofs/${honest[3]!.payout}`)
-      expect(res.status).toBe(200)
-      expect(((await res.json()) as { account: string }).account).toBe(getAddress(honest[3]!.payout))
+      const served = await fetchPayoutProof({
+        trackerUrl: tracker.url,
+        epoch: last,
+        address: honest[3]!.payout,
+      })
+      expect(served).toEqual(await tracker.settler.proof(last, honest[3]!.payout))
+      expect(served.account).toBe(getAddress(honest[3]!.payout))
+      await expect(
+        fetchPayoutProof({ trackerUrl: tracker.url, epoch: last, address: garbage.payout }),
+      ).rejects.toMatchObject({ code: 'SHOAL_ERR_NOT_FOUND' })
       expect((await fetch(`${tracker.url}/v1/epochs/${last}`)).status).toBe(200)
       expect((await fetch(`${tracker.url}/v1/epochs/1`)).status).toBe(404)
     } finally {

@@ -19,6 +19,8 @@ import {
 } from '@shoal/protocol'
 import type { BatchResult } from '../receipts/ingest.ts'
 
+export type { BatchResult }
+
 export interface SubmitReceiptBatchOptions {
   /** The tracker's base URL. */
   trackerUrl: string
