@@ -266,6 +266,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       ),
       ...(components.chain !== undefined ? { chain: components.chain } : {}),
       ...(logger !== undefined ? { logger } : {}),
+      flush: () => selections.flush(),
     },
   )
 

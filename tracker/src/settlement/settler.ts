@@ -35,6 +35,8 @@ export interface SettlerComponents {
   clock: () => number
   chain?: SettlementChain
   logger?: Logger
+  /** Writes state held in memory that settlement reads (the tracker's pending selections). */
+  flush?: () => Promise<unknown>
 }
 
 export interface Settler {
@@ -85,6 +87,7 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
     if (previousRow !== undefined && chain !== undefined && previousRow.state !== 'confirmed') {
       await post(previousRow, options)
     }
+    await components.flush?.()
     const receipts = await store.listEpochReceipts(epoch, options)
     const started = performance.now()
     // the digests were computed by this tracker from the validated receipts at submission
