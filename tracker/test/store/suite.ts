@@ -453,6 +453,75 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       ])
     })
 
+    it('writes an epoch settlement at once, once; moves its state; adds ticket usage; lists unsettled epochs', async () => {
+      const { store } = await fresh()
+      const id = `0x${'e1'.repeat(32)}`
+      const ticket = `0x${'0e'.repeat(32)}`
+      const receipt = {
+        batch: id,
+        index: 0,
+        node: A,
+        client: B,
+        session: `0x${'01'.repeat(32)}`,
+        bytes: 10,
+        epoch: 5,
+        ticket,
+        kind: 0,
+        signature: `0x${'55'.repeat(65)}`,
+        digest: `0x${'66'.repeat(32)}`,
+      }
+      await store.addReceiptBatch(
+        { id, node: A, epoch: 5, count: 2, rejected: 0, receivedAt: 1, batch: '{}' },
+        [receipt, { ...receipt, index: 1, bytes: 20 }],
+      )
+      await store.addReceiptBatch(
+        { id: `0x${'e2'.repeat(32)}`, node: A, epoch: 6, count: 0, rejected: 0, receivedAt: 1, batch: '{}' },
+        [],
+      )
+      expect(await store.listUnsettledEpochs(6)).toEqual([5, 6])
+      expect(await store.listUnsettledEpochs(5)).toEqual([5])
+      const row = {
+        epoch: 5,
+        state: 'built' as const,
+        root: `0x${'ab'.repeat(32)}`,
+        total: '1000000000000000000000',
+        debits: '{}',
+        tree: '{"entries":[]}',
+        report: '{}',
+        builtAt: 7,
+        updatedAt: 7,
+      }
+      await store.putEpochSettlement(
+        row,
+        [{ batch: id, index: 0, reason: 'superseded' }],
+        [{ ticket, bytes: 20 }],
+      )
+      expect(
+        await codeOf(
+          store.putEpochSettlement(row, [{ batch: id, index: 1, reason: 'x' }], [{ ticket, bytes: 99 }]),
+        ),
+      ).toBe('SHOAL_ERR_CONFLICT')
+      expect(await store.getEpoch(5)).toEqual(row)
+      expect(await store.getEpoch(4)).toBeUndefined()
+      expect((await store.listEpochReceipts(5)).map((r) => r.index)).toEqual([1])
+      expect((await store.listBatchReceipts(id, { rejectedOnly: true }))[0]?.rejected).toBe('superseded')
+      expect(await store.listUnsettledEpochs(6)).toEqual([6])
+      await store.putEpochSettlement(
+        { ...row, epoch: 6, state: 'empty', root: undefined, tree: undefined, total: '0' },
+        [],
+        [{ ticket, bytes: 5 }],
+      )
+      expect(await store.getTicketUsage([ticket, `0x${'0f'.repeat(32)}`])).toEqual(new Map([[ticket, 25]]))
+      expect((await store.getLatestPaidEpoch())?.epoch).toBe(5)
+      await store.setEpochState(5, 'posted', `0x${'cd'.repeat(32)}`, 8)
+      await store.setEpochState(5, 'confirmed', undefined, 9)
+      expect(await store.getEpoch(5)).toMatchObject({
+        state: 'confirmed',
+        txHash: `0x${'cd'.repeat(32)}`,
+        updatedAt: 9,
+      })
+    })
+
     it('lists integrity events of a node, newest first', async () => {
       const { store } = await fresh()
       await store.addIntegrityEvent({ node: A, cid: CID1, chunk: 0, source: 'audit', at: 1, detail: 'one' })
