@@ -27,8 +27,10 @@ import {
   type NodeRecord,
   type PurgeRequest,
   RECORD_KIND_NAMES,
+  type ReceiptBatch,
   type RecordKind,
   type RecordMessages,
+  receiptsHash,
   recordTypes,
   SHOAL_DOMAIN,
   type Signed,
@@ -78,6 +80,16 @@ const ticket: Ticket = {
  * comes before U+1F600, though UTF-16 order would put the emoji first. Its five entries
  * make a tree where the last leaf is promoted twice.
  */
+const receipt = {
+  node: node.address,
+  client: client.address,
+  session: `0x${'22'.repeat(32)}`,
+  bytes: 5_242_880,
+  epoch: 42,
+  ticket: ticketId(ticket),
+  kind: 0,
+} satisfies BandwidthReceipt
+
 export const SAMPLE_MESSAGES: RecordMessages = {
   SiteManifest: {
     publisher: publisher.address,
@@ -134,15 +146,7 @@ export const SAMPLE_MESSAGES: RecordMessages = {
     timestamp: SAMPLE_TIME,
   } satisfies NodeRecord,
   Ticket: ticket,
-  BandwidthReceipt: {
-    node: node.address,
-    client: client.address,
-    session: `0x${'22'.repeat(32)}`,
-    bytes: 5_242_880,
-    epoch: 42,
-    ticket: ticketId(ticket),
-    kind: 0,
-  } satisfies BandwidthReceipt,
+  BandwidthReceipt: receipt,
   PurgeRequest: {
     publisher: publisher.address,
     site: 'blog',
@@ -156,6 +160,13 @@ export const SAMPLE_MESSAGES: RecordMessages = {
     challenge: `0x${'44'.repeat(32)}`,
     timestamp: SAMPLE_TIME,
   } satisfies HealthProof,
+  ReceiptBatch: {
+    node: node.address,
+    epoch: 42,
+    count: 1,
+    receiptsHash: receiptsHash([hashRecord('BandwidthReceipt', receipt)]),
+    timestamp: SAMPLE_TIME,
+  } satisfies ReceiptBatch,
 }
 
 /** The EIP-712 `encodeType` string: the primary type, then its dependencies sorted by name. */

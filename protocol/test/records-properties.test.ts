@@ -14,6 +14,7 @@ import {
   type PurgeRequest,
   pathProblem,
   RECORD_KIND_NAMES,
+  type ReceiptBatch,
   type RecordKind,
   type RecordMessages,
   type SiteManifest,
@@ -116,6 +117,13 @@ const ARBITRARIES: { [K in RecordKind]: fc.Arbitrary<RecordMessages[K]> } = {
     challenge: bytes32,
     timestamp: uint,
   }) satisfies fc.Arbitrary<HealthProof>,
+  ReceiptBatch: fc.record({
+    node: fc.constant(node.address),
+    epoch: uint,
+    count: fc.nat({ max: 1_000_000 }),
+    receiptsHash: bytes32,
+    timestamp: uint,
+  }) satisfies fc.Arbitrary<ReceiptBatch>,
 }
 
 const ACCOUNTS = {
@@ -125,6 +133,7 @@ const ACCOUNTS = {
   BandwidthReceipt: client,
   PurgeRequest: publisher,
   HealthProof: node,
+  ReceiptBatch: node,
 }
 
 /** A clock at which the message is fresh: its own timestamp, or 0 (before any ticket expiry). */

@@ -73,6 +73,7 @@ const TYPE_STRINGS: Record<RecordKind, string> = {
   PurgeRequest:
     'PurgeRequest(address publisher,string site,string[] paths,string[] prefixes,uint64 timestamp,bytes32 nonce)',
   HealthProof: 'HealthProof(address node,bytes32 challenge,uint64 timestamp)',
+  ReceiptBatch: 'ReceiptBatch(address node,uint64 epoch,uint64 count,bytes32 receiptsHash,uint64 timestamp)',
 }
 
 const types = recordTypes as unknown as Record<string, readonly { name: string; type: string }[]>

@@ -16,8 +16,10 @@ import {
 } from '@shoal/client-sdk/node'
 import pino from 'pino'
 import { Registry } from 'prom-client'
+import { createPublicClient, createWalletClient, defineChain, getAddress, http } from 'viem'
 import { parseCommand, USAGE } from '../src/cli/args.ts'
 import { resolveTrackerOptions } from '../src/options.ts'
+import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { createPostgresStore } from '../src/store/postgres.ts'
 import { createSqliteStore } from '../src/store/sqlite.ts'
 import { createTracker } from '../src/tracker.ts'
@@ -62,11 +64,30 @@ async function main(argv: string[]): Promise<number> {
         command.postgres !== undefined
           ? createPostgresStore({ connectionString: command.postgres })
           : createSqliteStore({ path: join(command.dataDir, DB_FILE) })
+      let chain: SettlementChain | undefined
+      if (command.chain !== undefined) {
+        const transport = http(command.chain.rpcUrl)
+        const publicClient = createPublicClient({ transport })
+        const id = await publicClient.getChainId()
+        const onChain = defineChain({
+          id,
+          name: `chain ${id}`,
+          nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+          rpcUrls: { default: { http: [command.chain.rpcUrl] } },
+        })
+        chain = createViemSettlementChain({
+          publicClient: createPublicClient({ chain: onChain, transport }),
+          walletClient: createWalletClient({ account, chain: onChain, transport }),
+          distributor: getAddress(command.chain.distributor),
+          escrow: getAddress(command.chain.escrow),
+        })
+      }
       const tracker = createTracker(command.options, {
         store,
         account,
         logger: log,
         register: new Registry(),
+        ...(chain !== undefined ? { chain } : {}),
       })
       await tracker.start()
       process.stdout.write(`shoal-tracker ${account.address} serving at ${tracker.url}\n`)

@@ -97,6 +97,23 @@ export function createMetrics(register: Registry) {
       help: 'Byte budget granted by issued tickets',
       registers,
     }),
+    receiptBatches: new Counter({
+      name: 'shoal_tracker_receipt_batches_total',
+      help: 'Receipt batches submitted, by outcome (stored, duplicate)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    receipts: new Counter({
+      name: 'shoal_tracker_receipts_total',
+      help: 'Receipts submitted, by outcome at submission (accepted, rejected)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    selectionsDropped: new Counter({
+      name: 'shoal_tracker_selections_dropped_total',
+      help: '(ticket, node) selections not recorded because the pending set was full',
+      registers,
+    }),
     integrityFailures: new Counter({
       name: 'shoal_tracker_integrity_failures_total',
       help: 'Proven integrity failures, by source',

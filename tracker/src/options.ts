@@ -23,6 +23,7 @@ export interface RateLimits {
   reports: RateLimit
   sites: RateLimit
   tickets: RateLimit
+  receipts: RateLimit
 }
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -44,8 +45,18 @@ export const DEFAULT_AUDIT_INTERVAL_MS = 60_000
 export const DEFAULT_AUDIT_TIMEOUT_MS = 15_000
 /** Largest byte range one audit fetches (it is widened to whole chunks). */
 export const DEFAULT_AUDIT_MAX_RANGE = 65_536
-/** Settlement epoch length (ms); receipts are grouped by it (settlement comes later). */
-export const DEFAULT_EPOCH_LENGTH_MS = 3_600_000
+/** Settlement epoch length (s): epoch n = floor(unix seconds / epochSeconds). */
+export const DEFAULT_EPOCH_SECONDS = 3_600
+/** Batches of an epoch are accepted this long after it ends (s); then it is settled. */
+export const DEFAULT_SUBMIT_WINDOW_SECONDS = 900
+/** Default price of delivery: 0.01 token (18 decimals) per GiB. */
+export const DEFAULT_PRICE_PER_GIB = 10n ** 16n
+/** A client paying more nodes than this in one epoch is refused (fan-out rule). */
+export const DEFAULT_MAX_CLIENT_FANOUT = 32
+/** How often the settler looks for epochs to settle (ms). */
+export const DEFAULT_SETTLE_INTERVAL_MS = 60_000
+/** Largest receipt batch body (bytes): about 150 000 receipts. */
+export const DEFAULT_MAX_RECEIPT_BODY_BYTES = 64 * 1024 ** 2
 /** Registrations: the record's timestamp must be this recent (s). */
 export const DEFAULT_RECORD_MAX_AGE_SECONDS = 600
 /** Heartbeats: accepted difference between the node's and the tracker's clock (ms). */
@@ -88,6 +99,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   reports: { rate: 5, burst: 20 },
   sites: { rate: 1, burst: 5 },
   tickets: { rate: 1 / 60, burst: 5 },
+  receipts: { rate: 1, burst: 20 },
 }
 
 export interface TrackerOptions {
@@ -104,7 +116,20 @@ export interface TrackerOptions {
   auditIntervalMs?: number
   auditTimeoutMs?: number
   auditMaxRange?: number
-  epochLengthMs?: number
+  /** Epoch length in seconds (docs/receipts.md, Epochs). */
+  epochSeconds?: number
+  /** Seconds after an epoch's end during which nodes submit its receipts. */
+  submitWindowSeconds?: number
+  maxReceiptBodyBytes?: number
+  /** Token base units per GiB delivered (docs/economics.md). */
+  pricePerGiB?: bigint
+  /** Per-publisher prices (address → base units per GiB), overriding `pricePerGiB`. */
+  publisherPrices?: Record<string, bigint>
+  maxClientFanout?: number
+  /** 0 turns the settlement loop off (`tracker.settler.settle(n)` still works). */
+  settleIntervalMs?: number
+  /** Verification worker threads (default: the machine's parallelism). */
+  verifyThreads?: number
   recordMaxAgeSeconds?: number
   heartbeatSkewMs?: number
   reportMaxAgeSeconds?: number
@@ -139,7 +164,11 @@ export interface TrackerOptions {
 }
 
 export interface ResolvedTrackerOptions
-  extends Required<Omit<TrackerOptions, 'rateLimits' | 'index' | 'clientReportRate'>> {
+  extends Required<
+    Omit<TrackerOptions, 'rateLimits' | 'index' | 'clientReportRate' | 'publisherPrices' | 'verifyThreads'>
+  > {
+  publisherPrices: Map<string, bigint>
+  verifyThreads: number | undefined
   rateLimits: RateLimits
   clientReportRate: RateLimit
   index: NodeIndexInit
@@ -166,6 +195,11 @@ function num(
     )
   }
   return v
+}
+
+function price(name: string, value: unknown): bigint {
+  if (typeof value !== 'bigint' || value < 0n) throw new InvalidArgumentError(`${name} must be a bigint ≥ 0`)
+  return value
 }
 
 function rateLimit(name: string, value: unknown, fallback: RateLimit): RateLimit {
@@ -264,7 +298,39 @@ export function resolveTrackerOptions(init: TrackerOptions = {}): ResolvedTracke
     auditIntervalMs: num('auditIntervalMs', init.auditIntervalMs, DEFAULT_AUDIT_INTERVAL_MS, 0, 86_400_000),
     auditTimeoutMs: num('auditTimeoutMs', init.auditTimeoutMs, DEFAULT_AUDIT_TIMEOUT_MS, 10, 600_000),
     auditMaxRange: num('auditMaxRange', init.auditMaxRange, DEFAULT_AUDIT_MAX_RANGE, 1, 16 * 1024 ** 2),
-    epochLengthMs: num('epochLengthMs', init.epochLengthMs, DEFAULT_EPOCH_LENGTH_MS, 1_000, 366 * 86_400_000),
+    epochSeconds: num('epochSeconds', init.epochSeconds, DEFAULT_EPOCH_SECONDS, 1, 366 * 86_400),
+    submitWindowSeconds: num(
+      'submitWindowSeconds',
+      init.submitWindowSeconds,
+      DEFAULT_SUBMIT_WINDOW_SECONDS,
+      0,
+      30 * 86_400,
+    ),
+    pricePerGiB: price('pricePerGiB', init.pricePerGiB ?? DEFAULT_PRICE_PER_GIB),
+    publisherPrices: new Map(
+      Object.entries(init.publisherPrices ?? {}).map(([p, v]) => {
+        if (!/^0x[0-9a-fA-F]{40}$/.test(p))
+          throw new InvalidArgumentError(`publisherPrices: ${p} is not an address`)
+        return [p.toLowerCase(), price(`publisherPrices.${p}`, v)]
+      }),
+    ),
+    maxClientFanout: num('maxClientFanout', init.maxClientFanout, DEFAULT_MAX_CLIENT_FANOUT, 1, 1_000_000),
+    settleIntervalMs: num(
+      'settleIntervalMs',
+      init.settleIntervalMs,
+      DEFAULT_SETTLE_INTERVAL_MS,
+      0,
+      86_400_000,
+    ),
+    verifyThreads:
+      init.verifyThreads === undefined ? undefined : num('verifyThreads', init.verifyThreads, 1, 1, 256),
+    maxReceiptBodyBytes: num(
+      'maxReceiptBodyBytes',
+      init.maxReceiptBodyBytes,
+      DEFAULT_MAX_RECEIPT_BODY_BYTES,
+      1024,
+      2 ** 31,
+    ),
     recordMaxAgeSeconds: num(
       'recordMaxAgeSeconds',
       init.recordMaxAgeSeconds,

@@ -17,12 +17,17 @@ import { type ApiServer, createApiServer } from './http/server.ts'
 import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
+import { createReceiptVerifier } from './receipts/verifier.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
 import { createReportService, type ReportService } from './reports/reports.ts'
 import { createNodeIndex, type NodeIndex } from './selection/index.ts'
+import type { SettlementChain } from './settlement/chain.ts'
+import { createSettler, type Settler } from './settlement/settler.ts'
 import { createSiteService, type SiteService } from './sites/sites.ts'
 import type { TrackerStore } from './store/types.ts'
 import { createTicketIssuer, type TicketIssuer } from './tickets/issuer.ts'
+import { createSelectionLog, type SelectionLog } from './tickets/selections.ts'
 
 /** Store key of the placement seed (kept so placement survives restarts and is shared by replicas). */
 export const PLACEMENT_SEED_KEY = 'placement-seed'
@@ -43,6 +48,8 @@ export interface TrackerComponents {
   dispatcher?: Dispatcher
   /** What settlement shows on `GET /dashboard` (settled epochs, payouts, more sections). */
   dashboard?: TrackerDashboardComponents
+  /** The contracts (escrow balances, `postRoot`); without one, epochs are built but not posted. */
+  chain?: SettlementChain
 }
 
 export interface Tracker {
@@ -59,10 +66,14 @@ export interface Tracker {
   readonly sites: SiteService
   readonly reports: ReportService
   readonly tickets: TicketIssuer
+  /** The (ticket, node) pairs selection handed out, flushed with the state. */
+  readonly selections: SelectionLog
+  readonly receipts: ReceiptIngest
+  readonly settler: Settler
   start(options?: { signal?: AbortSignal }): Promise<void>
   /** Graceful: refuses new requests, lets in-flight ones finish (up to `shutdownGraceMs`), writes state. */
   stop(): Promise<void>
-  /** Writes changed node state to the store now; returns how many rows. */
+  /** Writes changed node state and pending selections to the store now; returns how many rows. */
   flush(): Promise<number>
 }
 
@@ -224,14 +235,48 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       budget: options.ticketBudget,
       maxBudget: options.ticketMaxBudget,
       ttlSeconds: options.ticketTtlSeconds,
+      epochSeconds: options.epochSeconds,
     },
     { store, account, clock, ...(metrics !== undefined ? { metrics } : {}) },
+  )
+
+  const selections = createSelectionLog({}, { store, clock, ...(metrics !== undefined ? { metrics } : {}) })
+
+  const receipts = createReceiptIngest(
+    { epochSeconds: options.epochSeconds, submitWindowSeconds: options.submitWindowSeconds },
+    {
+      store,
+      clock,
+      ...(logger !== undefined ? { logger } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+    },
+  )
+
+  const settler = createSettler(
+    {
+      epochSeconds: options.epochSeconds,
+      submitWindowSeconds: options.submitWindowSeconds,
+      defaultPricePerGiB: options.pricePerGiB,
+      prices: options.publisherPrices,
+      maxClientFanout: options.maxClientFanout,
+      intervalMs: options.settleIntervalMs,
+    },
+    {
+      store,
+      clock,
+      verifier: createReceiptVerifier(
+        options.verifyThreads !== undefined ? { threads: options.verifyThreads } : {},
+      ),
+      ...(components.chain !== undefined ? { chain: components.chain } : {}),
+      ...(logger !== undefined ? { logger } : {}),
+      flush: () => selections.flush(),
+    },
   )
 
   const flush = async (): Promise<number> => {
     if (flushing !== undefined) await flushing.catch(() => 0)
     const started = performance.now()
-    flushing = registry.flush()
+    flushing = Promise.all([registry.flush(), selections.flush()]).then(([a, b]) => a + b)
     try {
       const n = await flushing
       if (n > 0) metrics?.stateFlushSeconds.observe((performance.now() - started) / 1000)
@@ -270,6 +315,9 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     sites,
     reports,
     tickets,
+    selections,
+    receipts,
+    settler,
 
     async start(startOptions = {}) {
       if (started) return
@@ -292,6 +340,9 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
           sites,
           reports,
           tickets,
+          selections,
+          receipts,
+          settler,
           prober,
           auditor,
           regions,
@@ -321,6 +372,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         started = true
         prober.start()
         auditor.start()
+        settler.start()
         scheduleFlush()
         sweepTimer = setInterval(() => liveIndex().sweep({ max: 10_000 }), options.probeIntervalMs)
         sweepTimer.unref()
@@ -365,6 +417,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       await api?.close(options.shutdownGraceMs)
       await prober.stop()
       await auditor.stop()
+      await settler.stop()
       try {
         await flush()
       } catch (err) {

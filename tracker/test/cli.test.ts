@@ -64,8 +64,20 @@ describe('shoal-tracker argument parsing', () => {
         host: '0.0.0.0',
         port: 8000,
         probeIntervalMs: 10_000,
-        epochLengthMs: 7_200_000,
+        epochSeconds: 7_200,
         allowPrivateUrls: true,
+      },
+    })
+    expect(
+      parseCommand(['start', '--distributor', `0x${'1'.repeat(40)}`], {
+        SHOAL_RPC_URL: 'http://127.0.0.1:8545',
+        SHOAL_ESCROW: `0x${'2'.repeat(40)}`,
+      }),
+    ).toMatchObject({
+      chain: {
+        rpcUrl: 'http://127.0.0.1:8545',
+        distributor: `0x${'1'.repeat(40)}`,
+        escrow: `0x${'2'.repeat(40)}`,
       },
     })
     expect(parseCommand([], {})).toEqual({ kind: 'help' })
@@ -84,6 +96,31 @@ describe('shoal-tracker argument parsing', () => {
       [['start', '--log-level', 'loud'], '--log-level'],
       [['start', '--nope'], 'nope'],
       [['stop'], 'unknown command'],
+      [['start', '--rpc-url', 'http://127.0.0.1:8545'], '--distributor'],
+      [
+        [
+          'start',
+          '--rpc-url',
+          'ftp://x',
+          '--distributor',
+          `0x${'1'.repeat(40)}`,
+          '--escrow',
+          `0x${'2'.repeat(40)}`,
+        ],
+        '--rpc-url',
+      ],
+      [
+        [
+          'start',
+          '--rpc-url',
+          'http://127.0.0.1:8545',
+          '--distributor',
+          '0x12',
+          '--escrow',
+          `0x${'2'.repeat(40)}`,
+        ],
+        '--distributor',
+      ],
     ]
     for (const [argv, text] of bad) {
       expect(() => parseCommand(argv, {})).toThrow(

@@ -90,7 +90,7 @@ describe('the network dashboard', () => {
     tracker = createTracker(
       {
         ...FAST,
-        epochLengthMs: 3_600_000,
+        epochSeconds: 3_600,
         // a busy machine must not mark the answering nodes down: only refused probes count
         probeTimeoutMs: 5_000,
         index: { downAfterMs: 60_000 },

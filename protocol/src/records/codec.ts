@@ -27,6 +27,7 @@ import {
   healthProofTypes,
   nodeRecordTypes,
   purgeRequestTypes,
+  receiptBatchTypes,
   SHOAL_DOMAIN,
   siteManifestTypes,
   ticketTypes,
@@ -42,6 +43,8 @@ import {
   nodeRecordSchema,
   type PurgeRequest,
   purgeRequestSchema,
+  type ReceiptBatch,
+  receiptBatchSchema,
   type Signed,
   type SiteManifest,
   siteManifestSchema,
@@ -58,6 +61,7 @@ export interface RecordMessages {
   BandwidthReceipt: BandwidthReceipt
   PurgeRequest: PurgeRequest
   HealthProof: HealthProof
+  ReceiptBatch: ReceiptBatch
 }
 
 /** The EIP-712 types object of each record kind. */
@@ -68,6 +72,7 @@ export interface RecordTypesByKind {
   BandwidthReceipt: typeof bandwidthReceiptTypes
   PurgeRequest: typeof purgeRequestTypes
   HealthProof: typeof healthProofTypes
+  ReceiptBatch: typeof receiptBatchTypes
 }
 
 /** A record kind, named by its EIP-712 primary type. */
@@ -81,6 +86,7 @@ export interface RecordTypedData {
   BandwidthReceipt: TypedDataDefinition<typeof bandwidthReceiptTypes, 'BandwidthReceipt'>
   PurgeRequest: TypedDataDefinition<typeof purgeRequestTypes, 'PurgeRequest'>
   HealthProof: TypedDataDefinition<typeof healthProofTypes, 'HealthProof'>
+  ReceiptBatch: TypedDataDefinition<typeof receiptBatchTypes, 'ReceiptBatch'>
 }
 
 /** Options every `verify*` function takes. */
@@ -119,6 +125,7 @@ export interface RecordVerifyOptions {
   BandwidthReceipt: VerifyOptions
   PurgeRequest: TimestampVerifyOptions
   HealthProof: VerifyHealthProofOptions
+  ReceiptBatch: TimestampVerifyOptions
 }
 
 /** What signs records: a viem local account, or anything with the same two members. */
@@ -207,6 +214,12 @@ const RECORD_KINDS: { readonly [K in RecordKind]: KindSpec<K> } = {
     signer: 'node',
     maxAgeSeconds: RECORD_DEFAULTS.healthProofMaxAgeSeconds,
     expect: { expectedNode: 'node', expectedChallenge: 'challenge' },
+  },
+  ReceiptBatch: {
+    types: receiptBatchTypes,
+    schema: receiptBatchSchema,
+    signer: 'node',
+    maxAgeSeconds: RECORD_DEFAULTS.receiptBatchMaxAgeSeconds,
   },
 }
 

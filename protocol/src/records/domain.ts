@@ -93,6 +93,21 @@ export const healthProofTypes = {
   ],
 } as const
 
+/**
+ * EIP-712 types of a receipt batch: a node's signed cover of the receipts it submits for
+ * one epoch. `receiptsHash` is `receiptsHash(receipts)`: keccak-256 over the receipts'
+ * EIP-712 digests in batch order, so the batch commits to exactly those receipts.
+ */
+export const receiptBatchTypes = {
+  ReceiptBatch: [
+    { name: 'node', type: 'address' },
+    { name: 'epoch', type: 'uint64' },
+    { name: 'count', type: 'uint64' },
+    { name: 'receiptsHash', type: 'bytes32' },
+    { name: 'timestamp', type: 'uint64' },
+  ],
+} as const
+
 /** Every Shoal record type in one object, e.g. for a wallet that shows them all. */
 export const recordTypes = {
   ...siteManifestTypes,
@@ -101,4 +116,5 @@ export const recordTypes = {
   ...bandwidthReceiptTypes,
   ...purgeRequestTypes,
   ...healthProofTypes,
+  ...receiptBatchTypes,
 } as const

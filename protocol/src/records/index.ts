@@ -32,6 +32,7 @@ export * from './limits.ts'
 export * from './manifestEntryProof.ts'
 export * from './nodeRecord.ts'
 export * from './purgeRequest.ts'
+export * from './receiptBatch.ts'
 export {
   type BandwidthReceipt,
   type HealthProof,
@@ -40,6 +41,7 @@ export {
   type NodeRecord,
   type PurgeRequest,
   RECEIPT_KIND,
+  type ReceiptBatch,
   type ReceiptKind,
   type Signed,
   type SiteManifest,

@@ -35,6 +35,8 @@ export const RECORD_LIMITS = {
   region: 32,
   /** Most paths in one purge request, and separately most prefixes. */
   purgeItems: 1000,
+  /** Most receipts one batch covers. */
+  receiptBatch: 1_000_000,
 } as const
 
 /**
@@ -52,4 +54,6 @@ export const RECORD_DEFAULTS = {
   purgeRequestMaxAgeSeconds: 300,
   /** A health proof answers one probe; the challenge, not the clock, is what makes it fresh. */
   healthProofMaxAgeSeconds: 60,
+  /** A receipt batch is signed when it is submitted; a resubmission after a day is re-signed. */
+  receiptBatchMaxAgeSeconds: 86_400,
 } as const

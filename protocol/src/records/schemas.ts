@@ -152,6 +152,21 @@ export interface HealthProof {
   timestamp: number
 }
 
+/**
+ * A node's signed cover of the receipts it submits for one epoch: the batch commits to
+ * exactly `count` receipts whose digests hash to `receiptsHash` (`receiptsHash()`).
+ */
+export interface ReceiptBatch {
+  /** The node's key: the signer, and the `node` of every receipt in the batch. */
+  node: Address
+  epoch: number
+  count: number
+  /** keccak-256 over the receipts' EIP-712 digests, in batch order. */
+  receiptsHash: Hex
+  /** Unix seconds, when the node signed the batch. */
+  timestamp: number
+}
+
 /** A record and the 65-byte signature (r ‖ s ‖ v, lowercase hex, low-s, v 27 or 28) over it. */
 export interface Signed<T> {
   message: T
@@ -265,6 +280,14 @@ export const purgeRequestSchema: z.ZodType<PurgeRequest> = z
       ctx.addIssue({ code: 'custom', message: 'must name at least one path or prefix', path: ['paths'] })
     }
   })
+
+export const receiptBatchSchema: z.ZodType<ReceiptBatch> = z.strictObject({
+  node: addressField,
+  epoch: uintField,
+  count: uintField.max(RECORD_LIMITS.receiptBatch, `must be at most ${RECORD_LIMITS.receiptBatch}`),
+  receiptsHash: bytes32Field,
+  timestamp: unixSecondsField,
+})
 
 export const healthProofSchema: z.ZodType<HealthProof> = z.strictObject({
   node: addressField,

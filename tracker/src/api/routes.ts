@@ -13,6 +13,7 @@ import {
 import type { Registry as PromRegistry } from 'prom-client'
 import { getAddress } from 'viem'
 import type { Auditor } from '../audit/auditor.ts'
+import { epochAt, epochInfo } from '../epochs/epochs.ts'
 import { HEARTBEAT_MAC_HEADER } from '../heartbeat/session.ts'
 import { parseJson, readBody, readJson, requireJson, validate } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
@@ -20,12 +21,15 @@ import type { Route } from '../http/server.ts'
 import type { TrackerMetrics } from '../metrics.ts'
 import type { ResolvedTrackerOptions } from '../options.ts'
 import type { Prober } from '../probe/prober.ts'
+import type { ReceiptIngest } from '../receipts/ingest.ts'
 import type { NodeMeta, Registry } from '../registry/registry.ts'
 import type { ReportService } from '../reports/reports.ts'
 import type { NodeIndex } from '../selection/index.ts'
+import type { Settler } from '../settlement/settler.ts'
 import type { SiteService } from '../sites/sites.ts'
 import type { TrackerStore } from '../store/types.ts'
 import type { TicketIssuer } from '../tickets/issuer.ts'
+import type { SelectionLog } from '../tickets/selections.ts'
 import { heartbeatSchema, registerSchema, reportSchema, ticketRequestSchema } from './schemas.ts'
 import { statsOf } from './stats.ts'
 
@@ -37,6 +41,7 @@ const TICKET_BODY = 1024
 const DEFAULT_SELECT_COUNT = 3
 const REGION_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/
+const TICKET_ID_RE = /^0x[0-9a-f]{64}$/
 
 export interface ApiServices {
   options: ResolvedTrackerOptions
@@ -46,6 +51,10 @@ export interface ApiServices {
   sites: SiteService
   reports: ReportService
   tickets: TicketIssuer
+  /** Records (ticket, node) pairs of selections that name a ticket. */
+  selections?: SelectionLog
+  receipts?: ReceiptIngest
+  settler?: Settler
   prober?: Prober
   auditor?: Auditor
   /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
@@ -54,6 +63,11 @@ export interface ApiServices {
   metrics?: TrackerMetrics
   clock: () => number
   startedAt: number
+}
+
+function epochParam(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new InvalidArgumentError('an epoch is a non-negative integer')
+  return Number(text)
 }
 
 function outcome(err: unknown): string {
@@ -66,6 +80,7 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
   let count = DEFAULT_SELECT_COUNT
   let region: string | undefined
   let exclude: string[] | undefined
+  let ticket: string | undefined
   for (const [key, value] of params) {
     switch (key) {
       case 'cid':
@@ -91,12 +106,17 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
         for (const a of exclude)
           if (!ADDRESS_RE.test(a)) throw new InvalidArgumentError(`exclude: ${a} is not an address`)
         break
+      case 'ticket':
+        if (!TICKET_ID_RE.test(value))
+          throw new InvalidArgumentError('ticket must be a ticket id: 32 bytes of lowercase 0x-hex')
+        ticket = value
+        break
       default:
         throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
     }
   }
   if (cid === undefined) throw new InvalidArgumentError('cid is required')
-  return { cid: parseCid(cid), count, region, exclude }
+  return { cid: parseCid(cid), count, region, exclude, ticket }
 }
 
 /** Every route of the API. */
@@ -224,6 +244,12 @@ export function createRoutes(s: ApiServices): Route[] {
           ...(region !== undefined ? { region } : {}),
           ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
         })
+        if (q.ticket !== undefined && picked.length > 0) {
+          s.selections?.record(
+            q.ticket,
+            picked.map((p) => p.node),
+          )
+        }
         let out = `{"cid":"${q.cid.text}","nodes":[`
         for (let i = 0; i < picked.length; i++) {
           const p = picked[i]!
@@ -301,7 +327,73 @@ export function createRoutes(s: ApiServices): Route[] {
       async handle({ req, res, signal }) {
         const body = await readJson(req, TICKET_BODY, ticketRequestSchema, 'ticket request')
         const issued = await s.tickets.issue(body, { signal })
-        sendJson(res, 201, `{"id":"${issued.id}","ticket":${issued.encoded}}`)
+        sendJson(
+          res,
+          201,
+          `{"id":"${issued.id}","ticket":${issued.encoded},"publisher":"${issued.publisher}","epoch":${issued.epoch},"epochEndsAt":${issued.epochEndsAt}}`,
+        )
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/receipts',
+      name: 'receipts',
+      limit: 'receipts',
+      async handle({ req, res, signal }) {
+        if (s.receipts === undefined) throw new NotFoundError('receipts are not enabled')
+        requireJson(req)
+        const body = parseJson(await readBody(req, options.maxReceiptBodyBytes))
+        const result = await s.receipts.submit(body, { signal })
+        sendJson(res, result.created ? 201 : 200, result)
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/receipts/:batch',
+      name: 'receipt-batch',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.receipts === undefined) throw new NotFoundError('receipts are not enabled')
+        const id = params.batch!
+        if (!TICKET_ID_RE.test(id))
+          throw new InvalidArgumentError('a batch id is 32 bytes of lowercase 0x-hex')
+        sendJson(res, 200, await s.receipts.report(id, { signal }))
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/current',
+      name: 'epoch-current',
+      limit: 'default',
+      handle({ res }) {
+        const info = epochInfo(epochAt(s.clock(), options.epochSeconds), options.epochSeconds)
+        sendJson(res, 200, info, { 'cache-control': 'no-cache' })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/:epoch',
+      name: 'epoch',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.settler === undefined) throw new NotFoundError('settlement is not enabled')
+        sendJson(res, 200, await s.settler.view(epochParam(params.epoch!), { signal }), {
+          'cache-control': 'no-cache',
+        })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/:epoch/proofs/:address',
+      name: 'epoch-proof',
+      limit: 'default',
+      async handle({ res, params, signal }) {
+        if (s.settler === undefined) throw new NotFoundError('settlement is not enabled')
+        const address = params.address!
+        if (!ADDRESS_RE.test(address)) throw new InvalidArgumentError(`${address} is not an address`)
+        sendJson(res, 200, await s.settler.proof(epochParam(params.epoch!), address, { signal }), {
+          'cache-control': 'no-cache',
+        })
       },
     },
     {

@@ -21,6 +21,9 @@ Start options (each has an environment variable; flags win):
   --probe-interval DURATION probe each node      SHOAL_PROBE_INTERVAL    (default 30s)
   --epoch-length DURATION   settlement epoch     SHOAL_EPOCH_LENGTH      (default 1h)
   --postgres URL            use PostgreSQL instead of SQLite (postgres://…)   SHOAL_TRACKER_POSTGRES
+  --rpc-url URL             chain JSON-RPC for settlement (posts roots)       SHOAL_RPC_URL
+  --distributor ADDRESS     RewardDistributor (the tracker key must hold SETTLER_ROLE)  SHOAL_DISTRIBUTOR
+  --escrow ADDRESS          PublisherEscrow                                   SHOAL_ESCROW
   --allow-private-urls      accept and probe nodes on private addresses (devnets)
   --trust-proxy             client IPs from X-Forwarded-For (behind a reverse proxy)
   --log-level LEVEL         fatal|error|warn|info|debug|trace   SHOAL_LOG_LEVEL (default info)
@@ -41,6 +44,8 @@ export type Command =
       options: TrackerOptions
       postgres: string | undefined
       logLevel: string
+      /** Settlement on a chain (the tracker key posts roots); absent: roots are built, not posted. */
+      chain?: { rpcUrl: string; distributor: string; escrow: string }
     }
 
 const OPTIONS = {
@@ -51,6 +56,9 @@ const OPTIONS = {
   'probe-interval': { type: 'string' },
   'epoch-length': { type: 'string' },
   postgres: { type: 'string' },
+  'rpc-url': { type: 'string' },
+  distributor: { type: 'string' },
+  escrow: { type: 'string' },
   'allow-private-urls': { type: 'boolean' },
   'trust-proxy': { type: 'boolean' },
   'log-level': { type: 'string' },
@@ -135,8 +143,10 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   }
   const epoch = pick(values['epoch-length'], 'SHOAL_EPOCH_LENGTH')
   if (epoch !== undefined) {
-    options.epochLengthMs = parseDuration(epoch, '--epoch-length')
-    if (options.epochLengthMs < 60_000) throw new InvalidArgumentError('--epoch-length must be at least 1m')
+    const ms = parseDuration(epoch, '--epoch-length')
+    if (ms < 60_000 || ms % 1000 !== 0)
+      throw new InvalidArgumentError('--epoch-length must be whole seconds, at least 1m')
+    options.epochSeconds = ms / 1000
   }
   const postgres = pick(values.postgres, 'SHOAL_TRACKER_POSTGRES')
   if (postgres !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(postgres)) {
@@ -147,6 +157,25 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   const logLevel = pick(values['log-level'], 'SHOAL_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.has(logLevel)) {
     throw new InvalidArgumentError(`--log-level: "${logLevel}" is not one of ${[...LOG_LEVELS].join(', ')}`)
+  }
+  const rpcUrl = pick(values['rpc-url'], 'SHOAL_RPC_URL')
+  const distributor = pick(values.distributor, 'SHOAL_DISTRIBUTOR')
+  const escrow = pick(values.escrow, 'SHOAL_ESCROW')
+  if (rpcUrl !== undefined || distributor !== undefined || escrow !== undefined) {
+    if (rpcUrl === undefined || distributor === undefined || escrow === undefined) {
+      throw new InvalidArgumentError(
+        'settlement on a chain needs --rpc-url, --distributor and --escrow together',
+      )
+    }
+    if (!/^https?:\/\/\S+$/.test(rpcUrl))
+      throw new InvalidArgumentError(`--rpc-url: "${rpcUrl}" is not an http(s) URL`)
+    for (const [name, a] of [
+      ['--distributor', distributor],
+      ['--escrow', escrow],
+    ] as const) {
+      if (!/^0x[0-9a-fA-F]{40}$/.test(a)) throw new InvalidArgumentError(`${name}: "${a}" is not an address`)
+    }
+    return { kind: 'start', dataDir, options, postgres, logLevel, chain: { rpcUrl, distributor, escrow } }
   }
   return { kind: 'start', dataDir, options, postgres, logLevel }
 }

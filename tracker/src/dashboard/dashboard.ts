@@ -114,7 +114,7 @@ export async function dashboardData(
   }
   all.sort((a, b) => b.score - a.score || (a.node < b.node ? -1 : 1))
   const nodes = all.slice(0, DASHBOARD_MAX_NODES)
-  const lengthMs = s.options.epochLengthMs
+  const lengthMs = s.options.epochSeconds * 1000
   const number = Math.floor(now / lengthMs)
   const out: TrackerDashboardData = {
     schema: DASHBOARD_SCHEMA,

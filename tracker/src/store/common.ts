@@ -4,7 +4,9 @@
  */
 import { InvalidArgumentError, throwIfAborted } from '@shoal/protocol'
 import { checkRow, type NodeStateRow } from '../selection/index.ts'
-import type { StoreCallOptions } from './types.ts'
+import type { EpochRow, EpochState, ReceiptBatchRow, ReceiptRow, StoreCallOptions } from './types.ts'
+
+type Row = Record<string, unknown>
 
 /** Largest page `listNodes` returns. */
 export const MAX_LIST_LIMIT = 10_000
@@ -52,4 +54,50 @@ export function decodeState(text: string | null | undefined): NodeStateRow | und
 export function toBytes(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return new Uint8Array(value)
   throw new InvalidArgumentError('expected bytes from the database')
+}
+
+// Row mappers of the settlement tables (same column names in both adapters).
+
+export function receiptOf(r: Row): ReceiptRow {
+  return {
+    batch: r.batch as string,
+    index: r.idx as number,
+    node: r.node as string,
+    client: r.client as string,
+    session: r.session as string,
+    bytes: r.bytes as number,
+    epoch: r.epoch as number,
+    ticket: r.ticket as string,
+    kind: r.kind as number,
+    signature: r.signature as string,
+    digest: r.digest as string,
+    rejected: (r.rejected as string | null) ?? undefined,
+  }
+}
+
+export function batchOf(r: Row): ReceiptBatchRow {
+  return {
+    id: r.id as string,
+    node: r.node as string,
+    epoch: r.epoch as number,
+    count: r.count as number,
+    rejected: r.rejected as number,
+    receivedAt: r.received_at as number,
+    batch: r.batch as string,
+  }
+}
+
+export function epochOf(r: Row): EpochRow {
+  return {
+    epoch: r.epoch as number,
+    state: r.state as EpochState,
+    root: (r.root as string | null) ?? undefined,
+    total: r.total as string,
+    debits: r.debits as string,
+    tree: (r.tree as string | null) ?? undefined,
+    report: r.report as string,
+    txHash: (r.tx_hash as string | null) ?? undefined,
+    builtAt: r.built_at as number,
+    updatedAt: r.updated_at as number,
+  }
 }

@@ -14,12 +14,23 @@ import {
   UnavailableError,
 } from '@shoal/protocol'
 import pg from 'pg'
-import { checkLimit, checkSignal, decodeState, encodeState, keyOf, toBytes } from './common.ts'
+import {
+  batchOf,
+  checkLimit,
+  checkSignal,
+  decodeState,
+  encodeState,
+  epochOf,
+  keyOf,
+  receiptOf,
+  toBytes,
+} from './common.ts'
 import type {
   ClientRow,
   IntegrityEventRow,
   NodeRegistrationStatus,
   NodeRow,
+  ReceiptRow,
   SiteRow,
   TicketRow,
   TrackerStore,
@@ -137,6 +148,61 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX nodes_updated ON nodes (updated_at);
   `,
+  `
+  ALTER TABLE tickets ADD COLUMN publisher TEXT;
+  CREATE TABLE selections (
+    ticket TEXT COLLATE "C" NOT NULL,
+    node_key TEXT COLLATE "C" NOT NULL,
+    node TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (ticket, node_key)
+  );
+  `,
+  `
+  CREATE TABLE receipt_batches (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    node_key TEXT COLLATE "C" NOT NULL,
+    node TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    batch TEXT NOT NULL
+  );
+  CREATE INDEX receipt_batches_epoch ON receipt_batches (epoch, node_key);
+  CREATE TABLE receipts (
+    batch TEXT COLLATE "C" NOT NULL REFERENCES receipt_batches (id),
+    idx INTEGER NOT NULL,
+    node TEXT COLLATE "C" NOT NULL,
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    epoch BIGINT NOT NULL,
+    ticket TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    rejected TEXT,
+    PRIMARY KEY (batch, idx)
+  );
+  CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  CREATE TABLE epochs (
+    epoch BIGINT PRIMARY KEY,
+    state TEXT NOT NULL,
+    root TEXT,
+    total TEXT NOT NULL,
+    debits TEXT NOT NULL,
+    tree TEXT,
+    report TEXT NOT NULL,
+    tx_hash TEXT,
+    built_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE ticket_usage (
+    ticket TEXT COLLATE "C" PRIMARY KEY,
+    bytes BIGINT NOT NULL
+  );
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -201,6 +267,7 @@ function ticketOf(r: Row): TicketRow {
     expiry: r.expiry as number,
     issuedAt: r.issued_at as number,
     ticket: r.ticket as string,
+    publisher: (r.publisher as string | null) ?? undefined,
   }
 }
 
@@ -617,9 +684,18 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
       await tx(async (client) => {
         try {
           await client.query(
-            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-            [row.id, keyOf(row.client), row.client, row.budget, row.expiry, row.issuedAt, row.ticket],
+            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket, publisher)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+            [
+              row.id,
+              keyOf(row.client),
+              row.client,
+              row.budget,
+              row.expiry,
+              row.issuedAt,
+              row.ticket,
+              row.publisher ?? null,
+            ],
           )
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`ticket ${row.id} was already issued`)
@@ -646,6 +722,210 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
         )
       }
       return Number((await one('SELECT count(*) AS n FROM tickets WHERE issued_at >= $1', [q.since ?? 0]))!.n)
+    },
+
+    async findCidPublisher(cid, options) {
+      checkSignal(options)
+      const r = await one(
+        'SELECT s.publisher FROM contents c JOIN sites s ON s.site = c.site WHERE c.cid = $1 ORDER BY c.site LIMIT 1',
+        [cid],
+      )
+      return r?.publisher as string | undefined
+    },
+
+    async addSelections(rows, options) {
+      checkSignal(options)
+      let n = 0
+      for (let i = 0; i < rows.length; i += BATCH) {
+        const batch = rows.slice(i, i + BATCH)
+        const r = await live().query(
+          `INSERT INTO selections (ticket, node_key, node, at)
+           SELECT t.ticket, t.node_key, t.node, t.at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(ticket, node_key, node, at)
+           WHERE EXISTS (SELECT 1 FROM tickets WHERE id = t.ticket)
+           ON CONFLICT (ticket, node_key) DO NOTHING`,
+          [
+            batch.map((s) => s.ticket),
+            batch.map((s) => keyOf(s.node)),
+            batch.map((s) => s.node),
+            batch.map((s) => s.at),
+          ],
+        )
+        n += r.rowCount ?? 0
+      }
+      return n
+    },
+
+    async listSelections(ticket, options) {
+      checkSignal(options)
+      const rows = await query('SELECT node FROM selections WHERE ticket = $1 ORDER BY node_key', [ticket])
+      return rows.map((r) => r.node as string)
+    },
+
+    async addReceiptBatch(batch, receipts, options) {
+      checkSignal(options)
+      return tx(async (client) => {
+        const inserted = await client.query(
+          `INSERT INTO receipt_batches (id, node_key, node, epoch, count, rejected, received_at, batch)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+          [
+            batch.id,
+            keyOf(batch.node),
+            batch.node,
+            batch.epoch,
+            batch.count,
+            batch.rejected,
+            batch.receivedAt,
+            batch.batch,
+          ],
+        )
+        if ((inserted.rowCount ?? 0) === 0) return { created: false }
+        for (let i = 0; i < receipts.length; i += BATCH) {
+          const part = receipts.slice(i, i + BATCH)
+          const col = <K extends keyof ReceiptRow>(k: K) => part.map((r) => r[k] ?? null)
+          await client.query(
+            `INSERT INTO receipts (batch, idx, node, client, session, bytes, epoch, ticket, kind, signature, digest, rejected)
+             SELECT $1::text, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+               $8::text[], $9::int[], $10::text[], $11::text[], $12::text[])`,
+            [
+              batch.id,
+              col('index'),
+              col('node'),
+              col('client'),
+              col('session'),
+              col('bytes'),
+              col('epoch'),
+              col('ticket'),
+              col('kind'),
+              col('signature'),
+              col('digest'),
+              col('rejected'),
+            ],
+          )
+        }
+        return { created: true }
+      })
+    },
+
+    async getReceiptBatch(id, options) {
+      checkSignal(options)
+      const r = await one('SELECT * FROM receipt_batches WHERE id = $1', [id])
+      return r === undefined ? undefined : batchOf(r)
+    },
+
+    async listBatchReceipts(id, q, options) {
+      checkSignal(options)
+      const sql =
+        q.rejectedOnly === true
+          ? 'SELECT * FROM receipts WHERE batch = $1 AND rejected IS NOT NULL ORDER BY idx'
+          : 'SELECT * FROM receipts WHERE batch = $1 ORDER BY idx'
+      return (await query(sql, [id])).map(receiptOf)
+    },
+
+    async listEpochReceipts(epoch, options) {
+      checkSignal(options)
+      const rows = await query(
+        'SELECT * FROM receipts WHERE epoch = $1 AND rejected IS NULL ORDER BY node, batch, idx',
+        [epoch],
+      )
+      return rows.map(receiptOf)
+    },
+
+    async getTickets(ids, options) {
+      checkSignal(options)
+      if (ids.length === 0) return []
+      return (await query('SELECT * FROM tickets WHERE id = ANY($1::text[])', [ids])).map(ticketOf)
+    },
+
+    async listSelectionsOf(tickets, options) {
+      checkSignal(options)
+      if (tickets.length === 0) return []
+      const rows = await query('SELECT ticket, node, at FROM selections WHERE ticket = ANY($1::text[])', [
+        tickets,
+      ])
+      return rows.map((r) => ({ ticket: r.ticket as string, node: r.node as string, at: r.at as number }))
+    },
+
+    async getEpoch(epoch, options) {
+      checkSignal(options)
+      const r = await one('SELECT * FROM epochs WHERE epoch = $1', [epoch])
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async listUnsettledEpochs(through, options) {
+      checkSignal(options)
+      const rows = await query(
+        `SELECT DISTINCT epoch FROM receipt_batches WHERE epoch <= $1
+         AND epoch NOT IN (SELECT epoch FROM epochs) ORDER BY epoch`,
+        [through],
+      )
+      return rows.map((r) => r.epoch as number)
+    },
+
+    async getLatestPaidEpoch(options) {
+      checkSignal(options)
+      const r = await one("SELECT * FROM epochs WHERE state <> 'empty' ORDER BY epoch DESC LIMIT 1")
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async putEpochSettlement(row, verdicts, ticketBytes, options) {
+      checkSignal(options)
+      await tx(async (client) => {
+        const inserted = await client.query(
+          `INSERT INTO epochs (epoch, state, root, total, debits, tree, report, tx_hash, built_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (epoch) DO NOTHING`,
+          [
+            row.epoch,
+            row.state,
+            row.root ?? null,
+            row.total,
+            row.debits,
+            row.tree ?? null,
+            row.report,
+            row.txHash ?? null,
+            row.builtAt,
+            row.updatedAt,
+          ],
+        )
+        if ((inserted.rowCount ?? 0) === 0) throw new ConflictError(`epoch ${row.epoch} was settled before`)
+        for (let i = 0; i < verdicts.length; i += BATCH) {
+          const part = verdicts.slice(i, i + BATCH)
+          await client.query(
+            `UPDATE receipts r SET rejected = v.reason
+             FROM unnest($1::text[], $2::int[], $3::text[]) AS v(batch, idx, reason)
+             WHERE r.batch = v.batch AND r.idx = v.idx`,
+            [part.map((v) => v.batch), part.map((v) => v.index), part.map((v) => v.reason)],
+          )
+        }
+        if (ticketBytes.length > 0) {
+          await client.query(
+            `INSERT INTO ticket_usage (ticket, bytes)
+             SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (ticket) DO UPDATE SET bytes = ticket_usage.bytes + excluded.bytes`,
+            [ticketBytes.map((t) => t.ticket), ticketBytes.map((t) => t.bytes)],
+          )
+        }
+      })
+    },
+
+    async setEpochState(epoch, state, txHash, at, options) {
+      checkSignal(options)
+      await query(
+        'UPDATE epochs SET state = $1, tx_hash = coalesce($2, tx_hash), updated_at = $3 WHERE epoch = $4',
+        [state, txHash ?? null, at, epoch],
+      )
+    },
+
+    async getTicketUsage(tickets, options) {
+      checkSignal(options)
+      const out = new Map<string, number>()
+      if (tickets.length === 0) return out
+      for (const r of await query('SELECT ticket, bytes FROM ticket_usage WHERE ticket = ANY($1::text[])', [
+        tickets,
+      ])) {
+        out.set(r.ticket as string, r.bytes as number)
+      }
+      return out
     },
 
     async addIntegrityEvent(row, options) {

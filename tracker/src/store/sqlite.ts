@@ -20,7 +20,17 @@ import {
   UnavailableError,
 } from '@shoal/protocol'
 import type { NodeStateRow } from '../selection/index.ts'
-import { checkLimit, checkSignal, decodeState, encodeState, keyOf, toBytes } from './common.ts'
+import {
+  batchOf,
+  checkLimit,
+  checkSignal,
+  decodeState,
+  encodeState,
+  epochOf,
+  keyOf,
+  receiptOf,
+  toBytes,
+} from './common.ts'
 import type {
   ClientRow,
   ContentRef,
@@ -30,6 +40,7 @@ import type {
   NodeRow,
   NodeSession,
   PutNodeResult,
+  SelectionRow,
   SiteRow,
   TicketRow,
   TrackerStore,
@@ -141,6 +152,61 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX nodes_updated ON nodes (updated_at);
   `,
+  `
+  ALTER TABLE tickets ADD COLUMN publisher TEXT;
+  CREATE TABLE selections (
+    ticket TEXT NOT NULL,
+    node_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (ticket, node_key)
+  ) WITHOUT ROWID;
+  `,
+  `
+  CREATE TABLE receipt_batches (
+    id TEXT PRIMARY KEY,
+    node_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    batch TEXT NOT NULL
+  );
+  CREATE INDEX receipt_batches_epoch ON receipt_batches (epoch, node_key);
+  CREATE TABLE receipts (
+    batch TEXT NOT NULL REFERENCES receipt_batches (id),
+    idx INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    client TEXT NOT NULL,
+    session TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    ticket TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    rejected TEXT,
+    PRIMARY KEY (batch, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX receipts_epoch ON receipts (epoch, node, batch, idx);
+  CREATE TABLE epochs (
+    epoch INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    root TEXT,
+    total TEXT NOT NULL,
+    debits TEXT NOT NULL,
+    tree TEXT,
+    report TEXT NOT NULL,
+    tx_hash TEXT,
+    built_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE ticket_usage (
+    ticket TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+  );
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -221,6 +287,7 @@ function ticketOf(r: Row): TicketRow {
     expiry: r.expiry as number,
     issuedAt: r.issued_at as number,
     ticket: r.ticket as string,
+    publisher: (r.publisher as string | null) ?? undefined,
   }
 }
 
@@ -638,9 +705,18 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
       tx(() => {
         try {
           stmt(
-            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          ).run(row.id, keyOf(row.client), row.client, row.budget, row.expiry, row.issuedAt, row.ticket)
+            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket, publisher)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            row.id,
+            keyOf(row.client),
+            row.client,
+            row.budget,
+            row.expiry,
+            row.issuedAt,
+            row.ticket,
+            row.publisher ?? null,
+          )
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`ticket ${row.id} was already issued`)
           throw err
@@ -667,6 +743,194 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
         ).n as number
       }
       return (stmt('SELECT count(*) AS n FROM tickets WHERE issued_at >= ?').get(since) as Row).n as number
+    },
+
+    async findCidPublisher(cid, options) {
+      checkSignal(options)
+      const r = stmt(
+        'SELECT s.publisher FROM contents c JOIN sites s ON s.site = c.site WHERE c.cid = ? ORDER BY c.site LIMIT 1',
+      ).get(cid) as Row | undefined
+      return r?.publisher as string | undefined
+    },
+
+    async addSelections(rows, options) {
+      checkSignal(options)
+      if (rows.length === 0) return 0
+      return tx(() => {
+        const insert = stmt(
+          `INSERT INTO selections (ticket, node_key, node, at)
+           SELECT id, ?, ?, ? FROM tickets WHERE id = ?
+           ON CONFLICT (ticket, node_key) DO NOTHING`,
+        )
+        let n = 0
+        for (const r of rows) n += Number(insert.run(keyOf(r.node), r.node, r.at, r.ticket).changes)
+        return n
+      })
+    },
+
+    async listSelections(ticket, options) {
+      checkSignal(options)
+      const rows = stmt('SELECT node FROM selections WHERE ticket = ? ORDER BY node_key').all(ticket) as Row[]
+      return rows.map((r) => r.node as string)
+    },
+
+    async addReceiptBatch(batch, receipts, options) {
+      checkSignal(options)
+      return tx(() => {
+        const inserted = stmt(
+          `INSERT INTO receipt_batches (id, node_key, node, epoch, count, rejected, received_at, batch)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        ).run(
+          batch.id,
+          keyOf(batch.node),
+          batch.node,
+          batch.epoch,
+          batch.count,
+          batch.rejected,
+          batch.receivedAt,
+          batch.batch,
+        )
+        if (Number(inserted.changes) === 0) return { created: false }
+        const insert = stmt(
+          `INSERT INTO receipts (batch, idx, node, client, session, bytes, epoch, ticket, kind, signature, digest, rejected)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        for (const r of receipts) {
+          insert.run(
+            batch.id,
+            r.index,
+            r.node,
+            r.client,
+            r.session,
+            r.bytes,
+            r.epoch,
+            r.ticket,
+            r.kind,
+            r.signature,
+            r.digest,
+            r.rejected ?? null,
+          )
+        }
+        return { created: true }
+      })
+    },
+
+    async getReceiptBatch(id, options) {
+      checkSignal(options)
+      const r = stmt('SELECT * FROM receipt_batches WHERE id = ?').get(id) as Row | undefined
+      return r === undefined ? undefined : batchOf(r)
+    },
+
+    async listBatchReceipts(id, query, options) {
+      checkSignal(options)
+      const sql =
+        query.rejectedOnly === true
+          ? 'SELECT * FROM receipts WHERE batch = ? AND rejected IS NOT NULL ORDER BY idx'
+          : 'SELECT * FROM receipts WHERE batch = ? ORDER BY idx'
+      return (stmt(sql).all(id) as Row[]).map(receiptOf)
+    },
+
+    async listEpochReceipts(epoch, options) {
+      checkSignal(options)
+      const rows = stmt(
+        'SELECT * FROM receipts WHERE epoch = ? AND rejected IS NULL ORDER BY node, batch, idx',
+      ).all(epoch) as Row[]
+      return rows.map(receiptOf)
+    },
+
+    async getTickets(ids, options) {
+      checkSignal(options)
+      const get = stmt('SELECT * FROM tickets WHERE id = ?')
+      const out: TicketRow[] = []
+      for (const id of ids) {
+        const r = get.get(id) as Row | undefined
+        if (r !== undefined) out.push(ticketOf(r))
+      }
+      return out
+    },
+
+    async listSelectionsOf(tickets, options) {
+      checkSignal(options)
+      const list = stmt('SELECT ticket, node, at FROM selections WHERE ticket = ?')
+      const out: SelectionRow[] = []
+      for (const t of tickets) {
+        for (const r of list.all(t) as Row[]) {
+          out.push({ ticket: r.ticket as string, node: r.node as string, at: r.at as number })
+        }
+      }
+      return out
+    },
+
+    async getEpoch(epoch, options) {
+      checkSignal(options)
+      const r = stmt('SELECT * FROM epochs WHERE epoch = ?').get(epoch) as Row | undefined
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async listUnsettledEpochs(through, options) {
+      checkSignal(options)
+      const rows = stmt(
+        `SELECT DISTINCT epoch FROM receipt_batches WHERE epoch <= ?
+         AND epoch NOT IN (SELECT epoch FROM epochs) ORDER BY epoch`,
+      ).all(through) as Row[]
+      return rows.map((r) => r.epoch as number)
+    },
+
+    async getLatestPaidEpoch(options) {
+      checkSignal(options)
+      const r = stmt("SELECT * FROM epochs WHERE state <> 'empty' ORDER BY epoch DESC LIMIT 1").get() as
+        | Row
+        | undefined
+      return r === undefined ? undefined : epochOf(r)
+    },
+
+    async putEpochSettlement(row, verdicts, ticketBytes, options) {
+      checkSignal(options)
+      tx(() => {
+        const inserted = stmt(
+          `INSERT INTO epochs (epoch, state, root, total, debits, tree, report, tx_hash, built_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (epoch) DO NOTHING`,
+        ).run(
+          row.epoch,
+          row.state,
+          row.root ?? null,
+          row.total,
+          row.debits,
+          row.tree ?? null,
+          row.report,
+          row.txHash ?? null,
+          row.builtAt,
+          row.updatedAt,
+        )
+        if (Number(inserted.changes) === 0) throw new ConflictError(`epoch ${row.epoch} was settled before`)
+        const mark = stmt('UPDATE receipts SET rejected = ? WHERE batch = ? AND idx = ?')
+        for (const v of verdicts) mark.run(v.reason, v.batch, v.index)
+        const use = stmt(
+          'INSERT INTO ticket_usage (ticket, bytes) VALUES (?, ?) ON CONFLICT (ticket) DO UPDATE SET bytes = bytes + excluded.bytes',
+        )
+        for (const t of ticketBytes) use.run(t.ticket, t.bytes)
+      })
+    },
+
+    async setEpochState(epoch, state, txHash, at, options) {
+      checkSignal(options)
+      stmt('UPDATE epochs SET state = ?, tx_hash = coalesce(?, tx_hash), updated_at = ? WHERE epoch = ?').run(
+        state,
+        txHash ?? null,
+        at,
+        epoch,
+      )
+    },
+
+    async getTicketUsage(tickets, options) {
+      checkSignal(options)
+      const get = stmt('SELECT bytes FROM ticket_usage WHERE ticket = ?')
+      const out = new Map<string, number>()
+      for (const t of tickets) {
+        const r = get.get(t) as Row | undefined
+        if (r !== undefined) out.set(t, r.bytes as number)
+      }
+      return out
     },
 
     async addIntegrityEvent(row, options) {

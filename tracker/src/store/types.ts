@@ -13,8 +13,8 @@
  *   `ReplayError`, `ForbiddenError`), never adapter-specific ones.
  * - Every call takes `{ signal }`; an aborted signal throws `AbortError` before work starts.
  *
- * Receipts and epochs (settlement) come later: the schema is versioned
- * (`schema_migrations`) so they are added as a further migration, not a rewrite.
+ * The schema is versioned (`schema_migrations`): settlement's tables (ticket
+ * publishers, selections, receipt batches, epochs) came as further migrations.
  */
 import type { NodeStateRow } from '../selection/index.ts'
 
@@ -130,6 +130,84 @@ export interface TicketRow {
   issuedAt: number
   /** The signed ticket as `encodeTicket` writes it. */
   ticket: string
+  /**
+   * The publisher whose escrow pays for the bytes the ticket backs (EIP-55), resolved
+   * at issue time from the request's site, cid or publisher. `undefined` only on
+   * tickets issued before tickets named a publisher (they are never paid).
+   */
+  publisher?: string | undefined
+}
+
+/** The tracker handed `node` to the client of `ticket` (`GET /v1/select?…&ticket=`). */
+export interface SelectionRow {
+  /** `ticketId`, bytes32 lowercase hex. */
+  ticket: string
+  node: string
+  /** First time (ms) the pair was handed out. */
+  at: number
+}
+
+/** A receipt batch a node submitted (`POST /v1/receipts`), stored whole or not at all. */
+export interface ReceiptBatchRow {
+  /** The batch's EIP-712 digest (`hashReceiptBatch`), bytes32 lowercase hex: resubmission is idempotent on it. */
+  id: string
+  node: string
+  epoch: number
+  count: number
+  /** Receipts refused at submission (their reasons are on the receipt rows). */
+  rejected: number
+  receivedAt: number
+  /** The signed batch as `encodeReceiptBatch` writes it. */
+  batch: string
+}
+
+/** One receipt of a batch, as submitted, with why it was refused at submission if it was. */
+export interface ReceiptRow {
+  batch: string
+  /** Position in the batch. */
+  index: number
+  node: string
+  client: string
+  /** bytes32 lowercase hex. */
+  session: string
+  bytes: number
+  epoch: number
+  ticket: string
+  kind: number
+  signature: string
+  /** The receipt's EIP-712 digest, lowercase hex. */
+  digest: string
+  /** `undefined` when accepted for settlement; else a reason code (docs/economics.md). */
+  rejected?: string | undefined
+}
+
+/** Where an epoch's settlement is: built → posted(txHash) → confirmed, or `empty` (nothing to pay). */
+export type EpochState = 'built' | 'posted' | 'confirmed' | 'empty'
+
+/** One settled epoch (docs/economics.md, Settlement). */
+export interface EpochRow {
+  epoch: number
+  state: EpochState
+  /** Payout tree root (0x hex); `undefined` when `empty`. */
+  root?: string | undefined
+  /** New money this epoch: the sum of the escrow debits (decimal string, token base units). */
+  total: string
+  /** JSON: `{ publishers: [address], amounts: [decimal] }`, the debits `postRoot` makes. */
+  debits: string
+  /** JSON: the payout tree (OpenZeppelin dump) with every account's cumulative amount. */
+  tree?: string | undefined
+  /** JSON: figures of the settlement (counts by reason, bytes, per-node and per-publisher sums). */
+  report: string
+  txHash?: string | undefined
+  builtAt: number
+  updatedAt: number
+}
+
+/** A settlement verdict on one stored receipt (why it earns nothing). */
+export interface ReceiptVerdict {
+  batch: string
+  index: number
+  reason: string
 }
 
 /** A proven integrity failure (failed audit, or a report's evidence confirmed by an audit). */
@@ -213,6 +291,70 @@ export interface TrackerStore {
   addTicket(row: TicketRow, options?: StoreCallOptions): Promise<void>
   getTicket(id: string, options?: StoreCallOptions): Promise<TicketRow | undefined>
   countTickets(query: { client?: string; since?: number }, options?: StoreCallOptions): Promise<number>
+  /**
+   * The publisher of a site whose current manifest lists `cid` (the site first in name
+   * order when several do); `undefined` when none does.
+   */
+  findCidPublisher(cid: string, options?: StoreCallOptions): Promise<string | undefined>
+  /**
+   * Records (ticket, node) selections, one transaction; pairs stored before and pairs
+   * of tickets this tracker never issued are ignored. Returns how many were new.
+   */
+  addSelections(rows: readonly SelectionRow[], options?: StoreCallOptions): Promise<number>
+  /** The nodes selected for a ticket (EIP-55), in address order. */
+  listSelections(ticket: string, options?: StoreCallOptions): Promise<string[]>
+
+  // ── receipts ──
+  /**
+   * Stores a batch and its receipts in one transaction. Returns `created: false` (and
+   * writes nothing) when a batch with the same id was stored before.
+   */
+  addReceiptBatch(
+    batch: ReceiptBatchRow,
+    receipts: readonly ReceiptRow[],
+    options?: StoreCallOptions,
+  ): Promise<{ created: boolean }>
+  getReceiptBatch(id: string, options?: StoreCallOptions): Promise<ReceiptBatchRow | undefined>
+  /** The receipts of a batch in batch order; `rejectedOnly` keeps those refused. */
+  listBatchReceipts(
+    id: string,
+    query: { rejectedOnly?: boolean },
+    options?: StoreCallOptions,
+  ): Promise<ReceiptRow[]>
+  /** Every receipt of an epoch accepted at submission, in (node, batch, index) order. */
+  listEpochReceipts(epoch: number, options?: StoreCallOptions): Promise<ReceiptRow[]>
+  /** The tickets with these ids (unknown ids are left out). */
+  getTickets(ids: readonly string[], options?: StoreCallOptions): Promise<TicketRow[]>
+  /** Every selection of these tickets. */
+  listSelectionsOf(tickets: readonly string[], options?: StoreCallOptions): Promise<SelectionRow[]>
+
+  // ── settlement ──
+  getEpoch(epoch: number, options?: StoreCallOptions): Promise<EpochRow | undefined>
+  /** Epochs up to `through` that have receipt batches and no settlement yet, oldest first. */
+  listUnsettledEpochs(through: number, options?: StoreCallOptions): Promise<number[]>
+  /** The most recent epoch whose state is not `empty` (its tree holds the cumulative amounts). */
+  getLatestPaidEpoch(options?: StoreCallOptions): Promise<EpochRow | undefined>
+  /**
+   * Writes a built settlement in one transaction: the epoch row, the verdicts on its
+   * receipts, and the bytes now paid per ticket (added to what earlier epochs paid).
+   * `ConflictError` when the epoch was settled before (nothing is written).
+   */
+  putEpochSettlement(
+    row: EpochRow,
+    verdicts: readonly ReceiptVerdict[],
+    ticketBytes: readonly { ticket: string; bytes: number }[],
+    options?: StoreCallOptions,
+  ): Promise<void>
+  /** Moves an epoch to `posted` (with its transaction) or `confirmed`. */
+  setEpochState(
+    epoch: number,
+    state: EpochState,
+    txHash: string | undefined,
+    at: number,
+    options?: StoreCallOptions,
+  ): Promise<void>
+  /** Bytes earlier epochs paid per ticket (tickets never paid are left out). */
+  getTicketUsage(tickets: readonly string[], options?: StoreCallOptions): Promise<Map<string, number>>
 
   // ── integrity events ──
   addIntegrityEvent(row: IntegrityEventRow, options?: StoreCallOptions): Promise<void>

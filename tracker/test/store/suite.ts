@@ -360,6 +360,168 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       expect((await store.getClient(B))?.tickets).toBe(2)
     })
 
+    it('keeps the paying publisher of a ticket, finds the publisher of a cid, records selections of issued tickets', async () => {
+      const { store } = await fresh()
+      await store.putSite(
+        {
+          site: 'zeta',
+          publisher: B,
+          sequence: 1,
+          timestamp: 1,
+          entryCount: 1,
+          manifest: '{}',
+          updatedAt: 1,
+        },
+        [{ cid: CID1, size: 1 }],
+      )
+      await store.putSite(
+        {
+          site: 'alpha',
+          publisher: A,
+          sequence: 1,
+          timestamp: 1,
+          entryCount: 2,
+          manifest: '{}',
+          updatedAt: 1,
+        },
+        [
+          { cid: CID1, size: 1 },
+          { cid: CID2, size: 2 },
+        ],
+      )
+      expect(await store.findCidPublisher(CID1)).toBe(A)
+      expect(await store.findCidPublisher(CID2)).toBe(A)
+      expect(await store.findCidPublisher(CID3)).toBeUndefined()
+      const id = `0x${'0a'.repeat(32)}`
+      const ticket = { id, client: C, budget: 10, expiry: 20, issuedAt: 30, ticket: '{}', publisher: B }
+      await store.addTicket(ticket)
+      expect(await store.getTicket(id)).toEqual(ticket)
+      const rows = [
+        { ticket: id, node: MIXED, at: 5 },
+        { ticket: id, node: A, at: 6 },
+        { ticket: `0x${'0b'.repeat(32)}`, node: A, at: 7 },
+      ]
+      expect(await store.addSelections(rows)).toBe(2)
+      expect(await store.addSelections([{ ticket: id, node: MIXED.toLowerCase(), at: 9 }])).toBe(0)
+      expect(await store.addSelections([])).toBe(0)
+      expect(await store.listSelections(id)).toEqual([A, MIXED])
+      expect(await store.listSelections(`0x${'0b'.repeat(32)}`)).toEqual([])
+    })
+
+    it("stores a receipt batch with its receipts at once, once, and lists an epoch's accepted receipts", async () => {
+      const { store } = await fresh()
+      const id = `0x${'b1'.repeat(32)}`
+      const batch = { id, node: A, epoch: 7, count: 2, rejected: 1, receivedAt: 99, batch: '{}' }
+      const receipt = (index: number, rejected?: string) => ({
+        batch: id,
+        index,
+        node: A,
+        client: B,
+        session: `0x${String(index).padStart(2, '0').repeat(32)}`,
+        bytes: 1000 + index,
+        epoch: 7,
+        ticket: `0x${'0c'.repeat(32)}`,
+        kind: 0,
+        signature: `0x${'55'.repeat(65)}`,
+        digest: `0x${'66'.repeat(32)}`,
+        rejected,
+      })
+      expect(await store.addReceiptBatch(batch, [receipt(0), receipt(1, 'wrong-epoch')])).toEqual({
+        created: true,
+      })
+      expect(await store.addReceiptBatch(batch, [receipt(0), receipt(1)])).toEqual({ created: false })
+      expect(await store.getReceiptBatch(id)).toEqual(batch)
+      expect(await store.getReceiptBatch(`0x${'b2'.repeat(32)}`)).toBeUndefined()
+      expect(await store.listBatchReceipts(id, {})).toEqual([receipt(0), receipt(1, 'wrong-epoch')])
+      expect(await store.listBatchReceipts(id, { rejectedOnly: true })).toEqual([receipt(1, 'wrong-epoch')])
+      expect(await store.listEpochReceipts(7)).toEqual([receipt(0)])
+      expect(await store.listEpochReceipts(8)).toEqual([])
+      await store.addTicket({
+        id: `0x${'0c'.repeat(32)}`,
+        client: B,
+        budget: 1,
+        expiry: 2,
+        issuedAt: 3,
+        ticket: '{}',
+      })
+      expect(
+        (await store.getTickets([`0x${'0c'.repeat(32)}`, `0x${'0d'.repeat(32)}`])).map((t) => t.id),
+      ).toEqual([`0x${'0c'.repeat(32)}`])
+      await store.addSelections([{ ticket: `0x${'0c'.repeat(32)}`, node: A, at: 4 }])
+      expect(await store.listSelectionsOf([`0x${'0c'.repeat(32)}`])).toEqual([
+        { ticket: `0x${'0c'.repeat(32)}`, node: A, at: 4 },
+      ])
+    })
+
+    it('writes an epoch settlement at once, once; moves its state; adds ticket usage; lists unsettled epochs', async () => {
+      const { store } = await fresh()
+      const id = `0x${'e1'.repeat(32)}`
+      const ticket = `0x${'0e'.repeat(32)}`
+      const receipt = {
+        batch: id,
+        index: 0,
+        node: A,
+        client: B,
+        session: `0x${'01'.repeat(32)}`,
+        bytes: 10,
+        epoch: 5,
+        ticket,
+        kind: 0,
+        signature: `0x${'55'.repeat(65)}`,
+        digest: `0x${'66'.repeat(32)}`,
+      }
+      await store.addReceiptBatch(
+        { id, node: A, epoch: 5, count: 2, rejected: 0, receivedAt: 1, batch: '{}' },
+        [receipt, { ...receipt, index: 1, bytes: 20 }],
+      )
+      await store.addReceiptBatch(
+        { id: `0x${'e2'.repeat(32)}`, node: A, epoch: 6, count: 0, rejected: 0, receivedAt: 1, batch: '{}' },
+        [],
+      )
+      expect(await store.listUnsettledEpochs(6)).toEqual([5, 6])
+      expect(await store.listUnsettledEpochs(5)).toEqual([5])
+      const row = {
+        epoch: 5,
+        state: 'built' as const,
+        root: `0x${'ab'.repeat(32)}`,
+        total: '1000000000000000000000',
+        debits: '{}',
+        tree: '{"entries":[]}',
+        report: '{}',
+        builtAt: 7,
+        updatedAt: 7,
+      }
+      await store.putEpochSettlement(
+        row,
+        [{ batch: id, index: 0, reason: 'superseded' }],
+        [{ ticket, bytes: 20 }],
+      )
+      expect(
+        await codeOf(
+          store.putEpochSettlement(row, [{ batch: id, index: 1, reason: 'x' }], [{ ticket, bytes: 99 }]),
+        ),
+      ).toBe('SHOAL_ERR_CONFLICT')
+      expect(await store.getEpoch(5)).toEqual(row)
+      expect(await store.getEpoch(4)).toBeUndefined()
+      expect((await store.listEpochReceipts(5)).map((r) => r.index)).toEqual([1])
+      expect((await store.listBatchReceipts(id, { rejectedOnly: true }))[0]?.rejected).toBe('superseded')
+      expect(await store.listUnsettledEpochs(6)).toEqual([6])
+      await store.putEpochSettlement(
+        { ...row, epoch: 6, state: 'empty', root: undefined, tree: undefined, total: '0' },
+        [],
+        [{ ticket, bytes: 5 }],
+      )
+      expect(await store.getTicketUsage([ticket, `0x${'0f'.repeat(32)}`])).toEqual(new Map([[ticket, 25]]))
+      expect((await store.getLatestPaidEpoch())?.epoch).toBe(5)
+      await store.setEpochState(5, 'posted', `0x${'cd'.repeat(32)}`, 8)
+      await store.setEpochState(5, 'confirmed', undefined, 9)
+      expect(await store.getEpoch(5)).toMatchObject({
+        state: 'confirmed',
+        txHash: `0x${'cd'.repeat(32)}`,
+        updatedAt: 9,
+      })
+    })
+
     it('lists integrity events of a node, newest first', async () => {
       const { store } = await fresh()
       await store.addIntegrityEvent({ node: A, cid: CID1, chunk: 0, source: 'audit', at: 1, detail: 'one' })
