@@ -16,6 +16,8 @@ export type Route =
   | { kind: 'health' }
   | { kind: 'metrics' }
   | { kind: 'purge' }
+  | { kind: 'sessions' }
+  | { kind: 'receipts' }
   | { kind: 'default-origin'; path: string; query: string }
   | { kind: 'not-found' }
 
@@ -69,6 +71,8 @@ export function routeOf(target: string, options: { defaultOrigin: boolean }): Ro
   if (rawPath === '/health') return { kind: 'health' }
   if (rawPath === '/metrics') return { kind: 'metrics' }
   if (rawPath === '/admin/purge') return { kind: 'purge' }
+  if (rawPath === '/v1/sessions') return { kind: 'sessions' }
+  if (rawPath === '/v1/receipts') return { kind: 'receipts' }
   if (rawPath.startsWith('/c/')) {
     const rest = rawPath.slice(3)
     const slash = rest.indexOf('/')
