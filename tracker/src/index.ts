@@ -11,6 +11,7 @@ export type {
   TicketRequest,
 } from './api/schemas.ts'
 export { type AuditOutcome, type Auditor, createAuditor } from './audit/auditor.ts'
+export { type EpochInfo, epochAt, epochInfo } from './epochs/epochs.ts'
 export {
   agreeSession,
   checkHeartbeatMac,
@@ -35,4 +36,5 @@ export { createPostgresStore, type PostgresStoreInit } from './store/postgres.ts
 export { createSqliteStore, type SqliteStoreInit } from './store/sqlite.ts'
 export type * from './store/types.ts'
 export { createTicketIssuer, type IssuedTicket, type TicketIssuer } from './tickets/issuer.ts'
+export { createSelectionLog, type SelectionLog } from './tickets/selections.ts'
 export { createTracker, PLACEMENT_SEED_KEY, type Tracker, type TrackerComponents } from './tracker.ts'

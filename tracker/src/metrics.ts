@@ -97,6 +97,11 @@ export function createMetrics(register: Registry) {
       help: 'Byte budget granted by issued tickets',
       registers,
     }),
+    selectionsDropped: new Counter({
+      name: 'shoal_tracker_selections_dropped_total',
+      help: '(ticket, node) selections not recorded because the pending set was full',
+      registers,
+    }),
     integrityFailures: new Counter({
       name: 'shoal_tracker_integrity_failures_total',
       help: 'Proven integrity failures, by source',

@@ -44,8 +44,8 @@ export const DEFAULT_AUDIT_INTERVAL_MS = 60_000
 export const DEFAULT_AUDIT_TIMEOUT_MS = 15_000
 /** Largest byte range one audit fetches (it is widened to whole chunks). */
 export const DEFAULT_AUDIT_MAX_RANGE = 65_536
-/** Settlement epoch length (ms); receipts are grouped by it (settlement comes later). */
-export const DEFAULT_EPOCH_LENGTH_MS = 3_600_000
+/** Settlement epoch length (s): epoch n = floor(unix seconds / epochSeconds). */
+export const DEFAULT_EPOCH_SECONDS = 3_600
 /** Registrations: the record's timestamp must be this recent (s). */
 export const DEFAULT_RECORD_MAX_AGE_SECONDS = 600
 /** Heartbeats: accepted difference between the node's and the tracker's clock (ms). */
@@ -104,7 +104,8 @@ export interface TrackerOptions {
   auditIntervalMs?: number
   auditTimeoutMs?: number
   auditMaxRange?: number
-  epochLengthMs?: number
+  /** Epoch length in seconds (docs/receipts.md, Epochs). */
+  epochSeconds?: number
   recordMaxAgeSeconds?: number
   heartbeatSkewMs?: number
   reportMaxAgeSeconds?: number
@@ -264,7 +265,7 @@ export function resolveTrackerOptions(init: TrackerOptions = {}): ResolvedTracke
     auditIntervalMs: num('auditIntervalMs', init.auditIntervalMs, DEFAULT_AUDIT_INTERVAL_MS, 0, 86_400_000),
     auditTimeoutMs: num('auditTimeoutMs', init.auditTimeoutMs, DEFAULT_AUDIT_TIMEOUT_MS, 10, 600_000),
     auditMaxRange: num('auditMaxRange', init.auditMaxRange, DEFAULT_AUDIT_MAX_RANGE, 1, 16 * 1024 ** 2),
-    epochLengthMs: num('epochLengthMs', init.epochLengthMs, DEFAULT_EPOCH_LENGTH_MS, 1_000, 366 * 86_400_000),
+    epochSeconds: num('epochSeconds', init.epochSeconds, DEFAULT_EPOCH_SECONDS, 1, 366 * 86_400),
     recordMaxAgeSeconds: num(
       'recordMaxAgeSeconds',
       init.recordMaxAgeSeconds,

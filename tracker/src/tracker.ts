@@ -22,6 +22,7 @@ import { createNodeIndex, type NodeIndex } from './selection/index.ts'
 import { createSiteService, type SiteService } from './sites/sites.ts'
 import type { TrackerStore } from './store/types.ts'
 import { createTicketIssuer, type TicketIssuer } from './tickets/issuer.ts'
+import { createSelectionLog, type SelectionLog } from './tickets/selections.ts'
 
 /** Store key of the placement seed (kept so placement survives restarts and is shared by replicas). */
 export const PLACEMENT_SEED_KEY = 'placement-seed'
@@ -56,10 +57,12 @@ export interface Tracker {
   readonly sites: SiteService
   readonly reports: ReportService
   readonly tickets: TicketIssuer
+  /** The (ticket, node) pairs selection handed out, flushed with the state. */
+  readonly selections: SelectionLog
   start(options?: { signal?: AbortSignal }): Promise<void>
   /** Graceful: refuses new requests, lets in-flight ones finish (up to `shutdownGraceMs`), writes state. */
   stop(): Promise<void>
-  /** Writes changed node state to the store now; returns how many rows. */
+  /** Writes changed node state and pending selections to the store now; returns how many rows. */
   flush(): Promise<number>
 }
 
@@ -221,14 +224,17 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       budget: options.ticketBudget,
       maxBudget: options.ticketMaxBudget,
       ttlSeconds: options.ticketTtlSeconds,
+      epochSeconds: options.epochSeconds,
     },
     { store, account, clock, ...(metrics !== undefined ? { metrics } : {}) },
   )
 
+  const selections = createSelectionLog({}, { store, clock, ...(metrics !== undefined ? { metrics } : {}) })
+
   const flush = async (): Promise<number> => {
     if (flushing !== undefined) await flushing.catch(() => 0)
     const started = performance.now()
-    flushing = registry.flush()
+    flushing = Promise.all([registry.flush(), selections.flush()]).then(([a, b]) => a + b)
     try {
       const n = await flushing
       if (n > 0) metrics?.stateFlushSeconds.observe((performance.now() - started) / 1000)
@@ -267,6 +273,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     sites,
     reports,
     tickets,
+    selections,
 
     async start(startOptions = {}) {
       if (started) return
@@ -301,6 +308,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
               sites,
               reports,
               tickets,
+              selections,
               prober,
               auditor,
               regions,

@@ -64,7 +64,7 @@ describe('shoal-tracker argument parsing', () => {
         host: '0.0.0.0',
         port: 8000,
         probeIntervalMs: 10_000,
-        epochLengthMs: 7_200_000,
+        epochSeconds: 7_200,
         allowPrivateUrls: true,
       },
     })

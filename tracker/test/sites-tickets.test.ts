@@ -113,15 +113,16 @@ describe('tickets', () => {
       rateLimits: { tickets: { rate: 0.001, burst: 2 } },
     })
     const client = privateKeyToAccount(generatePrivateKey()).address
-    const r = await postJson(`${t.url}/v1/tickets`, { client: client.toLowerCase() })
+    const payer = privateKeyToAccount(generatePrivateKey()).address
+    const r = await postJson(`${t.url}/v1/tickets`, { client: client.toLowerCase(), publisher: payer })
     expect(r.status).toBe(201)
     const ticket = await verifyTicket(decodeTicket(r.body.ticket))
     expect(ticket).toMatchObject({ issuer: t.account.address, client, budget: 1000 })
     expect(ticket.expiry).toBeGreaterThan(Date.now() / 1000 + 590)
     expect((await t.tracker.store.getTicket(r.body.id as string))?.client).toBe(client)
-    const big = await postJson(`${t.url}/v1/tickets`, { client, budget: 10 ** 9 })
+    const big = await postJson(`${t.url}/v1/tickets`, { client, budget: 10 ** 9, publisher: payer })
     expect((await verifyTicket(decodeTicket(big.body.ticket))).budget).toBe(5000)
-    const limited = await postJson(`${t.url}/v1/tickets`, { client })
+    const limited = await postJson(`${t.url}/v1/tickets`, { client, publisher: payer })
     expect([limited.status, code(limited)]).toEqual([429, 'SHOAL_ERR_RATE_LIMITED'])
     expect((await t.tracker.store.getClient(client))?.tickets).toBe(2)
   })

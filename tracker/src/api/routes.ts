@@ -13,6 +13,7 @@ import {
 import type { Registry as PromRegistry } from 'prom-client'
 import { getAddress } from 'viem'
 import type { Auditor } from '../audit/auditor.ts'
+import { epochAt, epochInfo } from '../epochs/epochs.ts'
 import { HEARTBEAT_MAC_HEADER } from '../heartbeat/session.ts'
 import { parseJson, readBody, readJson, requireJson, validate } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
@@ -26,6 +27,7 @@ import type { NodeIndex } from '../selection/index.ts'
 import type { SiteService } from '../sites/sites.ts'
 import type { TrackerStore } from '../store/types.ts'
 import type { TicketIssuer } from '../tickets/issuer.ts'
+import type { SelectionLog } from '../tickets/selections.ts'
 import { heartbeatSchema, registerSchema, reportSchema, ticketRequestSchema } from './schemas.ts'
 import { statsOf } from './stats.ts'
 
@@ -37,6 +39,7 @@ const TICKET_BODY = 1024
 const DEFAULT_SELECT_COUNT = 3
 const REGION_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/
+const TICKET_ID_RE = /^0x[0-9a-f]{64}$/
 
 export interface ApiServices {
   options: ResolvedTrackerOptions
@@ -46,6 +49,8 @@ export interface ApiServices {
   sites: SiteService
   reports: ReportService
   tickets: TicketIssuer
+  /** Records (ticket, node) pairs of selections that name a ticket. */
+  selections?: SelectionLog
   prober?: Prober
   auditor?: Auditor
   /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
@@ -66,6 +71,7 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
   let count = DEFAULT_SELECT_COUNT
   let region: string | undefined
   let exclude: string[] | undefined
+  let ticket: string | undefined
   for (const [key, value] of params) {
     switch (key) {
       case 'cid':
@@ -91,12 +97,17 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
         for (const a of exclude)
           if (!ADDRESS_RE.test(a)) throw new InvalidArgumentError(`exclude: ${a} is not an address`)
         break
+      case 'ticket':
+        if (!TICKET_ID_RE.test(value))
+          throw new InvalidArgumentError('ticket must be a ticket id: 32 bytes of lowercase 0x-hex')
+        ticket = value
+        break
       default:
         throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
     }
   }
   if (cid === undefined) throw new InvalidArgumentError('cid is required')
-  return { cid: parseCid(cid), count, region, exclude }
+  return { cid: parseCid(cid), count, region, exclude, ticket }
 }
 
 /** Every route of the API. */
@@ -221,6 +232,12 @@ export function createRoutes(s: ApiServices): Route[] {
           ...(region !== undefined ? { region } : {}),
           ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
         })
+        if (q.ticket !== undefined && picked.length > 0) {
+          s.selections?.record(
+            q.ticket,
+            picked.map((p) => p.node),
+          )
+        }
         let out = `{"cid":"${q.cid.text}","nodes":[`
         for (let i = 0; i < picked.length; i++) {
           const p = picked[i]!
@@ -294,7 +311,21 @@ export function createRoutes(s: ApiServices): Route[] {
       async handle({ req, res, signal }) {
         const body = await readJson(req, TICKET_BODY, ticketRequestSchema, 'ticket request')
         const issued = await s.tickets.issue(body, { signal })
-        sendJson(res, 201, `{"id":"${issued.id}","ticket":${issued.encoded}}`)
+        sendJson(
+          res,
+          201,
+          `{"id":"${issued.id}","ticket":${issued.encoded},"publisher":"${issued.publisher}","epoch":${issued.epoch},"epochEndsAt":${issued.epochEndsAt}}`,
+        )
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/epochs/current',
+      name: 'epoch-current',
+      limit: 'default',
+      handle({ res }) {
+        const info = epochInfo(epochAt(s.clock(), options.epochSeconds), options.epochSeconds)
+        sendJson(res, 200, info, { 'cache-control': 'no-cache' })
       },
     },
     {

@@ -111,10 +111,21 @@ export const reportSchema = z.strictObject({
 })
 export type ReportBody = z.output<typeof reportSchema>
 
-/** `POST /v1/tickets` */
-export const ticketRequestSchema = z.strictObject({
-  client: address,
-  /** Bytes wanted; the tracker grants at most its maximum. */
-  budget: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-})
+/** `POST /v1/tickets`: exactly one of `site`, `cid`, `publisher` names who pays. */
+export const ticketRequestSchema = z
+  .strictObject({
+    client: address,
+    /** Bytes wanted; the tracker grants at most its maximum. */
+    budget: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    /** A site: its publisher pays. */
+    site: z.string().min(1).max(64).optional(),
+    /** A content id: the publisher of a site whose manifest lists it pays. */
+    cid: z.string().min(1).max(128).optional(),
+    /** A publisher paying directly (relay tickets). */
+    publisher: address.optional(),
+  })
+  .refine((r) => [r.site, r.cid, r.publisher].filter((v) => v !== undefined).length === 1, {
+    message: 'exactly one of site, cid and publisher must be given',
+    path: ['site'],
+  })
 export type TicketRequest = z.output<typeof ticketRequestSchema>

@@ -37,7 +37,7 @@ export async function statsOf(s: ApiServices, options: StoreCallOptions) {
       uptimeSeconds: Math.round((s.clock() - s.startedAt) / 1000),
       store: s.store.kind,
       probeIntervalMs: s.options.probeIntervalMs,
-      epochLengthMs: s.options.epochLengthMs,
+      epochSeconds: s.options.epochSeconds,
     },
     nodes: counts,
     formula: SCORE_FORMULA,

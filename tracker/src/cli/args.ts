@@ -135,8 +135,10 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   }
   const epoch = pick(values['epoch-length'], 'SHOAL_EPOCH_LENGTH')
   if (epoch !== undefined) {
-    options.epochLengthMs = parseDuration(epoch, '--epoch-length')
-    if (options.epochLengthMs < 60_000) throw new InvalidArgumentError('--epoch-length must be at least 1m')
+    const ms = parseDuration(epoch, '--epoch-length')
+    if (ms < 60_000 || ms % 1000 !== 0)
+      throw new InvalidArgumentError('--epoch-length must be whole seconds, at least 1m')
+    options.epochSeconds = ms / 1000
   }
   const postgres = pick(values.postgres, 'SHOAL_TRACKER_POSTGRES')
   if (postgres !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(postgres)) {

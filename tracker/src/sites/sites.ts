@@ -57,7 +57,8 @@ export interface SiteService {
 
 const SITE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/
 
-function checkSite(site: string): void {
+/** Throws `InvalidArgumentError` unless `site` is a site name. */
+export function checkSite(site: string): void {
   if (!SITE_RE.test(site)) throw new InvalidArgumentError(`${JSON.stringify(site)} is not a site name`)
 }
 

@@ -137,6 +137,16 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX nodes_updated ON nodes (updated_at);
   `,
+  `
+  ALTER TABLE tickets ADD COLUMN publisher TEXT;
+  CREATE TABLE selections (
+    ticket TEXT COLLATE "C" NOT NULL,
+    node_key TEXT COLLATE "C" NOT NULL,
+    node TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (ticket, node_key)
+  );
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -201,6 +211,7 @@ function ticketOf(r: Row): TicketRow {
     expiry: r.expiry as number,
     issuedAt: r.issued_at as number,
     ticket: r.ticket as string,
+    publisher: (r.publisher as string | null) ?? undefined,
   }
 }
 
@@ -617,9 +628,18 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
       await tx(async (client) => {
         try {
           await client.query(
-            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-            [row.id, keyOf(row.client), row.client, row.budget, row.expiry, row.issuedAt, row.ticket],
+            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket, publisher)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+            [
+              row.id,
+              keyOf(row.client),
+              row.client,
+              row.budget,
+              row.expiry,
+              row.issuedAt,
+              row.ticket,
+              row.publisher ?? null,
+            ],
           )
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`ticket ${row.id} was already issued`)
@@ -646,6 +666,44 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
         )
       }
       return Number((await one('SELECT count(*) AS n FROM tickets WHERE issued_at >= $1', [q.since ?? 0]))!.n)
+    },
+
+    async findCidPublisher(cid, options) {
+      checkSignal(options)
+      const r = await one(
+        'SELECT s.publisher FROM contents c JOIN sites s ON s.site = c.site WHERE c.cid = $1 ORDER BY c.site LIMIT 1',
+        [cid],
+      )
+      return r?.publisher as string | undefined
+    },
+
+    async addSelections(rows, options) {
+      checkSignal(options)
+      let n = 0
+      for (let i = 0; i < rows.length; i += BATCH) {
+        const batch = rows.slice(i, i + BATCH)
+        const r = await live().query(
+          `INSERT INTO selections (ticket, node_key, node, at)
+           SELECT t.ticket, t.node_key, t.node, t.at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(ticket, node_key, node, at)
+           WHERE EXISTS (SELECT 1 FROM tickets WHERE id = t.ticket)
+           ON CONFLICT (ticket, node_key) DO NOTHING`,
+          [
+            batch.map((s) => s.ticket),
+            batch.map((s) => keyOf(s.node)),
+            batch.map((s) => s.node),
+            batch.map((s) => s.at),
+          ],
+        )
+        n += r.rowCount ?? 0
+      }
+      return n
+    },
+
+    async listSelections(ticket, options) {
+      checkSignal(options)
+      const rows = await query('SELECT node FROM selections WHERE ticket = $1 ORDER BY node_key', [ticket])
+      return rows.map((r) => r.node as string)
     },
 
     async addIntegrityEvent(row, options) {

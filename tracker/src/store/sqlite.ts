@@ -141,6 +141,16 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX nodes_updated ON nodes (updated_at);
   `,
+  `
+  ALTER TABLE tickets ADD COLUMN publisher TEXT;
+  CREATE TABLE selections (
+    ticket TEXT NOT NULL,
+    node_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (ticket, node_key)
+  ) WITHOUT ROWID;
+  `,
 ]
 
 type Row = Record<string, unknown>
@@ -221,6 +231,7 @@ function ticketOf(r: Row): TicketRow {
     expiry: r.expiry as number,
     issuedAt: r.issued_at as number,
     ticket: r.ticket as string,
+    publisher: (r.publisher as string | null) ?? undefined,
   }
 }
 
@@ -638,9 +649,18 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
       tx(() => {
         try {
           stmt(
-            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          ).run(row.id, keyOf(row.client), row.client, row.budget, row.expiry, row.issuedAt, row.ticket)
+            `INSERT INTO tickets (id, client_key, client, budget, expiry, issued_at, ticket, publisher)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            row.id,
+            keyOf(row.client),
+            row.client,
+            row.budget,
+            row.expiry,
+            row.issuedAt,
+            row.ticket,
+            row.publisher ?? null,
+          )
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`ticket ${row.id} was already issued`)
           throw err
@@ -667,6 +687,35 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
         ).n as number
       }
       return (stmt('SELECT count(*) AS n FROM tickets WHERE issued_at >= ?').get(since) as Row).n as number
+    },
+
+    async findCidPublisher(cid, options) {
+      checkSignal(options)
+      const r = stmt(
+        'SELECT s.publisher FROM contents c JOIN sites s ON s.site = c.site WHERE c.cid = ? ORDER BY c.site LIMIT 1',
+      ).get(cid) as Row | undefined
+      return r?.publisher as string | undefined
+    },
+
+    async addSelections(rows, options) {
+      checkSignal(options)
+      if (rows.length === 0) return 0
+      return tx(() => {
+        const insert = stmt(
+          `INSERT INTO selections (ticket, node_key, node, at)
+           SELECT id, ?, ?, ? FROM tickets WHERE id = ?
+           ON CONFLICT (ticket, node_key) DO NOTHING`,
+        )
+        let n = 0
+        for (const r of rows) n += Number(insert.run(keyOf(r.node), r.node, r.at, r.ticket).changes)
+        return n
+      })
+    },
+
+    async listSelections(ticket, options) {
+      checkSignal(options)
+      const rows = stmt('SELECT node FROM selections WHERE ticket = ? ORDER BY node_key').all(ticket) as Row[]
+      return rows.map((r) => r.node as string)
     },
 
     async addIntegrityEvent(row, options) {

@@ -13,8 +13,8 @@
  *   `ReplayError`, `ForbiddenError`), never adapter-specific ones.
  * - Every call takes `{ signal }`; an aborted signal throws `AbortError` before work starts.
  *
- * Receipts and epochs (settlement) come later: the schema is versioned
- * (`schema_migrations`) so they are added as a further migration, not a rewrite.
+ * The schema is versioned (`schema_migrations`): settlement's tables (ticket
+ * publishers, selections, receipt batches, epochs) came as further migrations.
  */
 import type { NodeStateRow } from '../selection/index.ts'
 
@@ -130,6 +130,21 @@ export interface TicketRow {
   issuedAt: number
   /** The signed ticket as `encodeTicket` writes it. */
   ticket: string
+  /**
+   * The publisher whose escrow pays for the bytes the ticket backs (EIP-55), resolved
+   * at issue time from the request's site, cid or publisher. `undefined` only on
+   * tickets issued before tickets named a publisher (they are never paid).
+   */
+  publisher?: string | undefined
+}
+
+/** The tracker handed `node` to the client of `ticket` (`GET /v1/select?…&ticket=`). */
+export interface SelectionRow {
+  /** `ticketId`, bytes32 lowercase hex. */
+  ticket: string
+  node: string
+  /** First time (ms) the pair was handed out. */
+  at: number
 }
 
 /** A proven integrity failure (failed audit, or a report's evidence confirmed by an audit). */
@@ -213,6 +228,18 @@ export interface TrackerStore {
   addTicket(row: TicketRow, options?: StoreCallOptions): Promise<void>
   getTicket(id: string, options?: StoreCallOptions): Promise<TicketRow | undefined>
   countTickets(query: { client?: string; since?: number }, options?: StoreCallOptions): Promise<number>
+  /**
+   * The publisher of a site whose current manifest lists `cid` (the site first in name
+   * order when several do); `undefined` when none does.
+   */
+  findCidPublisher(cid: string, options?: StoreCallOptions): Promise<string | undefined>
+  /**
+   * Records (ticket, node) selections, one transaction; pairs stored before and pairs
+   * of tickets this tracker never issued are ignored. Returns how many were new.
+   */
+  addSelections(rows: readonly SelectionRow[], options?: StoreCallOptions): Promise<number>
+  /** The nodes selected for a ticket (EIP-55), in address order. */
+  listSelections(ticket: string, options?: StoreCallOptions): Promise<string[]>
 
   // ── integrity events ──
   addIntegrityEvent(row: IntegrityEventRow, options?: StoreCallOptions): Promise<void>

@@ -360,6 +360,54 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       expect((await store.getClient(B))?.tickets).toBe(2)
     })
 
+    it('keeps the paying publisher of a ticket, finds the publisher of a cid, records selections of issued tickets', async () => {
+      const { store } = await fresh()
+      await store.putSite(
+        {
+          site: 'zeta',
+          publisher: B,
+          sequence: 1,
+          timestamp: 1,
+          entryCount: 1,
+          manifest: '{}',
+          updatedAt: 1,
+        },
+        [{ cid: CID1, size: 1 }],
+      )
+      await store.putSite(
+        {
+          site: 'alpha',
+          publisher: A,
+          sequence: 1,
+          timestamp: 1,
+          entryCount: 2,
+          manifest: '{}',
+          updatedAt: 1,
+        },
+        [
+          { cid: CID1, size: 1 },
+          { cid: CID2, size: 2 },
+        ],
+      )
+      expect(await store.findCidPublisher(CID1)).toBe(A)
+      expect(await store.findCidPublisher(CID2)).toBe(A)
+      expect(await store.findCidPublisher(CID3)).toBeUndefined()
+      const id = `0x${'0a'.repeat(32)}`
+      const ticket = { id, client: C, budget: 10, expiry: 20, issuedAt: 30, ticket: '{}', publisher: B }
+      await store.addTicket(ticket)
+      expect(await store.getTicket(id)).toEqual(ticket)
+      const rows = [
+        { ticket: id, node: MIXED, at: 5 },
+        { ticket: id, node: A, at: 6 },
+        { ticket: `0x${'0b'.repeat(32)}`, node: A, at: 7 },
+      ]
+      expect(await store.addSelections(rows)).toBe(2)
+      expect(await store.addSelections([{ ticket: id, node: MIXED.toLowerCase(), at: 9 }])).toBe(0)
+      expect(await store.addSelections([])).toBe(0)
+      expect(await store.listSelections(id)).toEqual([A, MIXED])
+      expect(await store.listSelections(`0x${'0b'.repeat(32)}`)).toEqual([])
+    })
+
     it('lists integrity events of a node, newest first', async () => {
       const { store } = await fresh()
       await store.addIntegrityEvent({ node: A, cid: CID1, chunk: 0, source: 'audit', at: 1, detail: 'one' })
