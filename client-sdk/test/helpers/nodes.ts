@@ -12,7 +12,7 @@ import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createEdgeNode, type EdgeNode } from '@shoal/edge-node'
+import { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from '@shoal/edge-node'
 import { type Cid, computeCid } from '@shoal/protocol'
 import { request } from 'undici'
 import type { LocalAccount } from 'viem/accounts'
@@ -50,7 +50,11 @@ export interface Nodes {
   close(): Promise<void>
 }
 
-export async function startEdgeNodes(count: number, accounts: LocalAccount[] = []): Promise<Nodes> {
+export async function startEdgeNodes(
+  count: number,
+  accounts: LocalAccount[] = [],
+  extra: Partial<EdgeNodeOptions> = {},
+): Promise<Nodes> {
   const dirs: string[] = []
   const nodes: EdgeNode[] = []
   for (let i = 0; i < count; i++) {
@@ -65,6 +69,7 @@ export async function startEdgeNodes(count: number, accounts: LocalAccount[] = [
         memoryCacheBytes: 8 * 2 ** 20,
         shutdownGraceMs: 200,
         acceptPushes: 'any',
+        ...extra,
       },
       account === undefined ? {} : { account },
     )

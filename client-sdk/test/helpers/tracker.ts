@@ -21,11 +21,14 @@ import { waitFor } from './nodes.ts'
 export interface TrackerFixture {
   tracker: Tracker
   url: string
+  /** The tracker's key: it signs tickets. */
+  account: PrivateKeyAccount
   close(): Promise<void>
 }
 
 export async function startTracker(): Promise<TrackerFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-sdk-tracker-'))
+  const account = privateKeyToAccount(generatePrivateKey())
   const tracker = createTracker(
     {
       port: 0,
@@ -39,13 +42,14 @@ export async function startTracker(): Promise<TrackerFixture> {
     },
     {
       store: createSqliteStore({ path: join(dir, 'tracker.db') }),
-      account: privateKeyToAccount(generatePrivateKey()),
+      account,
     },
   )
   await tracker.start()
   return {
     tracker,
     url: tracker.url,
+    account,
     async close() {
       await tracker.stop()
       await rm(dir, { recursive: true, force: true })

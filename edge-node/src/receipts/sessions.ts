@@ -32,9 +32,6 @@ import type { EdgeMetrics } from '../metrics.ts'
 import type { ReceiptBook } from './book.ts'
 import type { TrackerIdentity } from './tracker-identity.ts'
 
-/** Sessions open at once, by default (about 200 bytes each). */
-export const DEFAULT_MAX_SESSIONS = 100_000
-
 const SESSION_RE = /^0x[0-9a-f]{64}$/
 
 export interface SessionsInit {
