@@ -42,9 +42,15 @@ const entryOf = (path: string, c: Content): ManifestEntry => ({
   cacheControl: '',
 })
 
-async function post(url: string, body: string): Promise<{ status: number; body: Record<string, any> }> {
+/** A node's or tracker's JSON answer: success fields, or the shared error body. */
+interface Answer {
+  status: number
+  body: { error?: { code: string; message: string }; [field: string]: unknown }
+}
+
+async function post(url: string, body: string): Promise<Answer> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
+  return { status: res.status, body: (await res.json()) as Answer['body'] }
 }
 
 interface Grant {
@@ -56,7 +62,7 @@ interface Grant {
 async function ticketFrom(t: TrackerFixture, request: Record<string, unknown>): Promise<Grant> {
   const res = await post(`${t.url}/v1/tickets`, JSON.stringify(request))
   expect(res.status).toBe(201)
-  return res.body as Grant
+  return res.body as unknown as Grant
 }
 
 async function openSession(nodeUrl: string, ticket: Signed<Ticket>, epoch = epochNow()) {
@@ -360,8 +366,9 @@ describe('the receipt book survives a crash', () => {
     const c = await makeContent(300 * KiB, 16 * KiB, 21)
     await publish(t, await signManifest(publisher, 'crash', 1, [entryOf('/a.bin', c)]))
     let { url, node } = await start()
-    const put = await fetch(`${url}/c/${c.cid.text}`, { method: 'PUT', body: c.bytes })
-    expect(put.status).toBe(201)
+    const put = await request(`${url}/c/${c.cid.text}`, { method: 'PUT', body: c.bytes })
+    await put.body.dump()
+    expect(put.statusCode).toBe(201)
     const grant = await ticketFrom(t, { client: client.address, site: 'crash' })
     const { session, status } = await openSession(url, grant.ticket, grant.epoch)
     expect(status).toBe(201)
