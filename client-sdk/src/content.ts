@@ -277,7 +277,7 @@ export function createContentFetcher(
     let leaves = request.leaves
     const state = request.state ?? createFetchState()
     const ticket = payment === undefined ? undefined : await payment.ticket(signal)
-    const listed = directory.nodesFor(cid.text, { signal, ...(ticket ? { ticket } : {}) })
+    const listed = directory.nodesFor(cid.text, ticket === undefined ? { signal } : { signal, ticket })
     if (listed instanceof Promise) await listed
     let fromOrigin = false
     for (;;) {
