@@ -85,26 +85,17 @@ export interface EdgeNodeOptions {
   acceptPushes?: 'manifests' | 'any'
 }
 
-export type ResolvedEdgeNodeOptions = Required<
-  Omit<
-    EdgeNodeOptions,
-    | 'egressBytesPerSecond'
-    | 'defaultOrigin'
-    | 'defaultOriginPublisher'
-    | 'trackerUrl'
-    | 'trackerAddress'
-    | 'tls'
-  >
-> &
-  Pick<
-    EdgeNodeOptions,
-    | 'egressBytesPerSecond'
-    | 'defaultOrigin'
-    | 'defaultOriginPublisher'
-    | 'trackerUrl'
-    | 'trackerAddress'
-    | 'tls'
-  >
+/** Options that stay optional once resolved (no default: absent means "none"). */
+type UnsetByDefault =
+  | 'egressBytesPerSecond'
+  | 'defaultOrigin'
+  | 'defaultOriginPublisher'
+  | 'trackerUrl'
+  | 'trackerAddress'
+  | 'tls'
+
+export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault>> &
+  Pick<EdgeNodeOptions, UnsetByDefault>
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
