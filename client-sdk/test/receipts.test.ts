@@ -184,6 +184,37 @@ describe('bandwidth receipts with a real tracker and real nodes', () => {
     expect(after.map((m) => m.values[0]?.value ?? 0)).toEqual(opened.map((m) => m.values[0]?.value ?? 0))
   })
 
+  it('fetches a CID no site lists unpaid, and does not ask the tracker for its ticket on every fetch', async () => {
+    const loose = await makeContent(50 * KiB, 16 * KiB, 13)
+    await nodes.push(loose)
+    // the real fetch, counting the ticket requests it carries
+    let ticketRequests = 0
+    const counting: typeof fetch = (input, init) => {
+      if (String(input).endsWith('/v1/tickets')) ticketRequests++
+      return fetch(input, init)
+    }
+    const events: ClientEvent[] = []
+    const client = createClient({
+      tracker: t.url,
+      account: privateKeyToAccount(generatePrivateKey()),
+      fetch: counting,
+      onEvent: (e) => events.push(e),
+    })
+    for (let i = 0; i < 3; i++) {
+      const res = await client.fetch(`shoal://${loose.cid.text}`)
+      expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(loose.bytes))).toBe(true)
+    }
+    await client.stop()
+    expect(ticketRequests).toBe(1)
+    const failed = events.filter((e) => e.type === 'session')
+    expect(failed).toHaveLength(3)
+    expect(failed[0]).toMatchObject({
+      outcome: 'failed',
+      reason: expect.stringContaining('SHOAL_ERR_NOT_FOUND'),
+    })
+    expect(events.filter((e) => e.type === 'receipt')).toEqual([])
+  })
+
   it('refuses forged, over-metered, decreasing, wrong-ticket and over-budget receipts with typed errors', async () => {
     const client = privateKeyToAccount(generatePrivateKey())
     const node = nodes.nodes[0]!

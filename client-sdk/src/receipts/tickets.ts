@@ -4,7 +4,7 @@
  * and asked again when near expiry or near their budget. Also the current epoch: from
  * the ticket's answer, then from `GET /v1/epochs/current` once that epoch has ended.
  */
-import { InvalidArgumentError } from '@shoal/protocol'
+import { InvalidArgumentError, ShoalError } from '@shoal/protocol'
 import type { Address, Hex } from 'viem'
 import type { TicketGrant, TrackerClient } from '../tracker-client.ts'
 
@@ -12,6 +12,8 @@ import type { TicketGrant, TrackerClient } from '../tracker-client.ts'
 export const TICKET_REFRESH_BEFORE_SECONDS = 60
 /** …or when this share of its budget has been signed for. */
 export const TICKET_REFRESH_BUDGET_SHARE = 0.9
+/** A target the tracker would not issue a ticket for is not asked again for this long (ms). */
+export const TICKET_RETRY_MS = 30_000
 /** Targets whose ticket is remembered. */
 const MAX_TARGETS = 4_096
 
@@ -51,6 +53,8 @@ export function createTicketBook(components: TicketBookComponents): TicketBook {
   const byPayer = new Map<Address, TicketGrant>()
   const spent = new Map<Hex, number>()
   const asking = new Map<string, Promise<TicketGrant>>()
+  /** target key → when the tracker last refused or failed, and why */
+  const refused = new Map<string, { at: number; error: unknown }>()
   let epoch: { epoch: number; endsAt: number } | undefined
   let epochAsk: Promise<number> | undefined
 
@@ -68,6 +72,8 @@ export function createTicketBook(components: TicketBookComponents): TicketBook {
       const payer = payers.get(key)
       const held = payer === undefined ? undefined : byPayer.get(payer)
       if (held !== undefined && good(held)) return held
+      const last = refused.get(key)
+      if (last !== undefined && clock() - last.at < TICKET_RETRY_MS) throw last.error
       let pending = asking.get(key)
       if (pending === undefined) {
         pending = tracker
@@ -79,7 +85,16 @@ export function createTicketBook(components: TicketBookComponents): TicketBook {
             if (old !== undefined && old.id !== grant.id) spent.delete(old.id)
             byPayer.set(grant.publisher, grant)
             noteEpoch(grant.epoch, grant.epochEndsAt)
+            refused.delete(key)
             return grant
+          })
+          .catch((error: unknown) => {
+            // an abort is the fetch's, not the tracker's answer: only answers are remembered
+            if (!(error instanceof ShoalError && error.code === 'SHOAL_ERR_ABORTED')) {
+              if (refused.size >= MAX_TARGETS) refused.delete(refused.keys().next().value as string)
+              refused.set(key, { at: clock(), error })
+            }
+            throw error
           })
           .finally(() => asking.delete(key))
         asking.set(key, pending)
@@ -108,6 +123,7 @@ export function createTicketBook(components: TicketBookComponents): TicketBook {
     clear() {
       payers.clear()
       byPayer.clear()
+      refused.clear()
       spent.clear()
       epoch = undefined
     },

@@ -38,7 +38,7 @@ export async function startTracker(): Promise<TrackerFixture> {
       auditIntervalMs: 0,
       stateFlushIntervalMs: 100,
       shutdownGraceMs: 200,
-      rateLimits: { reports: { rate: 1000, burst: 1000 } },
+      rateLimits: { reports: { rate: 1000, burst: 1000 }, tickets: { rate: 1000, burst: 1000 } },
     },
     {
       store: createSqliteStore({ path: join(dir, 'tracker.db') }),
