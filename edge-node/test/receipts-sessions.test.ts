@@ -19,7 +19,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { parseCommand } from '../src/cli/args.ts'
 import { createReceiptBook, type ReceiptBook } from '../src/receipts/book.ts'
-import { createSessions } from '../src/receipts/sessions.ts'
+import { createSessions, MAX_SESSIONS_PER_TICKET } from '../src/receipts/sessions.ts'
 import { createTrackerIdentity } from '../src/receipts/tracker-identity.ts'
 
 const EPOCH = 3600
@@ -93,6 +93,21 @@ describe('payment sessions on the node', () => {
     })
     await expect(s.accept(encodeBandwidthReceipt(signed))).rejects.toMatchObject({
       code: 'SHOAL_ERR_NOT_FOUND',
+    })
+  })
+
+  it('caps the sessions one ticket holds open, so one holder cannot lock others out', async () => {
+    const s = sessions(1000)
+    for (let i = 1; i <= MAX_SESSIONS_PER_TICKET; i++)
+      await s.open({ session: hex32(i), ticket, epoch: epoch(), kind: 0 })
+    await expect(s.open({ session: hex32(100), ticket, epoch: epoch(), kind: 0 })).rejects.toMatchObject({
+      code: 'SHOAL_ERR_RATE_LIMITED',
+    })
+    const other = await signTicket(tracker, { ...ticket.message, nonce: hex32(98) })
+    await expect(
+      s.open({ session: hex32(100), ticket: other, epoch: epoch(), kind: 0 }),
+    ).resolves.toMatchObject({
+      node: node.address,
     })
   })
 

@@ -33,6 +33,12 @@ import type { ReceiptBook } from './book.ts'
 import type { TrackerIdentity } from './tracker-identity.ts'
 
 const SESSION_RE = /^0x[0-9a-f]{64}$/
+/**
+ * Sessions one ticket may hold open on a node. An honest client opens one per node,
+ * ticket and epoch (two around a boundary); the cap keeps one ticket holder from filling
+ * the node's `maxSessions` and locking out everyone else.
+ */
+export const MAX_SESSIONS_PER_TICKET = 16
 
 export interface SessionsInit {
   maxSessions: number
@@ -100,6 +106,8 @@ export function createSessions(init: SessionsInit, components: SessionsComponent
   const open = new Map<string, OpenSession>()
   /** Bytes receipted per ticket on this node, across its sessions: bounded by the ticket's budget. */
   const ticketTotals = new Map<Hex, number>()
+  /** Open sessions per ticket. */
+  const perTicket = new Map<Hex, number>()
 
   const epochNow = () => Math.floor(clock() / 1000 / identity.epochSeconds())
   const expiryOf = (epoch: number) => (epoch + 2) * identity.epochSeconds() * 1000
@@ -115,6 +123,9 @@ export function createSessions(init: SessionsInit, components: SessionsComponent
     for (const [id, s] of open) {
       if (s.expiresAt > now) continue
       open.delete(id)
+      const held = (perTicket.get(s.ticketId) ?? 1) - 1
+      if (held > 0) perTicket.set(s.ticketId, held)
+      else perTicket.delete(s.ticketId)
       const left = (ticketTotals.get(s.ticketId) ?? 0) - s.receipted
       if (left > 0) ticketTotals.set(s.ticketId, left)
       else ticketTotals.delete(s.ticketId)
@@ -124,6 +135,7 @@ export function createSessions(init: SessionsInit, components: SessionsComponent
 
   const add = (id: string, s: OpenSession) => {
     open.set(id, s)
+    perTicket.set(s.ticketId, (perTicket.get(s.ticketId) ?? 0) + 1)
     ticketTotals.set(s.ticketId, (ticketTotals.get(s.ticketId) ?? 0) + s.receipted)
     metrics?.sessionsOpen.set(open.size)
   }
@@ -181,9 +193,11 @@ export function createSessions(init: SessionsInit, components: SessionsComponent
           throw new ConflictError('this session is already open with another ticket, epoch or kind')
         return { session: session as Hex, node }
       }
-      if (open.size >= init.maxSessions) sweep()
+      if (open.size >= init.maxSessions || (perTicket.get(id) ?? 0) >= MAX_SESSIONS_PER_TICKET) sweep()
       if (open.size >= init.maxSessions)
         throw new RateLimitedError('this node has too many open sessions; retry later')
+      if ((perTicket.get(id) ?? 0) >= MAX_SESSIONS_PER_TICKET)
+        throw new RateLimitedError(`a ticket may hold ${MAX_SESSIONS_PER_TICKET} sessions open on this node`)
       book.openSession(
         { session: session as Hex, ticket: id, client: ticket.client, epoch, kind, openedAt: clock() },
         signedTicket,
