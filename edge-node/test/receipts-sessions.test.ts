@@ -2,7 +2,10 @@
  * The node's payment sessions with a real receipt book (SQLite in a temp dir) and a clock
  * the test moves: the cap on open sessions, their expiry, and restoring them after a restart.
  */
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -183,5 +186,43 @@ describe('payment sessions on the node', () => {
       /not an 0x address/,
     )
     expect(() => parseCommand(['start', '--max-sessions', '0'], {}, undefined)).toThrow(/positive integer/)
+  })
+
+  it("learns the tracker's issuer and epoch length from the tracker it is configured with", async () => {
+    let answer: { status: number; body: unknown } = {
+      status: 503,
+      body: { error: { code: 'SHOAL_ERR_UNAVAILABLE' } },
+    }
+    let asked = 0
+    const server = http.createServer((req, res) => {
+      asked++
+      expect(req.url).toBe('/v1/epochs/current')
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body))
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const identity = createTrackerIdentity({ trackerUrl: url, epochSeconds: EPOCH, retryMs: 60_000 })
+      // a tracker that fails is not asked again before retryMs: sessions are refused meanwhile
+      expect(await identity.issuer()).toBeUndefined()
+      answer = {
+        status: 200,
+        body: { epoch: 1, startsAt: 60, endsAt: 120, epochSeconds: 60, issuer: tracker.address },
+      }
+      expect(await identity.issuer()).toBeUndefined()
+      expect(asked).toBe(1)
+      const fresh = createTrackerIdentity({ trackerUrl: url, epochSeconds: EPOCH })
+      expect(await fresh.issuer()).toBe(tracker.address)
+      expect(fresh.epochSeconds()).toBe(60)
+      // known once: not asked again
+      expect(await fresh.issuer()).toBe(tracker.address)
+      expect(asked).toBe(2)
+      // an answer without an issuer (a tracker that does not say) is no issuer
+      answer = { status: 200, body: { epoch: 1, startsAt: 60, endsAt: 120, epochSeconds: 60 } }
+      expect(await createTrackerIdentity({ trackerUrl: url, epochSeconds: EPOCH }).issuer()).toBeUndefined()
+    } finally {
+      server.close()
+    }
   })
 })
