@@ -30,6 +30,8 @@ import { httpDispatch } from './pipeline/http.ts'
 import { observe } from './pipeline/observe.ts'
 import { timeouts } from './pipeline/timeouts.ts'
 import { parseRange } from './range.ts'
+import { createPayments, type FetchPayment, type Payments } from './receipts/payments.ts'
+import { createTicketBook } from './receipts/tickets.ts'
 import { randomNonce, signNodeReport } from './reports.ts'
 import { streamOf } from './response.ts'
 import { createSiteResolver } from './sites.ts'
@@ -169,6 +171,19 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     void filing.finally(() => pendingReports.delete(filing))
   }
 
+  // a client with an account and a tracker pays for what it verifies (docs/receipts.md)
+  const tickets =
+    account === undefined || tracker === undefined
+      ? undefined
+      : createTicketBook({ tracker, client: account.address })
+  const payments: Payments | undefined =
+    account === undefined || tickets === undefined
+      ? undefined
+      : createPayments(
+          { receiptEveryBytes: options.receiptEveryBytes, timeoutMs: options.trackerMs },
+          { account, tickets, fetch: doFetch, emit },
+        )
+
   const content = createContentFetcher(
     { hedge: options.hedge, originBufferBytes: options.originBufferBytes },
     { dispatch, directory, stats, leavesCache, emit, onIntegrityFailure: report },
@@ -228,17 +243,22 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
       return new Response(null, { status, headers: out })
     }
     const state = createFetchState()
-    const viaOrigin = origin === undefined ? {} : { origin }
-    const leaves =
-      cid.size === 0
-        ? undefined
-        : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...viaOrigin })))
-    const gen = content.body({ cid, leaves, start, end, signal, state, ...viaOrigin })
+    const payment: FetchPayment | undefined = payments?.forFetch(
+      target.kind === 'site' ? { site: target.site } : { cid: cid.text },
+    )
+    const via = { ...(origin === undefined ? {} : { origin }), ...(payment === undefined ? {} : { payment }) }
     let first: IteratorResult<Uint8Array, void>
+    let gen: AsyncGenerator<Uint8Array, void, undefined> | undefined
     try {
+      const leaves =
+        cid.size === 0
+          ? undefined
+          : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...via })))
+      gen = content.body({ cid, leaves, start, end, signal, state, ...via })
       first = await gen.next()
     } catch (err) {
-      await gen.return(undefined).catch(() => {})
+      await gen?.return(undefined).catch(() => {})
+      payment?.end()
       throw err
     }
     let loaded = 0
@@ -246,7 +266,13 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     const body = streamOf(gen, {
       first,
       signal,
-      onDone: done,
+      onDone:
+        payment === undefined
+          ? done
+          : () => {
+              payment.end()
+              done()
+            },
       ...(onProgress === undefined
         ? {}
         : {
@@ -328,9 +354,11 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     async stop() {
       // every fetch in flight listens to this signal
       if (!stopping.signal.aborted) stopping.abort(new AbortError('the client stopped'))
-      await Promise.allSettled([...pendingReports])
+      await Promise.allSettled([...pendingReports, payments?.flush()])
       directory.clear()
       sites.clear()
+      payments?.clear()
+      tickets?.clear()
       leavesCache.clear()
     },
   }

@@ -32,6 +32,7 @@ import type { NodeStats } from './node-stats.ts'
 import type { NodeDirectory } from './nodes.ts'
 import type { Dispatch, Source, SourceResponse } from './pipeline/dispatch.ts'
 import { type RaceWin, race } from './race.ts'
+import type { FetchPayment } from './receipts/payments.ts'
 import { toHex } from './reports.ts'
 
 export interface IntegrityFailure {
@@ -91,6 +92,8 @@ export interface BodyRequest {
   signal: AbortSignal
   /** Shared with the `leaves()` call of the same fetch (default: a fresh one). */
   state?: FetchState
+  /** Pays the nodes for verified bytes (a client with an account). */
+  payment?: FetchPayment
 }
 
 export interface ContentFetcher {
@@ -101,7 +104,7 @@ export interface ContentFetcher {
    */
   leaves(
     cid: Cid,
-    options: { signal: AbortSignal; origin?: string; state?: FetchState },
+    options: { signal: AbortSignal; origin?: string; state?: FetchState; payment?: FetchPayment },
   ): Promise<Leaves | undefined>
   /** Verified bytes `[start, end)` of the CID. */
   body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined>
@@ -132,13 +135,17 @@ export function createContentFetcher(
   const raceNodes = <R>(
     cid: Cid,
     state: FetchState,
+    ticket: Hex | undefined,
     signal: AbortSignal,
     what: string,
     start: (source: Source, signal: AbortSignal, abort: (reason: Error) => void) => Promise<R>,
     dispose?: (result: R) => void,
   ) =>
     race<Source, R>({
-      next: directory.candidates(cid.text, state.failed, state.reselect, { signal }),
+      next: directory.candidates(cid.text, state.failed, state.reselect, {
+        signal,
+        ...(ticket === undefined ? {} : { ticket }),
+      }),
       nameOf: (s) => s.url,
       start,
       delayFor,
@@ -156,7 +163,10 @@ export function createContentFetcher(
       ...(dispose === undefined ? {} : { dispose }),
     })
 
-  const leaves = async (cid: Cid, options: { signal: AbortSignal; origin?: string; state?: FetchState }) => {
+  const leaves = async (
+    cid: Cid,
+    options: { signal: AbortSignal; origin?: string; state?: FetchState; payment?: FetchPayment },
+  ) => {
     const cached = leavesCache.get(cid)
     if (cached !== undefined) return cached
     const fromRoot = await rootLeaves(cid)
@@ -166,26 +176,33 @@ export function createContentFetcher(
     }
     const length = leavesLength(cid)
     const state = options.state ?? createFetchState()
+    const { payment } = options
+    const ticket = payment === undefined ? undefined : await payment.ticket(options.signal)
     // a tracker that fails to select is the fetch's error, as it is
-    const listed = directory.nodesFor(cid.text, { signal: options.signal })
+    const listed = directory.nodesFor(cid.text, { signal: options.signal, ...(ticket ? { ticket } : {}) })
     if (listed instanceof Promise) await listed
     try {
       const won = await raceNodes(
         cid,
         state,
+        ticket,
         options.signal,
         `no node could give the leaves of ${cid.text}`,
         async (source, signal, abort) => {
+          const headers = payment === undefined ? undefined : await payment.headerFor(source, signal)
           const res = await dispatch({
             source,
             url: `${contentUrl(source, cid)}/leaves`,
             size: length,
+            ...(headers === undefined ? {} : { headers }),
             signal,
             abort,
           })
           try {
             // a leaf list that does not rebuild the root fails this node; the next is tried
-            return await verifyLeaves(cid, await readAll(res.body, length))
+            const verified = await verifyLeaves(cid, await readAll(res.body, length))
+            payment?.credit(source, length)
+            return verified
           } catch (err) {
             if (!signal.aborted) stats.recordFailure(source.url, 'error')
             throw err
@@ -253,13 +270,14 @@ export function createContentFetcher(
   }
 
   async function* body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined> {
-    const { cid, end, signal, origin } = request
+    const { cid, end, signal, origin, payment } = request
     // the empty object has no bytes to verify: its CID says it all
     if (cid.size === 0) return
     let at = request.start
     let leaves = request.leaves
     const state = request.state ?? createFetchState()
-    const listed = directory.nodesFor(cid.text, { signal })
+    const ticket = payment === undefined ? undefined : await payment.ticket(signal)
+    const listed = directory.nodesFor(cid.text, ticket === undefined ? { signal } : { signal, ticket })
     if (listed instanceof Promise) await listed
     let fromOrigin = false
     for (;;) {
@@ -267,21 +285,34 @@ export function createContentFetcher(
       const span = alignRange(cid, at, end)
       // the whole object is asked without Range: a plain GET is what caches answer fastest
       const whole = span.fetchStart === 0 && span.fetchEnd === cid.size
-      const ask = (source: Source, sig: AbortSignal, abort: (reason: Error) => void) =>
+      const send = (
+        source: Source,
+        sig: AbortSignal,
+        abort: (reason: Error) => void,
+        headers: Record<string, string> | undefined,
+      ) =>
         dispatch({
           source,
           url: source.kind === 'origin' ? source.url : contentUrl(source, cid),
           ...(whole ? {} : { range: { start: span.fetchStart, end: span.fetchEnd } }),
+          ...(headers === undefined ? {} : { headers }),
           size: cid.size,
           // the last chunk received stays at hand as evidence, should it not verify
           retain: cid.chunkSize,
           signal: sig,
           abort,
         })
+      // a paying fetch names its session with the node (opened once per node, ticket and epoch)
+      const ask = (source: Source, sig: AbortSignal, abort: (reason: Error) => void) =>
+        payment === undefined
+          ? send(source, sig, abort, undefined)
+          : payment.headerFor(source, sig).then((headers) => send(source, sig, abort, headers))
       let won: RaceWin<Source, SourceResponse> | undefined
       if (!fromOrigin) {
         try {
-          won = await raceNodes(cid, state, signal, `no node could serve ${cid.text}`, ask, (r) => r.close())
+          won = await raceNodes(cid, state, ticket, signal, `no node could serve ${cid.text}`, ask, (r) =>
+            r.close(),
+          )
         } catch (err) {
           if (isAbort(err) || origin === undefined) throw err
           fromOrigin = true
@@ -319,6 +350,7 @@ export function createContentFetcher(
         if (leaves === undefined) throw new IntegrityError(`no verified leaves for ${cid.text}`)
         for await (const bytes of verifyStream(cid, res.body, { leaves, start: at, end })) {
           at += bytes.length
+          payment?.credit(source, bytes.length)
           yield bytes
         }
         complete = true

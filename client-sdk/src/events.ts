@@ -40,5 +40,19 @@ export type ClientEvent =
       outcome: 'filed' | 'failed' | 'skipped'
       reason?: string
     }
+  /**
+   * A receipt sent to a node (client with an account): `accepted` (stored by the node),
+   * `refused` (the node said why), or `failed` (no answer). Neither is retried as such:
+   * the next receipt of the session is cumulative.
+   */
+  | {
+      type: 'receipt'
+      node: string
+      bytes: number
+      outcome: 'accepted' | 'refused' | 'failed'
+      reason?: string
+    }
+  /** No ticket, or a node refused to open a payment session: its bytes are fetched unpaid. */
+  | { type: 'session'; node: string; outcome: 'failed'; reason: string }
   /** Every node failed; the bytes now come from the site's origin (verified against the CID). */
   | { type: 'origin-fallback'; cid: string; origin: string; at: number }

@@ -41,6 +41,13 @@ export { type TimeoutsInit, timeouts } from './pipeline/timeouts.ts'
 export { type RaceInit, type RaceWin, race } from './race.ts'
 export { parseRange } from './range.ts'
 export {
+  createPayments,
+  type FetchPayment,
+  type Payments,
+  type PaymentsInit,
+} from './receipts/payments.ts'
+export { createTicketBook, type PayTarget, type TicketBook } from './receipts/tickets.ts'
+export {
   type NodeReport,
   nodeReportTypedData,
   nodeReportTypes,
@@ -53,9 +60,12 @@ export {
   createTrackerClient,
   DEFAULT_TRACKER_TIMEOUT_MS,
   type PublishedSite,
+  type EpochAnswer,
   type ReportReceipt,
   type SelectedNode,
   type SelectOptions,
+  type TicketGrant,
+  type TicketRequest,
   type TrackerClient,
   type TrackerClientInit,
 } from './tracker-client.ts'

@@ -5,6 +5,7 @@
  * (`NodeStats.rank`), skipping the nodes that already failed during this fetch.
  */
 
+import type { Hex } from 'viem'
 import type { NodeStats } from './node-stats.ts'
 import type { StaticNode } from './options.ts'
 import type { Source } from './pipeline/dispatch.ts'
@@ -25,7 +26,7 @@ export interface NodeDirectoryComponents {
 
 export interface NodeDirectory {
   /** The nodes for a CID (from the cache, the static list or the tracker). Tracker errors are thrown as they are. */
-  nodesFor(cid: string, options?: { signal?: AbortSignal }): Source[] | Promise<Source[]>
+  nodesFor(cid: string, options?: { signal?: AbortSignal; ticket?: Hex }): Source[] | Promise<Source[]>
   /**
    * A candidate supplier for one race: ranked nodes not in `failed`, then (tracker only,
    * once per fetch) a fresh selection excluding the failed ones.
@@ -34,7 +35,7 @@ export interface NodeDirectory {
     cid: string,
     failed: ReadonlyMap<string, Source>,
     state: { reselected: boolean },
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; ticket?: Hex },
   ): (why?: 'first' | 'hedge' | 'failover') => Source | undefined | Promise<Source | undefined>
   clear(): void
 }
@@ -59,10 +60,19 @@ export function createNodeDirectory(
   }))
   const cache = new Map<string, { nodes: Source[]; expires: number }>()
 
-  const select = async (cid: string, exclude: readonly string[], signal?: AbortSignal): Promise<Source[]> => {
+  /** Selections are cached per (CID, ticket): the tracker records which nodes a ticket was handed. */
+  const keyOf = (cid: string, ticket: Hex | undefined) => (ticket === undefined ? cid : `${cid} ${ticket}`)
+
+  const select = async (
+    cid: string,
+    exclude: readonly string[],
+    signal?: AbortSignal,
+    ticket?: Hex,
+  ): Promise<Source[]> => {
     if (tracker === undefined) return []
     const picked = await tracker.select(cid, {
       count: init.selectCount,
+      ...(ticket === undefined ? {} : { ticket }),
       ...(init.region === undefined ? {} : { region: init.region }),
       ...(exclude.length === 0 ? {} : { exclude }),
       ...(signal === undefined ? {} : { signal }),
@@ -71,20 +81,28 @@ export function createNodeDirectory(
   }
 
   // synchronous when the answer is at hand (static nodes, a cached selection): a warm fetch waits on nothing here
-  const nodesFor = (cid: string, options: { signal?: AbortSignal } = {}): Source[] | Promise<Source[]> => {
+  const nodesFor = (
+    cid: string,
+    options: { signal?: AbortSignal; ticket?: Hex } = {},
+  ): Source[] | Promise<Source[]> => {
     if (fixed !== undefined) return fixed
-    const hit = cache.get(cid)
+    const hit = cache.get(keyOf(cid, options.ticket))
     if (hit !== undefined && hit.expires > clock()) return hit.nodes
-    return selectAndCache(cid, options.signal)
+    return selectAndCache(cid, options.signal, options.ticket)
   }
 
-  const selectAndCache = async (cid: string, signal: AbortSignal | undefined): Promise<Source[]> => {
-    const nodes = await select(cid, [], signal)
+  const selectAndCache = async (
+    cid: string,
+    signal: AbortSignal | undefined,
+    ticket: Hex | undefined,
+  ): Promise<Source[]> => {
+    const nodes = await select(cid, [], signal, ticket)
+    const key = keyOf(cid, ticket)
     if (cache.size >= MAX_CACHED_SELECTIONS) cache.delete(cache.keys().next().value as string)
-    cache.delete(cid)
+    cache.delete(key)
     // an empty selection is not cached: nodes may register any moment
     if (nodes.length > 0 && init.selectTtlMs > 0)
-      cache.set(cid, { nodes, expires: clock() + init.selectTtlMs })
+      cache.set(key, { nodes, expires: clock() + init.selectTtlMs })
     return nodes
   }
 
@@ -114,11 +132,12 @@ export function createNodeDirectory(
       }
       const reselect = async () => {
         const exclude = [...failed.values()].flatMap((n) => (n.address === undefined ? [] : [n.address]))
-        const more = await select(cid, exclude, options.signal)
+        const more = await select(cid, exclude, options.signal, options.ticket)
         // the fresh selection replaces the cached one: later fetches start on it
-        cache.delete(cid)
+        const key = keyOf(cid, options.ticket)
+        cache.delete(key)
         if (more.length > 0 && init.selectTtlMs > 0)
-          cache.set(cid, { nodes: more, expires: clock() + init.selectTtlMs })
+          cache.set(key, { nodes: more, expires: clock() + init.selectTtlMs })
         queue = stats.rank(more, (n) => n.url)
       }
       return (why) => {

@@ -37,6 +37,9 @@ export const DEFAULT_SITE_TTL_MS = 10_000
  */
 export const DEFAULT_ORIGIN_BUFFER_BYTES = 64 * 2 ** 20
 
+/** Verified bytes from one node between two receipts (a client with an account). */
+export const DEFAULT_RECEIPT_EVERY_BYTES = 2 ** 20
+
 /** A node given directly (tests, private deployments). */
 export interface StaticNode {
   /** Base URL of the node's HTTP edge. */
@@ -81,8 +84,13 @@ export interface ClientInit {
   fetch?: typeof globalThis.fetch
   /** The client's region, passed to the tracker's selection. */
   region?: string
-  /** The client's key: signs integrity reports (and, later, receipts). */
+  /**
+   * The client's key: signs integrity reports and, with a tracker, bandwidth receipts. With
+   * an account the client asks the tracker for tickets and pays the nodes it reads from.
+   */
   account?: RecordSigner
+  /** Verified bytes from one node between two receipts (default 1 MiB). */
+  receiptEveryBytes?: number
   /** Publishers trusted per site; a site not listed trusts the first publisher it sees. */
   sites?: Readonly<Record<string, { publisher: Address }>>
   /**
@@ -116,6 +124,7 @@ export interface ResolvedClientOptions {
   selectTtlMs: number
   siteTtlMs: number
   originBufferBytes: number
+  receiptEveryBytes: number
 }
 
 const SITE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/
@@ -219,6 +228,13 @@ export function resolveClientOptions(init: ClientInit): ResolvedClientOptions {
     ),
     selectTtlMs: int('cache.selectTtlMs', c.selectTtlMs, DEFAULT_SELECT_TTL_MS, 0),
     siteTtlMs: int('cache.siteTtlMs', c.siteTtlMs, DEFAULT_SITE_TTL_MS, 0),
+    receiptEveryBytes: int(
+      'receiptEveryBytes',
+      init.receiptEveryBytes,
+      DEFAULT_RECEIPT_EVERY_BYTES,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
     originBufferBytes: int(
       'originBufferBytes',
       init.originBufferBytes,

@@ -8,6 +8,7 @@ import {
   AbortError,
   decodeManifestEntryProof,
   decodeSiteManifest,
+  decodeTicket,
   ERROR_CODES,
   type ErrorCode,
   encodeSiteManifest,
@@ -19,9 +20,11 @@ import {
   ShoalError,
   type Signed,
   type SiteManifest,
+  type Ticket,
+  ticketId,
   UpstreamError,
 } from '@shoal/protocol'
-import { type Address, getAddress, isAddress } from 'viem'
+import { type Address, getAddress, type Hex, isAddress } from 'viem'
 import type { NodeReport } from './reports.ts'
 
 export interface TrackerClientInit {
@@ -52,7 +55,38 @@ export interface SelectOptions {
   region?: string
   /** Addresses not to return (nodes that already failed). */
   exclude?: readonly string[]
+  /** The id of the ticket that pays for the fetch: the tracker records which nodes it was handed. */
+  ticket?: Hex
   signal?: AbortSignal
+}
+
+/** What the client asks a ticket for: exactly one of `site`, `cid`, `publisher` names who pays. */
+export interface TicketRequest {
+  client: Address
+  site?: string
+  cid?: string
+  publisher?: Address
+  /** Bytes wanted; the tracker grants at most its maximum. */
+  budget?: number
+}
+
+/** A ticket the tracker issued (`POST /v1/tickets`), checked: the id is the ticket's. */
+export interface TicketGrant {
+  id: Hex
+  ticket: Signed<Ticket>
+  /** Whose escrow pays. */
+  publisher: Address
+  /** The epoch current when it was issued, and when that epoch ends (unix seconds). */
+  epoch: number
+  epochEndsAt: number
+}
+
+/** `GET /v1/epochs/current`. */
+export interface EpochAnswer {
+  epoch: number
+  startsAt: number
+  endsAt: number
+  epochSeconds: number
 }
 
 /** What the tracker answered to a report. */
@@ -80,6 +114,10 @@ export interface TrackerClient {
   select(cid: string, options?: SelectOptions): Promise<SelectedNode[]>
   /** Files a signed report about a node (`POST /v1/reports`). */
   report(signed: Signed<NodeReport>, options?: { signal?: AbortSignal }): Promise<ReportReceipt>
+  /** Asks for a ticket (`POST /v1/tickets`); the answer is decoded and checked, not verified. */
+  ticket(request: TicketRequest, options?: { signal?: AbortSignal }): Promise<TicketGrant>
+  /** The tracker's current epoch (`GET /v1/epochs/current`). */
+  currentEpoch(options?: { signal?: AbortSignal }): Promise<EpochAnswer>
   /** Publishes a signed site manifest (`POST /v1/sites`); the tracker's typed error when refused. */
   publishSite(signed: Signed<SiteManifest>, options?: { signal?: AbortSignal }): Promise<PublishedSite>
 }
@@ -243,6 +281,7 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     if (options.region !== undefined) query.set('region', options.region)
     if (options.exclude !== undefined && options.exclude.length > 0)
       query.set('exclude', options.exclude.join(','))
+    if (options.ticket !== undefined) query.set('ticket', options.ticket)
     const res = await call(`/v1/select?${query}`, options.signal)
     if (!res.ok) throw await errorOf(res)
     const body = await json(res, 'select')
@@ -270,5 +309,44 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     return body as PublishedSite
   }
 
-  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report, publishSite }
+  const ticket = async (request: TicketRequest, options: { signal?: AbortSignal } = {}) => {
+    const res = await call('/v1/tickets', options.signal, JSON.stringify(request))
+    if (!res.ok) throw await errorOf(res)
+    const body = await json(res, 'ticket')
+    if (typeof body !== 'object' || body === null) throw garbage('ticket', 'not an object')
+    const v = body as Record<string, unknown>
+    const signed = decodeTicket(v.ticket)
+    const id = ticketId(signed.message)
+    if (v.id !== id) throw garbage('ticket', "id is not the ticket's")
+    if (signed.message.client !== getAddress(request.client))
+      throw garbage('ticket', 'it is for another client')
+    if (typeof v.publisher !== 'string' || !isAddress(v.publisher, { strict: false }))
+      throw garbage('ticket', 'publisher is not an address')
+    if (!Number.isSafeInteger(v.epoch) || !Number.isSafeInteger(v.epochEndsAt))
+      throw garbage('ticket', 'epoch or epochEndsAt is not an integer')
+    return {
+      id,
+      ticket: signed,
+      publisher: getAddress(v.publisher),
+      epoch: v.epoch as number,
+      epochEndsAt: v.epochEndsAt as number,
+    }
+  }
+
+  const currentEpoch = async (options: { signal?: AbortSignal } = {}) => {
+    const res = await call('/v1/epochs/current', options.signal)
+    if (!res.ok) throw await errorOf(res)
+    const v = (await json(res, 'the current epoch')) as Record<string, unknown> | null
+    if (typeof v !== 'object' || v === null) throw garbage('the current epoch', 'not an object')
+    for (const key of ['epoch', 'startsAt', 'endsAt', 'epochSeconds'] as const)
+      if (!Number.isSafeInteger(v[key])) throw garbage('the current epoch', `${key} is not an integer`)
+    return {
+      epoch: v.epoch as number,
+      startsAt: v.startsAt as number,
+      endsAt: v.endsAt as number,
+      epochSeconds: v.epochSeconds as number,
+    }
+  }
+
+  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report, ticket, currentEpoch, publishSite }
 }

@@ -173,7 +173,14 @@ describe('with a real tracker: sites, selection, reports, origin fallback', () =
       expect(err).toMatchObject({ code: 'SHOAL_ERR_UNAVAILABLE' })
       const failures = (err as { failures: { source: string; code: string }[] }).failures
       expect(failures.at(-1)).toMatchObject({ code: 'SHOAL_ERR_INTEGRITY' })
-      expect(failures.filter((f) => f.code === 'SHOAL_ERR_UNAVAILABLE')).toHaveLength(3)
+      // every node the tracker selects was tried (a node reported by a ticket-holding client
+      // in the test above may have been dropped from selection: reports from clients with
+      // tickets weigh more)
+      const selected = (await (await fetch(`${t.url}/v1/select?cid=${video.cid.text}&count=3`)).json()) as {
+        nodes: unknown[]
+      }
+      expect(selected.nodes.length).toBeGreaterThanOrEqual(2)
+      expect(failures.filter((f) => f.code === 'SHOAL_ERR_UNAVAILABLE')).toHaveLength(selected.nodes.length)
       await client.stop()
     } finally {
       origin.files.set('/site/video.bin', video.bytes)

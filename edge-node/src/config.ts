@@ -19,6 +19,10 @@ export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS = 15_000
 export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 30_000
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
 export const DEFAULT_PURGE_MAX_AGE_SECONDS = 300
+/** Seconds per epoch when the tracker does not say (docs/receipts.md). */
+export const DEFAULT_EPOCH_SECONDS = 3600
+/** Payment sessions open at once. */
+export const DEFAULT_MAX_SESSIONS = 100_000
 /** The site name the `--origin` site is cached and purged under. */
 export const DEFAULT_ORIGIN_SITE = 'default'
 
@@ -50,6 +54,15 @@ export interface EdgeNodeOptions {
   defaultOriginPublisher?: `0x${string}`
   /** Tracker base URL, for manifests and registration. */
   trackerUrl?: string
+  /**
+   * The tracker's ticket-signing address: the only issuer whose tickets open sessions.
+   * When absent, the node asks `trackerUrl` (`GET /v1/epochs/current`, field `issuer`).
+   */
+  trackerAddress?: `0x${string}`
+  /** Seconds per epoch (must match the tracker's; the tracker's answer wins when it gives one). Default 3600. */
+  epochSeconds?: number
+  /** Payment sessions open at once (default 100 000); more are refused with 429. */
+  maxSessions?: number
   /** PEM certificate and key: the node then speaks HTTPS. */
   tls?: { cert: string | Buffer; key: string | Buffer }
   maxHeaderBytes?: number
@@ -72,16 +85,17 @@ export interface EdgeNodeOptions {
   acceptPushes?: 'manifests' | 'any'
 }
 
-export type ResolvedEdgeNodeOptions = Required<
-  Omit<
-    EdgeNodeOptions,
-    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
-  >
-> &
-  Pick<
-    EdgeNodeOptions,
-    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
-  >
+/** Options that stay optional once resolved (no default: absent means "none"). */
+type UnsetByDefault =
+  | 'egressBytesPerSecond'
+  | 'defaultOrigin'
+  | 'defaultOriginPublisher'
+  | 'trackerUrl'
+  | 'trackerAddress'
+  | 'tls'
+
+export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault>> &
+  Pick<EdgeNodeOptions, UnsetByDefault>
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -154,6 +168,8 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
   const defaultOrigin =
     init.defaultOrigin === undefined ? undefined : checkOriginUrl('defaultOrigin', init.defaultOrigin)
   const trackerUrl = init.trackerUrl === undefined ? undefined : checkOriginUrl('trackerUrl', init.trackerUrl)
+  if (init.trackerAddress !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(init.trackerAddress))
+    throw new InvalidArgumentError('trackerAddress must be an 0x address')
   if (init.tls !== undefined && (init.tls.cert === undefined || init.tls.key === undefined)) {
     throw new InvalidArgumentError('tls needs both cert and key')
   }
@@ -169,6 +185,9 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     defaultOrigin,
     defaultOriginPublisher: init.defaultOriginPublisher,
     trackerUrl,
+    trackerAddress: init.trackerAddress,
+    epochSeconds: positiveInt('epochSeconds', init.epochSeconds, DEFAULT_EPOCH_SECONDS),
+    maxSessions: positiveInt('maxSessions', init.maxSessions, DEFAULT_MAX_SESSIONS),
     tls: init.tls,
     maxHeaderBytes: positiveInt('maxHeaderBytes', init.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1024),
     headersTimeoutMs: positiveInt('headersTimeoutMs', init.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS),

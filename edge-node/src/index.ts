@@ -3,6 +3,8 @@
  */
 export {
   DEFAULT_DISK_CACHE_BYTES,
+  DEFAULT_EPOCH_SECONDS,
+  DEFAULT_MAX_SESSIONS,
   DEFAULT_MEMORY_CACHE_BYTES,
   DEFAULT_PORT,
   type EdgeNodeOptions,
@@ -13,6 +15,14 @@ export type { ContentService, OpenResult } from './content/content-service.ts'
 export { type ContentSource, originSource, peerSource } from './content/sources.ts'
 export { createMetrics, type EdgeMetrics } from './metrics.ts'
 export { createEdgeNode, type EdgeNode, type EdgeNodeComponents } from './node.ts'
+export {
+  type BookSession,
+  createReceiptBook,
+  type EpochReceipts,
+  type ReceiptBook,
+  type ReceiptBookInit,
+} from './receipts/book.ts'
+export { createSessions, type Sessions } from './receipts/sessions.ts'
 export type { ManifestRegistry, ManifestSource } from './sites/manifest-registry.ts'
 export {
   type ByteCache,

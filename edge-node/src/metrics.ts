@@ -67,6 +67,37 @@ export function createMetrics(register: Registry) {
       labelNames: ['tier'] as const,
       registers,
     }),
+    sessionsOpen: new Gauge({
+      name: 'shoal_edge_sessions_open',
+      help: 'Payment sessions open in memory',
+      registers,
+    }),
+    sessionsOpened: new Counter({
+      name: 'shoal_edge_sessions_opened_total',
+      help: 'Payment sessions opened',
+      registers,
+    }),
+    sessionBytes: new Counter({
+      name: 'shoal_edge_session_bytes_total',
+      help: 'Body bytes written for requests carrying an open session (metered for receipts)',
+      registers,
+    }),
+    receiptsAccepted: new Counter({
+      name: 'shoal_edge_receipts_accepted_total',
+      help: 'Bandwidth receipts accepted and stored in the receipt book',
+      registers,
+    }),
+    receiptsRefused: new Counter({
+      name: 'shoal_edge_receipts_refused_total',
+      help: 'Bandwidth receipts refused, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    receiptBytes: new Counter({
+      name: 'shoal_edge_receipt_bytes_total',
+      help: 'Bytes newly covered by accepted receipts',
+      registers,
+    }),
   }
 }
 

@@ -50,6 +50,9 @@ import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
 import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
+import { createReceiptBook, type ReceiptBook } from './receipts/book.ts'
+import { createSessions, type Sessions } from './receipts/sessions.ts'
+import { createTrackerIdentity } from './receipts/tracker-identity.ts'
 import {
   createManifestRegistry,
   type ManifestRegistry,
@@ -61,6 +64,10 @@ import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.
 
 /** Largest manifest or purge body accepted. */
 export const MAX_CONTROL_BODY_BYTES = 16 * 2 ** 20
+/** Largest session or receipt body accepted (a signed ticket or receipt is under 1 KiB). */
+export const MAX_RECEIPT_BODY_BYTES = 16 * 1024
+/** How often expired payment sessions are dropped (ms). */
+const SESSION_SWEEP_MS = 60_000
 
 export interface EdgeNodeComponents {
   logger?: Logger
@@ -86,6 +93,10 @@ export interface EdgeNode {
   readonly manifests: ManifestRegistry
   /** What the node reports in heartbeats: cache use and traffic since start. */
   figures(): NodeFigures
+  /** The durable receipt book (docs/receipts.md): what settlement submits. */
+  readonly receipts: ReceiptBook
+  /** Open payment sessions and their metering. */
+  readonly sessions: Sessions
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -166,6 +177,23 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     path: `${path === '/' ? '/' : encodePath(path)}${query}`,
   })
 
+  const receipts = createReceiptBook({ path: join(options.dataDir, 'receipts.db') })
+  const sessions = createSessions(
+    { maxSessions: options.maxSessions },
+    {
+      book: receipts,
+      identity: createTrackerIdentity({
+        trackerAddress: options.trackerAddress,
+        trackerUrl: options.trackerUrl,
+        epochSeconds: options.epochSeconds,
+      }),
+      node: components.account?.address,
+      metrics,
+      logger,
+    },
+  )
+  let sweeper: NodeJS.Timeout | undefined
+
   const egress: TokenBucket | undefined =
     options.egressBytesPerSecond === undefined
       ? undefined
@@ -195,7 +223,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         cacheControl: entry.cacheControl || 'public, max-age=60',
         ...(manifest.origin === '' ? {} : { sources: [originSource(upstream, manifest.origin, entry.path)] }),
       },
-      { content, ...(egress ? { egress } : {}), onBytes },
+      { content, ...(egress ? { egress } : {}), onBytes: meterFor(req) },
     )
   }
 
@@ -204,6 +232,15 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const onBytes = (n: number) => {
     served.bytes += n
     metrics.responseBytes.inc({ route: 'content' }, n)
+  }
+  /** Counts a response's body bytes, and meters them for its payment session when it names one. */
+  const meterFor = (req: IncomingMessage): ((n: number) => void) => {
+    const session = req.headers['shoal-session']
+    if (typeof session !== 'string') return onBytes
+    return (n) => {
+      onBytes(n)
+      sessions.meter(session, n)
+    }
   }
 
   const purge = async (req: IncomingMessage, res: ServerResponse) => {
@@ -309,7 +346,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             req,
             res,
             { cid: route.cid, contentType: 'application/octet-stream', cacheControl: IMMUTABLE },
-            { content, ...(egress ? { egress } : {}), onBytes },
+            { content, ...(egress ? { egress } : {}), onBytes: meterFor(req) },
           )
           return
         case 'leaves': {
@@ -321,9 +358,26 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             'cache-control': IMMUTABLE,
             etag: `"${route.cid.text}.leaves"`,
           })
+          if (method !== 'HEAD') meterFor(req)(leaves.length)
           res.end(method === 'HEAD' ? undefined : leaves)
           return
         }
+        case 'sessions': {
+          if (method !== 'POST') throw new MethodNotAllowedError('use POST /v1/sessions')
+          const text = await readBody(req, MAX_RECEIPT_BODY_BYTES)
+          let body: unknown
+          try {
+            body = JSON.parse(text)
+          } catch {
+            throw new InvalidArgumentError('the session request is not JSON')
+          }
+          sendJson(res, 201, await sessions.open(body))
+          return
+        }
+        case 'receipts':
+          if (method !== 'POST') throw new MethodNotAllowedError('use POST /v1/receipts')
+          sendJson(res, 200, await sessions.accept(await readBody(req, MAX_RECEIPT_BODY_BYTES)))
+          return
         case 'manifest': {
           if (method === 'PUT') {
             const manifest = await manifests.accept(
@@ -449,6 +503,8 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     const q = target.indexOf('?')
     const path = q < 0 ? target : target.slice(0, q)
     let hit: PreparedResponse | undefined
+    /** Content-addressed hits (not origin-pull ones) are what payment sessions meter. */
+    let metered = true
     if (path.startsWith('/c/')) {
       if (q >= 0) return undefined
       const text = path.slice(3)
@@ -459,6 +515,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       const site = path.slice(3, slash)
       const rest = path.slice(slash)
       if (originSites.has(site)) {
+        metered = false
         hit = origins.peekHit({ site, path: `${rest}${q < 0 ? '' : target.slice(q)}` }, req.header)
       } else {
         if (q >= 0) return undefined
@@ -473,6 +530,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         )
       }
     } else if (options.defaultOrigin !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
+      metered = false
       hit = origins.peekHit({ site: DEFAULT_SITE, path: target }, req.header)
     }
     if (hit === undefined) return undefined
@@ -482,6 +540,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       !egress.tryTakeAll(hit.head.length + (req.method === 'HEAD' ? 0 : hit.body.length))
     ) {
       return undefined
+    }
+    // content bodies written for a payment session are metered (the fast path writes the hit next)
+    if (metered && sessions.size > 0 && req.method !== 'HEAD') {
+      const session = req.header('shoal-session')
+      if (session !== undefined) sessions.meter(session, hit.body.length)
     }
     return hit
   }
@@ -561,6 +624,8 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     store,
     content,
     manifests,
+    receipts,
+    sessions,
 
     figures() {
       // every cached object is on disk; the memory tier holds copies of hot ones
@@ -577,6 +642,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async start() {
       await store.start()
       await manifests.load()
+      await receipts.open()
+      sessions.restore()
+      sweeper = setInterval(() => sessions.sweep(), SESSION_SWEEP_MS)
+      sweeper.unref()
       listener.listen(options.port, options.host)
       await once(listener, 'listening')
       dashboard.start()
@@ -612,6 +681,8 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       ])
       await upstream.close()
       await store.close()
+      clearInterval(sweeper)
+      receipts.close()
       logger.info('edge node stopped')
     },
   }
@@ -624,6 +695,8 @@ function isReservedPath(path: string): boolean {
     path === '/metrics' ||
     path === '/dashboard' ||
     path.startsWith('/dashboard/') ||
+    path === '/v1/sessions' ||
+    path === '/v1/receipts' ||
     path.startsWith('/admin/') ||
     path.startsWith('/manifests/')
   )

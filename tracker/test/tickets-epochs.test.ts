@@ -57,14 +57,15 @@ describe('epochs', () => {
     const r = await fetch(`${t.url}/v1/epochs/current`)
     const after = Math.floor(Date.now() / 60_000)
     expect(r.status).toBe(200)
-    const body = (await r.json()) as Record<string, number>
+    const body = (await r.json()) as Record<string, number | string>
     expect(body.epoch).toBeGreaterThanOrEqual(before)
     expect(body.epoch).toBeLessThanOrEqual(after)
     expect(body).toEqual({
       epoch: body.epoch,
-      startsAt: body.epoch! * 60,
-      endsAt: (body.epoch! + 1) * 60,
+      startsAt: (body.epoch as number) * 60,
+      endsAt: ((body.epoch as number) + 1) * 60,
       epochSeconds: 60,
+      issuer: t.account.address,
     })
   })
 })

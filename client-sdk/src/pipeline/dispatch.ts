@@ -30,6 +30,8 @@ export interface SourceRequest {
    * piece), so that `recent` can give them back: the evidence of a chunk that fails.
    */
   retain?: number
+  /** Extra request headers (e.g. `shoal-session`, naming the payment session the bytes count for). */
+  headers?: Readonly<Record<string, string>>
   /** Most bytes accepted in a body without a range (e.g. a leaf list). */
   maxBytes?: number
   signal: AbortSignal

@@ -63,12 +63,15 @@ export function httpDispatch(doFetch: typeof globalThis.fetch): Dispatch {
       // 3xx, refused below); an origin may
       res = await doFetch(
         req.url,
-        req.range === undefined
+        req.range === undefined && req.headers === undefined
           ? req.source.kind === 'node'
             ? { signal, redirect: 'manual' }
             : { signal }
           : {
-              headers: { range: `bytes=${req.range.start}-${req.range.end - 1}` },
+              headers:
+                req.range === undefined
+                  ? (req.headers as Record<string, string>)
+                  : { ...req.headers, range: `bytes=${req.range.start}-${req.range.end - 1}` },
               signal,
               ...(req.source.kind === 'node' ? { redirect: 'manual' as const } : {}),
             },

@@ -21,11 +21,14 @@ import { waitFor } from './nodes.ts'
 export interface TrackerFixture {
   tracker: Tracker
   url: string
+  /** The tracker's key: it signs tickets. */
+  account: PrivateKeyAccount
   close(): Promise<void>
 }
 
 export async function startTracker(): Promise<TrackerFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-sdk-tracker-'))
+  const account = privateKeyToAccount(generatePrivateKey())
   const tracker = createTracker(
     {
       port: 0,
@@ -35,17 +38,18 @@ export async function startTracker(): Promise<TrackerFixture> {
       auditIntervalMs: 0,
       stateFlushIntervalMs: 100,
       shutdownGraceMs: 200,
-      rateLimits: { reports: { rate: 1000, burst: 1000 } },
+      rateLimits: { reports: { rate: 1000, burst: 1000 }, tickets: { rate: 1000, burst: 1000 } },
     },
     {
       store: createSqliteStore({ path: join(dir, 'tracker.db') }),
-      account: privateKeyToAccount(generatePrivateKey()),
+      account,
     },
   )
   await tracker.start()
   return {
     tracker,
     url: tracker.url,
+    account,
     async close() {
       await tracker.stop()
       await rm(dir, { recursive: true, force: true })

@@ -35,6 +35,9 @@ Start options (each has an environment variable; flags win):
   --capacity RATE          egress offered to the network, e.g. 12MiB/s   SHOAL_CAPACITY
                                                      (default the egress limit, else 12.5MB/s)
   --payout 0xADDR          where earnings are paid   SHOAL_PAYOUT       (default the node key)
+  --tracker-address 0xADDR the tracker's ticket key  SHOAL_TRACKER_ADDRESS (default: asked of --tracker)
+  --epoch-seconds N        epoch length              SHOAL_EPOCH_SECONDS (default 3600; the tracker's wins)
+  --max-sessions N         payment sessions open     SHOAL_MAX_SESSIONS (default 100000)
   --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
                            manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
@@ -140,6 +143,9 @@ const CONFIG_KEYS = new Set([
   'origin',
   'sites',
   'tracker',
+  'trackerAddress',
+  'epochSeconds',
+  'maxSessions',
   'acceptPushes',
   'tlsCert',
   'tlsKey',
@@ -241,6 +247,28 @@ export function parseCommand(
     },
     options.egressBytesPerSecond,
   )
+  const trackerAddress = pick(values['tracker-address'], 'SHOAL_TRACKER_ADDRESS', 'trackerAddress')
+  if (trackerAddress !== undefined) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(trackerAddress))
+      throw new InvalidArgumentError(`--tracker-address: "${trackerAddress}" is not an 0x address`)
+    options.trackerAddress = trackerAddress as `0x${string}`
+  }
+  const count = (flag: string | undefined, envName: string, key: string, name: string) => {
+    const v = pick(flag, envName, key)
+    if (v === undefined) return undefined
+    if (!/^[1-9][0-9]{0,9}$/.test(v))
+      throw new InvalidArgumentError(`${name}: "${v}" is not a positive integer`)
+    return Number(v)
+  }
+  const epochSeconds = count(
+    values['epoch-seconds'],
+    'SHOAL_EPOCH_SECONDS',
+    'epochSeconds',
+    '--epoch-seconds',
+  )
+  if (epochSeconds !== undefined) options.epochSeconds = epochSeconds
+  const maxSessions = count(values['max-sessions'], 'SHOAL_MAX_SESSIONS', 'maxSessions', '--max-sessions')
+  if (maxSessions !== undefined) options.maxSessions = maxSessions
 
   let siteSpecs: string[] = values.site ?? []
   if (siteSpecs.length === 0 && env.SHOAL_SITES) siteSpecs = env.SHOAL_SITES.split(',').map((s) => s.trim())
@@ -301,6 +329,9 @@ const OPTIONS = {
   site: { type: 'string', multiple: true },
   publisher: { type: 'string', multiple: true },
   tracker: { type: 'string' },
+  'tracker-address': { type: 'string' },
+  'epoch-seconds': { type: 'string' },
+  'max-sessions': { type: 'string' },
   'accept-pushes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },

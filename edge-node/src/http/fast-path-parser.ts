@@ -42,6 +42,8 @@ export const FAST_PATH_ALLOWED_HEADERS: readonly string[] = [
   'dnt',
   'upgrade-insecure-requests',
   'priority',
+  // names a payment session: the node's lookup meters the body it answers with
+  'shoal-session',
 ]
 
 /** Offsets of what the connection needs from a parsed head; reused, never allocated per request. */

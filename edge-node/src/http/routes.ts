@@ -17,6 +17,8 @@ export type Route =
   | { kind: 'metrics' }
   | { kind: 'purge' }
   | { kind: 'dashboard'; path: string }
+  | { kind: 'sessions' }
+  | { kind: 'receipts' }
   | { kind: 'default-origin'; path: string; query: string }
   | { kind: 'not-found' }
 
@@ -72,6 +74,8 @@ export function routeOf(target: string, options: { defaultOrigin: boolean }): Ro
   if (rawPath === '/admin/purge') return { kind: 'purge' }
   if (rawPath === '/dashboard' || rawPath.startsWith('/dashboard/'))
     return { kind: 'dashboard', path: rawPath }
+  if (rawPath === '/v1/sessions') return { kind: 'sessions' }
+  if (rawPath === '/v1/receipts') return { kind: 'receipts' }
   if (rawPath.startsWith('/c/')) {
     const rest = rawPath.slice(3)
     const slash = rest.indexOf('/')

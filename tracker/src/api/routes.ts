@@ -367,7 +367,8 @@ export function createRoutes(s: ApiServices): Route[] {
       limit: 'default',
       handle({ res }) {
         const info = epochInfo(epochAt(s.clock(), options.epochSeconds), options.epochSeconds)
-        sendJson(res, 200, info, { 'cache-control': 'no-cache' })
+        // `issuer`: the key that signs tickets, which nodes check sessions against
+        sendJson(res, 200, { ...info, issuer: s.tickets.issuer }, { 'cache-control': 'no-cache' })
       },
     },
     {
