@@ -3,6 +3,7 @@
  * construction. Flags, env vars and config files are turned into these in `bin/`.
  */
 import { InvalidArgumentError } from '@shoal/protocol'
+import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './relay/options.ts'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7480
@@ -70,18 +71,23 @@ export interface EdgeNodeOptions {
    * hot; `any` for private deployments and tests.
    */
   acceptPushes?: 'manifests' | 'any'
+  /**
+   * The relay (bandwidth sharing, docs/operator.md): an HTTP forward proxy and CONNECT
+   * tunnels on their own port for clients with a relay ticket. Off when absent.
+   */
+  relay?: RelayOptions
 }
 
 export type ResolvedEdgeNodeOptions = Required<
   Omit<
     EdgeNodeOptions,
-    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
+    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls' | 'relay'
   >
 > &
   Pick<
     EdgeNodeOptions,
     'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
-  >
+  > & { relay?: ResolvedRelayOptions }
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -201,6 +207,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     ),
     viaName: init.viaName ?? 'shoal',
     acceptPushes: checkPushes(init.acceptPushes),
+    ...(init.relay !== undefined ? { relay: resolveRelayOptions(init.relay) } : {}),
   }
 }
 

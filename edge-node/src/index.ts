@@ -13,5 +13,20 @@ export type { ContentService, OpenResult } from './content/content-service.ts'
 export { type ContentSource, originSource, peerSource } from './content/sources.ts'
 export { createMetrics, type EdgeMetrics } from './metrics.ts'
 export { createEdgeNode, type EdgeNode, type EdgeNodeComponents } from './node.ts'
+export {
+  createEgressPolicy,
+  createRelay,
+  createRelayMeter,
+  type EgressRules,
+  RELAY_ERROR_HEADER,
+  type Relay,
+  type RelayClient,
+  type RelayMeter,
+  type RelayOptions,
+  type RelayUsage,
+  type Resolver,
+  relayAuthorization,
+  relayMultiaddr,
+} from './relay/index.ts'
 export type { ManifestRegistry, ManifestSource } from './sites/manifest-registry.ts'
 export { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'

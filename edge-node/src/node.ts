@@ -48,6 +48,7 @@ import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
 import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
+import { createRelay, type Relay, type RelayComponents } from './relay/index.ts'
 import {
   createManifestRegistry,
   type ManifestRegistry,
@@ -68,6 +69,8 @@ export interface EdgeNodeComponents {
   /** Extra sources tried on content misses (peers, mesh). */
   contentSources?: ContentSource[]
   registry?: Registry
+  /** Test seams of the relay's egress policy (resolver, local networks). */
+  relay?: Pick<RelayComponents, 'resolve' | 'localNetworks' | 'meter'>
 }
 
 export interface EdgeNode {
@@ -79,6 +82,8 @@ export interface EdgeNode {
   readonly store: ObjectStore
   readonly content: ContentService
   readonly manifests: ManifestRegistry
+  /** The relay, when `options.relay` enabled it (started and stopped with the node). */
+  readonly relay: Relay | undefined
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -166,6 +171,16 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const seenPurgeNonces = new Map<string, number>()
   let stopping = false
   let url = ''
+  // relayed bytes count against the node's egress cap too
+  const relay: Relay | undefined =
+    options.relay === undefined
+      ? undefined
+      : createRelay(options.relay, {
+          ...components.relay,
+          logger: logger.child({ component: 'relay' }),
+          registry,
+          ...(egress !== undefined ? { buckets: [egress] } : {}),
+        })
 
   const routeName = (route: Route | undefined): string => route?.kind ?? 'invalid'
 
@@ -511,12 +526,14 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     store,
     content,
     manifests,
+    relay,
 
     async start() {
       await store.start()
       await manifests.load()
       listener.listen(options.port, options.host)
       await once(listener, 'listening')
+      await relay?.start()
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
@@ -529,6 +546,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     async stop() {
       if (stopping) return
       stopping = true
+      await relay?.stop()
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()))
       server.closeIdleConnections()
       const grace = AbortSignal.timeout(options.shutdownGraceMs)

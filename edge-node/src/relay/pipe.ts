@@ -1,0 +1,36 @@
+/**
+ * A metered, throttled copy from one stream to another: every byte is counted, and
+ * waits for the buckets (per-client and relay-wide caps) before it is written.
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import type { TokenBucket } from '../limits/token-bucket.ts'
+
+/**
+ * A pass-through that counts bytes and holds each piece until every bucket granted it.
+ *
+ * @example
+ * pipeline(upstream, meteredThrottle(limits.buckets(client), (n) => meter.add(who, 'down', n)), res, done)
+ */
+export function meteredThrottle(buckets: readonly TokenBucket[], onBytes: (n: number) => void): Transform {
+  const controller = new AbortController()
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      onBytes(chunk.length)
+      if (buckets.length === 0) {
+        callback(null, chunk)
+        return
+      }
+      const wait = async () => {
+        for (const bucket of buckets) await bucket.take(chunk.length, { signal: controller.signal })
+      }
+      wait().then(
+        () => callback(null, chunk),
+        (err: Error) => callback(err),
+      )
+    },
+    destroy(err, callback) {
+      controller.abort()
+      callback(err)
+    },
+  })
+}
