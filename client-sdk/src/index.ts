@@ -41,6 +41,12 @@ export { type TimeoutsInit, timeouts } from './pipeline/timeouts.ts'
 export { type RaceInit, type RaceWin, race } from './race.ts'
 export { parseRange } from './range.ts'
 export {
+  type RelayCandidate,
+  requestRelayTicket,
+  selectRelays,
+} from './relay-select.ts'
+export { RELAY_ERROR_HEADER, RELAY_TICKET_SCHEME, relayAuthorization } from './relay-ticket.ts'
+export {
   type NodeReport,
   nodeReportTypedData,
   nodeReportTypes,

@@ -17,6 +17,7 @@ import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
+import { createRelayDirectory } from './relays/relays.ts'
 import { createReportService, type ReportService } from './reports/reports.ts'
 import { createNodeIndex, type NodeIndex } from './selection/index.ts'
 import { createSiteService, type SiteService } from './sites/sites.ts'
@@ -114,6 +115,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
   })
 
   let prober: Prober
+  const relays = createRelayDirectory({ allowPrivateUrls: options.allowPrivateUrls }, { index: indexProxy })
   const registry = createRegistry(
     {
       recordMaxAgeSeconds: options.recordMaxAgeSeconds,
@@ -130,8 +132,12 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       onNode: (address, httpUrl, region, restored) => {
         regions.add(region)
         prober.upsert(address, httpUrl, { spread: restored })
+        relays.set(address, liveIndex().get(address)?.meta?.relayUrl)
       },
-      onRemoved: (address) => prober.remove(address),
+      onRemoved: (address) => {
+        prober.remove(address)
+        relays.delete(address)
+      },
     },
   )
 
@@ -304,6 +310,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
               prober,
               auditor,
               regions,
+              relays,
               ...(components.register !== undefined ? { register: components.register } : {}),
               ...(metrics !== undefined ? { metrics } : {}),
               clock,

@@ -18,6 +18,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { pipeline } from 'node:stream'
+import { RELAY_ERROR_HEADER } from '@shoal/client-sdk'
 import {
   InvalidArgumentError,
   isShoalError,
@@ -44,7 +45,7 @@ import { meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
-export const RELAY_ERROR_HEADER = 'shoal-relay-error'
+export { RELAY_ERROR_HEADER }
 
 /** Request headers that concern the hop to the relay, never forwarded. */
 const HOP_BY_HOP = new Set([

@@ -10,15 +10,13 @@
  * their header text (signature recovery costs about a millisecond); expiry is checked
  * on every use.
  */
+import { RELAY_TICKET_SCHEME, relayAuthorization } from '@shoal/client-sdk'
 import {
   decodeTicket,
   ExpiredError,
-  encodeTicket,
   isShoalError,
   ProxyAuthRequiredError,
   type ShoalError,
-  type Signed,
-  type Ticket,
   ticketId,
   UnauthorizedError,
   verifyTicket,
@@ -26,7 +24,9 @@ import {
 import { LRUCache } from 'lru-cache'
 import type { Hex } from 'viem'
 
-export const TICKET_SCHEME = 'Shoal'
+/** The `Proxy-Authorization` scheme (the encoding is the SDK's `relayAuthorization`). */
+export const TICKET_SCHEME = RELAY_TICKET_SCHEME
+export { relayAuthorization }
 /** Clock disagreement tolerated on a ticket's expiry, in seconds. */
 export const TICKET_SKEW_SECONDS = 60
 /** Largest `Proxy-Authorization` value looked at. */
@@ -40,16 +40,6 @@ export interface RelayClient {
   ticket: Hex
   expiry: number
   budget: number
-}
-
-/**
- * The `Proxy-Authorization` value for a signed ticket.
- *
- * @example
- * new ProxyAgent({ uri: relayUrl, token: relayAuthorization(signedTicket) })
- */
-export function relayAuthorization(signed: Signed<Ticket>): string {
-  return `${TICKET_SCHEME} ${Buffer.from(encodeTicket(signed)).toString('base64url')}`
 }
 
 export interface TicketAuthInit {
