@@ -2,7 +2,7 @@
  * A metered, throttled copy from one stream to another: every byte is counted, and
  * waits for the buckets (per-client and relay-wide caps) before it is written.
  */
-import { Transform, type TransformCallback } from 'node:stream'
+import { pipeline, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream'
 import type { TokenBucket } from '../limits/token-bucket.ts'
 
 /**
@@ -33,4 +33,27 @@ export function meteredThrottle(buckets: readonly TokenBucket[], onBytes: (n: nu
       callback(err)
     },
   })
+}
+
+/**
+ * Copies `source` into `sink`, counting every byte; through `meteredThrottle` when there
+ * are buckets, else as a plain pipe with a counting listener (no extra stream hop on the
+ * uncapped path). `done` is called once, with the first error if any.
+ *
+ * @example
+ * meteredPipe(upstream, client, limits.buckets(who.client), (n) => meter.add(who, 'down', n), close)
+ */
+export function meteredPipe(
+  source: Readable,
+  sink: Writable,
+  buckets: readonly TokenBucket[],
+  onBytes: (n: number) => void,
+  done: (err?: Error | null) => void,
+): void {
+  if (buckets.length > 0) {
+    pipeline(source, meteredThrottle(buckets, onBytes), sink, (err) => done(err))
+    return
+  }
+  source.on('data', (chunk: Buffer) => onBytes(chunk.length))
+  pipeline(source, sink, (err) => done(err))
 }

@@ -17,7 +17,6 @@ import { once } from 'node:events'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { pipeline } from 'node:stream'
 import { RELAY_ERROR_HEADER } from '@shoal/client-sdk'
 import {
   InvalidArgumentError,
@@ -41,7 +40,7 @@ import {
   relayMultiaddr,
   resolveRelayOptions,
 } from './options.ts'
-import { meteredThrottle } from './pipe.ts'
+import { meteredPipe, meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
@@ -120,6 +119,9 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     proxyTimeout: options.idleTimeoutMs,
     timeout: options.idleTimeoutMs,
   })
+  // bound once: these are counted on every chunk
+  const upBytes = metrics?.bytes.labels({ direction: 'up' })
+  const downBytes = metrics?.bytes.labels({ direction: 'down' })
   const sockets = new Set<Duplex>()
   let url = ''
   let stopping = false
@@ -210,15 +212,16 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     }
     const head = raw.reduce((n, s) => n + s.length + 2, 16)
     meter.add(ex.who, 'down', head)
-    metrics?.bytes.inc({ direction: 'down' }, head)
+    downBytes?.inc(head)
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, raw)
-    pipeline(
+    meteredPipe(
       proxyRes,
-      meteredThrottle(limits.buckets(ex.who.client), (n) => {
-        meter.add(ex.who, 'down', n)
-        metrics?.bytes.inc({ direction: 'down' }, n)
-      }),
       res,
+      limits.buckets(ex.who.client),
+      (n) => {
+        meter.add(ex.who, 'down', n)
+        downBytes?.inc(n)
+      },
       () => {},
     )
   })
@@ -275,10 +278,10 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       req.url.length + 16,
     )
     meter.add(who, 'up', head)
-    metrics?.bytes.inc({ direction: 'up' }, head)
+    upBytes?.inc(head)
     const body = meteredThrottle(limits.buckets(who.client), (n) => {
       meter.add(who, 'up', n)
-      metrics?.bytes.inc({ direction: 'up' }, n)
+      upBytes?.inc(n)
     })
     req.pipe(body)
     metrics?.requests.inc({ kind: 'forward' })
@@ -359,22 +362,24 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       meter.add(who, 'up', head.length)
       upstream.write(head)
     }
-    pipeline(
+    meteredPipe(
       client,
-      meteredThrottle(buckets, (n) => {
-        meter.add(who, 'up', n)
-        metrics?.bytes.inc({ direction: 'up' }, n)
-      }),
       upstream,
+      buckets,
+      (n) => {
+        meter.add(who, 'up', n)
+        upBytes?.inc(n)
+      },
       done,
     )
-    pipeline(
+    meteredPipe(
       upstream,
-      meteredThrottle(buckets, (n) => {
-        meter.add(who, 'down', n)
-        metrics?.bytes.inc({ direction: 'down' }, n)
-      }),
       client,
+      buckets,
+      (n) => {
+        meter.add(who, 'down', n)
+        downBytes?.inc(n)
+      },
       done,
     )
   }
