@@ -1,6 +1,6 @@
 /** The relay's options: plain data with named defaults, validated at construction. */
 import { InvalidArgumentError } from '@shoal/protocol'
-import type { EgressRules } from './egress-policy.ts'
+import { createEgressPolicy, type EgressRules } from './egress-policy.ts'
 
 export const DEFAULT_RELAY_HOST = '127.0.0.1'
 export const DEFAULT_RELAY_PORT = 7481
@@ -81,6 +81,8 @@ export function resolveRelayOptions(init: RelayOptions): ResolvedRelayOptions {
         `relay.publicUrl must be a bare http://host:port URL, got "${init.publicUrl}"`,
       )
   }
+  // the rules are checked here (bad CIDRs, ports, hosts) so a bad config fails at start
+  createEgressPolicy(init.egress ?? {})
   return {
     host: init.host ?? DEFAULT_RELAY_HOST,
     port: int('port', init.port, DEFAULT_RELAY_PORT, 0, 65535),
