@@ -322,6 +322,18 @@ describe('relay limits', () => {
     for (const s of [two, three, four, five]) s.socket.destroy()
   })
 
+  it('stops carrying a ticket once its budget is spent here', async () => {
+    const small = relayAuthorization(await makeTicket({ budget: 1000 }))
+    const first = await get(`${origin.url}/bytes/5000`, small)
+    expect(first.status).toBe(200)
+    const second = await get(`${origin.url}/bytes/10`, small)
+    expect(second.status).toBe(429)
+    expect(second.headers['shoal-relay-error']).toBe('SHOAL_ERR_RATE_LIMITED')
+    const c = await connect(`127.0.0.1:${echo.port}`, small)
+    c.socket.destroy()
+    expect(c.status).toBe(429)
+  })
+
   it('closes idle tunnels', async () => {
     limited = startRelay({ idleTimeoutMs: 100 })
     await limited.start()

@@ -39,20 +39,22 @@ export interface RelayMeter {
  * meter.onBytes((usage) => book.noteRelayBytes(usage.ticket, usage.up + usage.down))
  */
 export function createRelayMeter(): RelayMeter {
+  // keyed by the ticket id in lower case
   const usage = new Map<string, RelayUsage>()
   const listeners = new Set<RelayBytesListener>()
   return {
     add(who, direction, bytes) {
       if (bytes <= 0) return
-      let u = usage.get(who.ticket)
+      const key = who.ticket.toLowerCase()
+      let u = usage.get(key)
       if (u === undefined) {
         u = { client: who.client, ticket: who.ticket, up: 0, down: 0 }
-        usage.set(who.ticket, u)
+        usage.set(key, u)
       }
       u[direction] += bytes
       for (const l of listeners) l(u, direction, bytes)
     },
-    get: (ticket) => usage.get(ticket.toLowerCase() as Hex) ?? usage.get(ticket),
+    get: (ticket) => usage.get(ticket.toLowerCase()),
     entries: () => usage.values(),
     onBytes(listener) {
       listeners.add(listener)

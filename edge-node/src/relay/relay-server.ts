@@ -22,6 +22,7 @@ import {
   InvalidArgumentError,
   isShoalError,
   MethodNotAllowedError,
+  RateLimitedError,
   toErrorResponse,
   UpstreamError,
   UpstreamTimeoutError,
@@ -186,6 +187,13 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     }
   }
 
+  /** A ticket's budget bounds what this relay carries for it (others meter their own). */
+  const spent = (who: RelayClient) => {
+    const u = meter.get(who.ticket)
+    if (u !== undefined && u.up + u.down >= who.budget)
+      throw new RateLimitedError('the relay ticket budget is spent on this relay: get a new ticket')
+  }
+
   // ---- absolute-form requests (plain http) ----
   interface Exchange {
     who: RelayClient
@@ -254,6 +262,7 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       refusal(err, { kind: 'forward', host: dest.hostname, port, who })
       throw err
     }
+    spent(who)
     const release = limits.acquire(who.client)
     res.once('close', release)
     let decision: Awaited<ReturnType<typeof policy.check>>
@@ -318,6 +327,7 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     if (m === null) throw new InvalidArgumentError('CONNECT needs host:port')
     const host = m[1]!
     const port = Number(m[2])
+    spent(who)
     const release = limits.acquire(who.client)
     client.once('close', release)
     let decision: Awaited<ReturnType<typeof policy.check>>
