@@ -12,7 +12,8 @@ import type { TokenBucket } from '../limits/token-bucket.ts'
  * pipeline(upstream, meteredThrottle(limits.buckets(client), (n) => meter.add(who, 'down', n)), res, done)
  */
 export function meteredThrottle(buckets: readonly TokenBucket[], onBytes: (n: number) => void): Transform {
-  const controller = new AbortController()
+  // made only when there is something to wait for (aborting one costs a DOMException)
+  let controller: AbortController | undefined
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       onBytes(chunk.length)
@@ -20,8 +21,10 @@ export function meteredThrottle(buckets: readonly TokenBucket[], onBytes: (n: nu
         callback(null, chunk)
         return
       }
+      controller ??= new AbortController()
+      const signal = controller.signal
       const wait = async () => {
-        for (const bucket of buckets) await bucket.take(chunk.length, { signal: controller.signal })
+        for (const bucket of buckets) await bucket.take(chunk.length, { signal })
       }
       wait().then(
         () => callback(null, chunk),
@@ -29,7 +32,7 @@ export function meteredThrottle(buckets: readonly TokenBucket[], onBytes: (n: nu
       )
     },
     destroy(err, callback) {
-      controller.abort()
+      controller?.abort()
       callback(err)
     },
   })

@@ -341,6 +341,8 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     const upstream = net.connect({ host: decision.address, port: decision.port, noDelay: true })
     sockets.add(upstream)
     upstream.once('close', () => sockets.delete(upstream))
+    // a client that leaves while the destination is still connecting takes the attempt along
+    client.once('close', () => upstream.destroy())
     const connectTimer = setTimeout(
       () => upstream.destroy(new UpstreamTimeoutError('connect timeout')),
       options.connectTimeoutMs,
