@@ -48,6 +48,12 @@ export {
 } from './receipts/payments.ts'
 export { createTicketBook, type PayTarget, type TicketBook } from './receipts/tickets.ts'
 export {
+  type RelayCandidate,
+  requestRelayTicket,
+  selectRelays,
+} from './relay-select.ts'
+export { RELAY_ERROR_HEADER, RELAY_TICKET_SCHEME, relayAuthorization } from './relay-ticket.ts'
+export {
   type NodeReport,
   nodeReportTypedData,
   nodeReportTypes,

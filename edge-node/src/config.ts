@@ -3,6 +3,7 @@
  * construction. Flags, env vars and config files are turned into these in `bin/`.
  */
 import { InvalidArgumentError } from '@shoal/protocol'
+import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './relay/options.ts'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7480
@@ -83,6 +84,11 @@ export interface EdgeNodeOptions {
    * hot; `any` for private deployments and tests.
    */
   acceptPushes?: 'manifests' | 'any'
+  /**
+   * The relay (bandwidth sharing, docs/operator.md): an HTTP forward proxy and CONNECT
+   * tunnels on their own port for clients with a relay ticket. Off when absent.
+   */
+  relay?: RelayOptions
 }
 
 /** Options that stay optional once resolved (no default: absent means "none"). */
@@ -94,8 +100,8 @@ type UnsetByDefault =
   | 'trackerAddress'
   | 'tls'
 
-export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault>> &
-  Pick<EdgeNodeOptions, UnsetByDefault>
+export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault | 'relay'>> &
+  Pick<EdgeNodeOptions, UnsetByDefault> & { relay?: ResolvedRelayOptions }
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -220,6 +226,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     ),
     viaName: init.viaName ?? 'shoal',
     acceptPushes: checkPushes(init.acceptPushes),
+    ...(init.relay !== undefined ? { relay: resolveRelayOptions(init.relay) } : {}),
   }
 }
 

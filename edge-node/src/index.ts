@@ -23,6 +23,21 @@ export {
   type ReceiptBookInit,
 } from './receipts/book.ts'
 export { createSessions, type Sessions } from './receipts/sessions.ts'
+export {
+  createEgressPolicy,
+  createRelay,
+  createRelayMeter,
+  type EgressRules,
+  RELAY_ERROR_HEADER,
+  type Relay,
+  type RelayClient,
+  type RelayMeter,
+  type RelayOptions,
+  type RelayUsage,
+  type Resolver,
+  relayAuthorization,
+  relayMultiaddr,
+} from './relay/index.ts'
 export type { ManifestRegistry, ManifestSource } from './sites/manifest-registry.ts'
 export {
   type ByteCache,

@@ -53,6 +53,7 @@ import { createOriginCache, type OriginCache, type OriginTarget } from './origin
 import { createReceiptBook, type ReceiptBook } from './receipts/book.ts'
 import { createSessions, type Sessions } from './receipts/sessions.ts'
 import { createTrackerIdentity } from './receipts/tracker-identity.ts'
+import { createRelay, type Relay, type RelayComponents } from './relay/index.ts'
 import {
   createManifestRegistry,
   type ManifestRegistry,
@@ -80,6 +81,8 @@ export interface EdgeNodeComponents {
   registry?: Registry
   /** What other parts show on `GET /dashboard` (peers, receipts, earnings, more sections). */
   dashboard?: Pick<NodeDashboardComponents, 'peers' | 'receipts' | 'earnings' | 'sections'>
+  /** Test seams of the relay's egress policy (resolver, local networks). */
+  relay?: Pick<RelayComponents, 'resolve' | 'localNetworks' | 'meter'>
 }
 
 export interface EdgeNode {
@@ -97,6 +100,8 @@ export interface EdgeNode {
   readonly receipts: ReceiptBook
   /** Open payment sessions and their metering. */
   readonly sessions: Sessions
+  /** The relay, when `options.relay` enabled it (started and stopped with the node). */
+  readonly relay: Relay | undefined
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -201,6 +206,16 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const seenPurgeNonces = new Map<string, number>()
   let stopping = false
   let url = ''
+  // relayed bytes count against the node's egress cap too
+  const relay: Relay | undefined =
+    options.relay === undefined
+      ? undefined
+      : createRelay(options.relay, {
+          ...components.relay,
+          logger: logger.child({ component: 'relay' }),
+          registry,
+          ...(egress !== undefined ? { buckets: [egress] } : {}),
+        })
 
   const routeName = (route: Route | undefined): string => route?.kind ?? 'invalid'
   /** Routes any web page may read (CORS): content by CID, its leaves, sites served from a manifest. */
@@ -638,6 +653,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         connections: served.connections,
       }
     },
+    relay,
 
     async start() {
       await store.start()
@@ -649,6 +665,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       listener.listen(options.port, options.host)
       await once(listener, 'listening')
       dashboard.start()
+      await relay?.start()
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
@@ -662,6 +679,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       if (stopping) return
       stopping = true
       dashboard.stop()
+      await relay?.stop()
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()))
       server.closeIdleConnections()
       const grace = AbortSignal.timeout(options.shutdownGraceMs)

@@ -20,6 +20,7 @@ import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
 import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
 import { createReceiptVerifier } from './receipts/verifier.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
+import { createRelayDirectory } from './relays/relays.ts'
 import { createReportService, type ReportService } from './reports/reports.ts'
 import { createNodeIndex, type NodeIndex } from './selection/index.ts'
 import type { SettlementChain } from './settlement/chain.ts'
@@ -128,6 +129,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
   })
 
   let prober: Prober
+  const relays = createRelayDirectory({ allowPrivateUrls: options.allowPrivateUrls }, { index: indexProxy })
   const registry = createRegistry(
     {
       recordMaxAgeSeconds: options.recordMaxAgeSeconds,
@@ -144,8 +146,12 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       onNode: (address, httpUrl, region, restored) => {
         regions.add(region)
         prober.upsert(address, httpUrl, { spread: restored })
+        relays.set(address, liveIndex().get(address)?.meta?.relayUrl)
       },
-      onRemoved: (address) => prober.remove(address),
+      onRemoved: (address) => {
+        prober.remove(address)
+        relays.delete(address)
+      },
     },
   )
 
@@ -346,6 +352,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
           prober,
           auditor,
           regions,
+          relays,
           ...(components.register !== undefined ? { register: components.register } : {}),
           ...(metrics !== undefined ? { metrics } : {}),
           clock,

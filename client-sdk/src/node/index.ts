@@ -8,6 +8,16 @@ export * from './keystore.ts'
 export { callNode, DEFAULT_NODE_TIMEOUT_MS, type NodeCall } from './node-http.ts'
 export * from './publish-directory.ts'
 export * from './purge-site.ts'
+export {
+  createRelayDispatcher,
+  DEFAULT_RELAY_COOLDOWN_MS,
+  DEFAULT_RELAY_COUNT,
+  DEFAULT_RELAY_REFRESH_MS,
+  RelayDispatcher,
+  type RelayDispatcherComponents,
+  type RelayDispatcherInit,
+  relayDispatcher,
+} from './relay.ts'
 export * from './service.ts'
 export * from './service-key.ts'
 export * from './walk-directory.ts'

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import { InvalidArgumentError } from '@shoal/protocol'
 import type { EdgeNodeOptions, OriginSite } from '../config.ts'
+import type { RelayOptions } from '../relay/options.ts'
 
 export const USAGE = `shoal-node — run a Shoal edge node
 
@@ -43,6 +44,17 @@ Start options (each has an environment variable; flags win):
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
   --tls-key FILE           PEM private key (HTTPS)   SHOAL_TLS_KEY
   --log-level LEVEL        fatal|error|warn|info|debug|trace   SHOAL_LOG_LEVEL (default info)
+
+Relay (off unless --relay-listen is given; see docs/operator.md):
+  --relay-listen HOST:PORT the relay's own port     SHOAL_RELAY_LISTEN
+  --relay-issuer 0xADDR    trusted ticket issuer (the tracker's address; repeatable)
+                                                    SHOAL_RELAY_ISSUERS (comma-separated)
+  --relay-public-url URL   http://host:port clients reach the relay at (announced)
+  --relay-rate RATE        relay-wide cap, e.g. 5MiB/s (default unlimited)
+  --relay-client-rate RATE per-client cap (default unlimited)
+  --relay-max-tunnels N    tunnels + requests per client at once (default 16)
+  --relay-allow RULE       open CIDR (127.0.0.1/32) or port:N despite the policy (repeatable)
+  --relay-deny RULE        refuse CIDR, host (.suffix for a domain) or port:N (repeatable)
 
 Sizes take B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB as powers of 1000); rates a size per second.
 The key passphrase comes from SHOAL_KEY_PASSPHRASE; without it, start creates a key
@@ -154,6 +166,7 @@ const CONFIG_KEYS = new Set([
   'region',
   'capacity',
   'payout',
+  'relay',
 ])
 
 /**
@@ -295,6 +308,9 @@ export function parseCommand(
     site.publisher = address
   }
 
+  const relay = parseRelay(values, env, file.relay)
+  if (relay !== undefined) options.relay = relay
+
   const cert = pick(values['tls-cert'], 'SHOAL_TLS_CERT', 'tlsCert')
   const key = pick(values['tls-key'], 'SHOAL_TLS_KEY', 'tlsKey')
   if ((cert === undefined) !== (key === undefined)) {
@@ -340,6 +356,14 @@ const OPTIONS = {
   region: { type: 'string' },
   capacity: { type: 'string' },
   payout: { type: 'string' },
+  'relay-listen': { type: 'string' },
+  'relay-issuer': { type: 'string', multiple: true },
+  'relay-public-url': { type: 'string' },
+  'relay-rate': { type: 'string' },
+  'relay-client-rate': { type: 'string' },
+  'relay-max-tunnels': { type: 'string' },
+  'relay-allow': { type: 'string', multiple: true },
+  'relay-deny': { type: 'string', multiple: true },
 } as const
 
 function parseAnnounce(
@@ -374,6 +398,66 @@ function parseAnnounce(
     ...(raw.publicUrl === undefined ? {} : { publicUrl: raw.publicUrl }),
     ...(raw.payout === undefined ? {} : { payout: raw.payout as `0x${string}` }),
   }
+}
+
+type RelayFlags = Partial<Record<`relay-${string}`, string | string[] | boolean | undefined>>
+
+/**
+ * The relay's options from flags, env and the config file's `relay` object (plain
+ * `RelayOptions`); `undefined` (relay off) unless a listen address is given somewhere.
+ */
+export function parseRelay(
+  values: RelayFlags,
+  env: NodeJS.ProcessEnv,
+  fromFile: unknown,
+): RelayOptions | undefined {
+  if (
+    fromFile !== undefined &&
+    (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile))
+  )
+    throw new InvalidArgumentError('config file: relay must be an object of relay options')
+  const base = { ...((fromFile as Partial<RelayOptions> | undefined) ?? {}) }
+  const listen = (values['relay-listen'] as string | undefined) ?? env.SHOAL_RELAY_LISTEN
+  if (listen !== undefined && listen !== '') Object.assign(base, parseListen(listen))
+  if (fromFile === undefined && (listen === undefined || listen === '')) return undefined
+  const issuers = (values['relay-issuer'] as string[] | undefined) ?? env.SHOAL_RELAY_ISSUERS?.split(',')
+  if (issuers !== undefined && issuers.length > 0) base.issuers = issuers.map((s) => s.trim())
+  const publicUrl = values['relay-public-url'] as string | undefined
+  if (publicUrl !== undefined) base.publicUrl = publicUrl
+  const rate = values['relay-rate'] as string | undefined
+  if (rate !== undefined) base.bytesPerSecond = parseRate(rate, '--relay-rate')
+  const clientRate = values['relay-client-rate'] as string | undefined
+  if (clientRate !== undefined) base.clientBytesPerSecond = parseRate(clientRate, '--relay-client-rate')
+  const tunnels = values['relay-max-tunnels'] as string | undefined
+  if (tunnels !== undefined) {
+    if (!/^\d+$/.test(tunnels))
+      throw new InvalidArgumentError(`--relay-max-tunnels: "${tunnels}" is not a number`)
+    base.maxConcurrentPerClient = Number(tunnels)
+  }
+  const egress = { ...(base.egress ?? {}) }
+  const portOf = (rule: string, flag: string) => {
+    const n = Number(rule.slice(5))
+    if (!/^port:\d{1,5}$/.test(rule)) throw new InvalidArgumentError(`${flag}: "${rule}" is not port:N`)
+    return n
+  }
+  for (const rule of (values['relay-allow'] as string[] | undefined) ?? []) {
+    if (rule.startsWith('port:'))
+      egress.allowPorts = [...(egress.allowPorts ?? []), portOf(rule, '--relay-allow')]
+    else if (rule.includes('/')) egress.allowCidrs = [...(egress.allowCidrs ?? []), rule]
+    else throw new InvalidArgumentError(`--relay-allow: "${rule}" is not a CIDR or port:N`)
+  }
+  for (const rule of (values['relay-deny'] as string[] | undefined) ?? []) {
+    if (rule.startsWith('port:'))
+      egress.denyPorts = [...(egress.denyPorts ?? []), portOf(rule, '--relay-deny')]
+    else if (rule.includes('/')) egress.denyCidrs = [...(egress.denyCidrs ?? []), rule]
+    else egress.denyHosts = [...(egress.denyHosts ?? []), rule]
+  }
+  base.egress = egress
+  if (base.issuers === undefined)
+    throw new InvalidArgumentError(
+      'the relay needs --relay-issuer (the tracker address whose tickets it accepts)',
+    )
+  return base as RelayOptions
 }
 
 /** The `--config` file named on the command line or in SHOAL_CONFIG, if any. */

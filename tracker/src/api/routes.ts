@@ -23,6 +23,7 @@ import type { ResolvedTrackerOptions } from '../options.ts'
 import type { Prober } from '../probe/prober.ts'
 import type { ReceiptIngest } from '../receipts/ingest.ts'
 import type { NodeMeta, Registry } from '../registry/registry.ts'
+import type { RelayDirectory } from '../relays/relays.ts'
 import type { ReportService } from '../reports/reports.ts'
 import type { NodeIndex } from '../selection/index.ts'
 import type { Settler } from '../settlement/settler.ts'
@@ -59,6 +60,8 @@ export interface ApiServices {
   auditor?: Auditor
   /** Region names nodes have registered in (an unknown client region is ignored, not an error). */
   regions: ReadonlySet<string>
+  /** Nodes that announce a relay. */
+  relays?: RelayDirectory
   register?: PromRegistry
   metrics?: TrackerMetrics
   clock: () => number
@@ -74,7 +77,7 @@ function outcome(err: unknown): string {
   return isShoalError(err) ? err.code : 'SHOAL_ERR_INTERNAL'
 }
 
-function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
+function parseSelectQuery(query: string, maxCount: number, maxExclude: number, needCid = true) {
   const params = new URLSearchParams(query)
   let cid: string | undefined
   let count = DEFAULT_SELECT_COUNT
@@ -114,6 +117,10 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number) {
       default:
         throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
     }
+  }
+  if (!needCid) {
+    if (cid !== undefined) throw new InvalidArgumentError('relays are not chosen by cid')
+    return { cid: undefined, count, region, exclude }
   }
   if (cid === undefined) throw new InvalidArgumentError('cid is required')
   return { cid: parseCid(cid), count, region, exclude, ticket }
@@ -237,6 +244,7 @@ export function createRoutes(s: ApiServices): Route[] {
       limit: 'select',
       handle({ res, query }) {
         const q = parseSelectQuery(query, maxCount, maxExclude)
+        if (q.cid === undefined) throw new InvalidArgumentError('cid is required')
         const region = q.region !== undefined && s.regions.has(q.region) ? q.region : undefined
         const picked = index.select({
           cid: q.cid,
@@ -258,6 +266,25 @@ export function createRoutes(s: ApiServices): Route[] {
         }
         out += ']}'
         sendJson(res, 200, out)
+      },
+    },
+    {
+      // relays for a client's region (docs/relay.md): eligible nodes that announce one
+      method: 'GET',
+      path: '/v1/relays',
+      name: 'relays',
+      limit: 'select',
+      handle({ res, query }) {
+        const q = parseSelectQuery(query, maxCount, maxExclude, false)
+        const picked =
+          s.relays?.pick({
+            count: q.count,
+            ...(q.region !== undefined ? { region: q.region } : {}),
+            ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
+          }) ?? []
+        sendJson(res, 200, {
+          relays: picked.map((p) => ({ ...p, score: Number(p.score.toFixed(6)) })),
+        })
       },
     },
     {

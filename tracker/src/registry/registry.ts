@@ -29,6 +29,7 @@ import { getAddress, type Hex } from 'viem'
 import type { HeartbeatBody, HeartbeatFigures, RegisterBody } from '../api/schemas.ts'
 import { agreeSession, checkHeartbeatMac } from '../heartbeat/session.ts'
 import type { TrackerMetrics } from '../metrics.ts'
+import { relayUrlOf } from '../relays/relays.ts'
 import type { NodeIndex, NodeStateRow } from '../selection/index.ts'
 import { verifyTrackerSession } from '../signing/sign.ts'
 import type { NodeRow, StoreCallOptions, TrackerStore } from '../store/types.ts'
@@ -41,6 +42,8 @@ export interface NodeMeta {
   timestamp: number
   /** `"httpUrl":…,"peerId":…,"multiaddrs":[…]` — pre-serialized for `/v1/select`. */
   json: string
+  /** The relay the record announces (a `/…/tcp/<port>/http` multiaddr), if any. */
+  relayUrl?: string
 }
 
 export interface RegistryInit {
@@ -110,7 +113,9 @@ const SYNC_LOOKBACK_MS = 60_000
 const FLUSH_BATCH = 500
 
 export function metaOf(record: NodeRecord): NodeMeta {
+  const relayUrl = relayUrlOf(record.multiaddrs)
   return {
+    ...(relayUrl !== undefined ? { relayUrl } : {}),
     httpUrl: record.httpUrl,
     timestamp: record.timestamp,
     json: `"httpUrl":${JSON.stringify(record.httpUrl)},"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(record.multiaddrs)}`,
