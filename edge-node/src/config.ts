@@ -3,6 +3,7 @@
  * construction. Flags, env vars and config files are turned into these in `bin/`.
  */
 import { InvalidArgumentError } from '@shoal/protocol'
+import type { MeshOptions } from './mesh/options.ts'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7480
@@ -70,18 +71,20 @@ export interface EdgeNodeOptions {
    * hot; `any` for private deployments and tests.
    */
   acceptPushes?: 'manifests' | 'any'
+  /** The libp2p mesh between nodes (docs/mesh.md); on by default, `false` turns it off. */
+  mesh?: MeshOptions | false
 }
 
 export type ResolvedEdgeNodeOptions = Required<
   Omit<
     EdgeNodeOptions,
-    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
+    'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls' | 'mesh'
   >
 > &
   Pick<
     EdgeNodeOptions,
     'egressBytesPerSecond' | 'defaultOrigin' | 'defaultOriginPublisher' | 'trackerUrl' | 'tls'
-  >
+  > & { mesh: MeshOptions | false }
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -201,6 +204,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     ),
     viaName: init.viaName ?? 'shoal',
     acceptPushes: checkPushes(init.acceptPushes),
+    mesh: init.mesh ?? {},
   }
 }
 

@@ -46,6 +46,15 @@ import {
 import { sendError, sendJson } from './http/respond.ts'
 import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
+import {
+  createMesh,
+  type Mesh,
+  type MeshComponents,
+  resolveMeshInit,
+  storeHoldings,
+  trackerDiscovery,
+  trackerReporter,
+} from './mesh/index.ts'
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
 import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
 import {
@@ -65,8 +74,12 @@ export interface EdgeNodeComponents {
   account?: LocalAccount
   /** Where manifests come from (the tracker client); none for a standalone node. */
   manifestSource?: ManifestSource
-  /** Extra sources tried on content misses (peers, mesh). */
+  /** Extra sources tried on content misses (peers), after the mesh. */
   contentSources?: ContentSource[]
+  /** Replaces the mesh's peer discovery (default: the tracker's selection for a CID). */
+  meshDiscover?: MeshComponents['discover']
+  /** Replaces how bad mesh peers are reported (default: a signed report to the tracker). */
+  meshReport?: MeshComponents['report']
   registry?: Registry
 }
 
@@ -79,6 +92,8 @@ export interface EdgeNode {
   readonly store: ObjectStore
   readonly content: ContentService
   readonly manifests: ManifestRegistry
+  /** The libp2p mesh; undefined when `mesh: false`. */
+  readonly mesh: Mesh | undefined
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -134,14 +149,36 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     headersTimeoutMs: options.upstreamHeadersTimeoutMs,
     bodyTimeoutMs: options.upstreamBodyTimeoutMs,
   })
+  const tracker =
+    options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl })
+  // the mesh: misses try neighbours that hold the CID before any origin
+  const mesh: Mesh | undefined =
+    options.mesh === false
+      ? undefined
+      : createMesh(
+          { ...resolveMeshInit(options.mesh, options.host, options.port), keyDir: options.dataDir },
+          {
+            holdings: storeHoldings(store),
+            logger: logger.child({ component: 'mesh' }),
+            ...(components.meshDiscover !== undefined
+              ? { discover: components.meshDiscover }
+              : tracker !== undefined
+                ? { discover: trackerDiscovery(tracker) }
+                : {}),
+            ...(components.meshReport !== undefined
+              ? { report: components.meshReport }
+              : tracker !== undefined && components.account !== undefined
+                ? { report: trackerReporter(components.account, tracker) }
+                : {}),
+          },
+        )
+  const meshSources = mesh === undefined ? [] : [mesh.source]
   const content = createContentService(
     { maxObjectBytes },
-    { store, logger, metrics, sources: components.contentSources ?? [] },
+    { store, logger, metrics, sources: [...meshSources, ...(components.contentSources ?? [])] },
   )
   // site manifests come from the tracker when the node has one
-  const manifestSource =
-    components.manifestSource ??
-    (options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl }))
+  const manifestSource = components.manifestSource ?? tracker
   const manifests = createManifestRegistry(
     { dir: join(options.dataDir, 'manifests') },
     { logger, ...(manifestSource === undefined ? {} : { source: manifestSource }) },
@@ -181,7 +218,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         cid,
         contentType: entry.contentType || 'application/octet-stream',
         cacheControl: entry.cacheControl || 'public, max-age=60',
-        ...(manifest.origin === '' ? {} : { sources: [originSource(upstream, manifest.origin, entry.path)] }),
+        ...(manifest.origin === ''
+          ? {}
+          : { sources: [...meshSources, originSource(upstream, manifest.origin, entry.path)] }),
       },
       { content, ...(egress ? { egress } : {}), onBytes },
     )
@@ -511,6 +550,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     store,
     content,
     manifests,
+    mesh,
 
     async start() {
       await store.start()
@@ -520,6 +560,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
+      await mesh?.start()
       logger.info(
         { url, memoryCacheBytes: options.memoryCacheBytes, diskCacheBytes: options.diskCacheBytes },
         'edge node listening',
@@ -546,6 +587,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         origins.idle(),
         new Promise((resolve) => setTimeout(resolve, options.shutdownGraceMs).unref()),
       ])
+      await mesh?.stop()
       await upstream.close()
       await store.close()
       logger.info('edge node stopped')

@@ -3,5 +3,8 @@
  * (and, later, the CLI's helpers). The browser-safe core is `@shoal/client-sdk`.
  */
 export * from './keystore.ts'
+export * from './mesh-client.ts'
+export * from './mesh-protocol.ts'
+export * from './mesh-transport.ts'
 export * from './service.ts'
 export * from './service-key.ts'

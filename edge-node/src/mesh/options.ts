@@ -1,0 +1,40 @@
+/**
+ * The mesh's options as the node takes them (`EdgeNodeOptions.mesh`), with defaults.
+ */
+import { InvalidArgumentError } from '@shoal/protocol'
+import type { MeshInit, MeshPeerInfo } from './mesh.ts'
+
+export interface MeshOptions {
+  /** TCP port for libp2p; default: 0 when the HTTP port is 0, else the HTTP port + 1. */
+  port?: number
+  /** Multiaddrs announced to peers instead of the listening ones. */
+  announce?: string[]
+  /** Peers dialled at start (`{peerId, multiaddrs}`). */
+  bootstrap?: MeshPeerInfo[]
+  maxNeighbours?: number
+  haveTimeoutMs?: number
+  requestTimeoutMs?: number
+}
+
+/** The mesh init for a node listening on `host:httpPort`. */
+export function resolveMeshInit(options: MeshOptions, host: string, httpPort: number): MeshInit {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('mesh must be an object or false')
+  const port = options.port ?? (httpPort === 0 ? 0 : httpPort + 1)
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError(`mesh port must be 0..65535, got ${port}`)
+  const family = host.includes(':') ? 'ip6' : 'ip4'
+  const listenHost = host === 'localhost' ? '127.0.0.1' : host
+  for (const peer of options.bootstrap ?? []) {
+    if (typeof peer?.peerId !== 'string' || !Array.isArray(peer.multiaddrs))
+      throw new InvalidArgumentError('each mesh bootstrap peer needs a peerId and multiaddrs')
+  }
+  return {
+    listen: [`/${family}/${listenHost}/tcp/${port}`],
+    ...(options.announce === undefined ? {} : { announce: options.announce }),
+    ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+    ...(options.maxNeighbours === undefined ? {} : { maxNeighbours: options.maxNeighbours }),
+    ...(options.haveTimeoutMs === undefined ? {} : { haveTimeoutMs: options.haveTimeoutMs }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+  }
+}
