@@ -131,7 +131,7 @@ export interface FrameReaderInit {
   highWaterMark?: number
 }
 
-const DEFAULT_HIGH_WATER_MARK = 4 * 2 ** 20
+const DEFAULT_HIGH_WATER_MARK = 16 * 2 ** 20
 
 /**
  * Reads length-prefixed frames from a libp2p stream, with backpressure: past
