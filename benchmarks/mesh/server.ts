@@ -34,7 +34,13 @@ const node = createEdgeNode({
   memoryCacheBytes: 2 * size * count,
 })
 await node.start()
-for (const { cid, body } of objects) await node.content.push(cid, [body])
+for (const { cid, body } of objects)
+  await node.content.push(
+    cid,
+    (async function* () {
+      yield body
+    })(),
+  )
 if (objects.some(({ cid }) => node.content.peek(cid) === undefined))
   throw new Error('the objects are not all in the memory tier')
 
