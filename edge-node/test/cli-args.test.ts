@@ -112,4 +112,28 @@ describe('shoal-node arguments', () => {
     expect(() => resolveOptions({ dataDir: '' })).toThrow(expect.objectContaining(bad))
     expect(() => resolveOptions({ dataDir: '/d', port: 70000 })).toThrow(expect.objectContaining(bad))
   })
+
+  it('reads the mesh port and peers, and turns the mesh off', () => {
+    const peer = '/ip4/127.0.0.1/tcp/7481/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
+    const on = parseCommand(['start', '--mesh-port', '9001', '--mesh-peer', peer], {}, undefined)
+    expect(on).toMatchObject({
+      kind: 'start',
+      options: {
+        mesh: {
+          port: 9001,
+          bootstrap: [{ peerId: '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', multiaddrs: [peer] }],
+        },
+      },
+    })
+    expect(parseCommand(['start'], { SHOAL_MESH_PORT: 'off' }, undefined)).toMatchObject({
+      options: { mesh: false },
+    })
+    const bad = { code: 'SHOAL_ERR_INVALID_ARGUMENT' }
+    expect(() => parseCommand(['start', '--mesh-port', '99999'], {}, undefined)).toThrow(
+      expect.objectContaining(bad),
+    )
+    expect(() => parseCommand(['start', '--mesh-peer', '/ip4/127.0.0.1/tcp/1'], {}, undefined)).toThrow(
+      expect.objectContaining(bad),
+    )
+  })
 })

@@ -28,6 +28,9 @@ Start options (each has an environment variable; flags win):
   --site NAME=URL          an origin-pull site at /s/NAME/ (repeatable)   SHOAL_SITES (comma-separated)
   --publisher NAME=0xADDR  the publisher key allowed to purge site NAME ("default" for --origin) (repeatable)
   --tracker URL            tracker base URL          SHOAL_TRACKER
+  --mesh-port PORT|off     libp2p mesh TCP port      SHOAL_MESH_PORT    (default HTTP port + 1)
+  --mesh-peer MULTIADDR    a mesh peer to dial at start, ending in /p2p/<peer id> (repeatable)
+                                                     SHOAL_MESH_PEERS (comma-separated)
   --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
                            manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
@@ -119,6 +122,8 @@ const CONFIG_KEYS = new Set([
   'origin',
   'sites',
   'tracker',
+  'meshPort',
+  'meshPeers',
   'acceptPushes',
   'tlsCert',
   'tlsKey',
@@ -208,6 +213,27 @@ export function parseCommand(
   const tracker = pick(values.tracker, 'SHOAL_TRACKER', 'tracker')
   if (tracker !== undefined) options.trackerUrl = tracker
 
+  const meshPort = pick(values['mesh-port'], 'SHOAL_MESH_PORT', 'meshPort')
+  let meshPeers: string[] = values['mesh-peer'] ?? []
+  if (meshPeers.length === 0 && env.SHOAL_MESH_PEERS)
+    meshPeers = env.SHOAL_MESH_PEERS.split(',').map((p) => p.trim())
+  if (meshPeers.length === 0 && Array.isArray(file.meshPeers)) meshPeers = file.meshPeers.map(String)
+  if (meshPort === 'off') options.mesh = false
+  else if (meshPort !== undefined || meshPeers.length > 0) {
+    const port = meshPort === undefined ? undefined : Number(meshPort)
+    if (port !== undefined && !(/^\d{1,5}$/.test(meshPort!) && port <= 65535))
+      throw new InvalidArgumentError(`--mesh-port: "${meshPort}" is not a port or off`)
+    options.mesh = {
+      ...(port === undefined ? {} : { port }),
+      bootstrap: meshPeers.map((addr) => {
+        const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1]
+        if (id === undefined)
+          throw new InvalidArgumentError(`--mesh-peer: "${addr}" does not end in /p2p/<peer id>`)
+        return { peerId: id, multiaddrs: [addr] }
+      }),
+    }
+  }
+
   let siteSpecs: string[] = values.site ?? []
   if (siteSpecs.length === 0 && env.SHOAL_SITES) siteSpecs = env.SHOAL_SITES.split(',').map((s) => s.trim())
   if (siteSpecs.length === 0 && file.sites !== undefined) {
@@ -266,6 +292,8 @@ const OPTIONS = {
   site: { type: 'string', multiple: true },
   publisher: { type: 'string', multiple: true },
   tracker: { type: 'string' },
+  'mesh-port': { type: 'string' },
+  'mesh-peer': { type: 'string', multiple: true },
   'accept-pushes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
