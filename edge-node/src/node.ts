@@ -160,6 +160,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           {
             holdings: storeHoldings(store),
             logger: logger.child({ component: 'mesh' }),
+            onBytes: (direction, bytes) => metrics.meshBytes.inc({ direction }, bytes),
             ...(components.meshDiscover !== undefined
               ? { discover: components.meshDiscover }
               : tracker !== undefined
@@ -293,6 +294,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           if (!readOnly) throw new MethodNotAllowedError('use GET /metrics')
           metrics.cacheBytes.set({ tier: 'memory' }, store.stats().memory.bytes)
           metrics.cacheBytes.set({ tier: 'disk' }, store.stats().disk.bytes)
+          if (mesh !== undefined) {
+            metrics.meshPeers.set({ state: 'connected' }, mesh.neighbours().length)
+            metrics.meshPeers.set({ state: 'banned' }, mesh.banned().length)
+          }
           res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
           res.end(await registry.metrics())
           return

@@ -180,6 +180,11 @@ describe('mesh: nodes fill their caches from each other', () => {
     expect(fromC.status).toBe(200)
     expect(fromC.body.equals(bytes)).toBe(true)
     expect(origin.hits()).toBe(1)
+    const metrics = await (await request(`${b.url}/metrics`)).body.text()
+    expect(metrics).toContain(`shoal_edge_mesh_chunk_bytes_total{direction="in"} ${bytes.length}`)
+    expect(metrics).toContain('shoal_edge_mesh_peers{state="connected"} 1')
+    const served = await (await request(`${a.url}/metrics`)).body.text()
+    expect(served).toContain(`shoal_edge_mesh_chunk_bytes_total{direction="out"} ${2 * bytes.length}`)
     // B holds it now, verified: a second read is a cache hit
     expect((await get(b, '/s/demo/app.bin')).body.equals(bytes)).toBe(true)
     expect(origin.hits()).toBe(1)
