@@ -95,7 +95,10 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
       const connection = await p2p.dial(addrs, { signal: signalOf(signal) })
       return {
         peer: connection.remotePeer,
-        stream: await connection.newStream(protocol, { signal: signalOf(signal) }),
+        stream: await connection.newStream(protocol, {
+          signal: signalOf(signal),
+          runOnLimitedConnection: true,
+        }),
       }
     } catch (err) {
       if (signal?.aborted === true) throw new AbortError('the operation was aborted', { cause: err })

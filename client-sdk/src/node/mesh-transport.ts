@@ -7,10 +7,14 @@
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { InvalidArgumentError } from '@shoal/protocol'
 import { createLibp2p, type Libp2p } from 'libp2p'
 
@@ -19,6 +23,24 @@ export const MESH_STREAM_WINDOW_BYTES = 16 * 2 ** 20
 /** Largest Yamux data frame. Noise splits it into ≤ 64 KiB messages anyway. */
 export const MESH_YAMUX_MAX_MESSAGE_BYTES = 256 * 1024
 export const DEFAULT_MESH_MAX_CONNECTIONS = 64
+/** What a relay lets one relayed connection carry before closing it. */
+export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 256 * 2 ** 20
+export const DEFAULT_RELAY_DURATION_LIMIT_MS = 10 * 60_000
+export const DEFAULT_RELAY_MAX_RESERVATIONS = 32
+
+/** Reachability for nodes behind NAT (docs/mesh.md, "Nodes behind NAT"). */
+export interface MeshNatInit {
+  /** Relay for unreachable nodes (circuit relay v2 hop); for nodes with a public address. */
+  relayServer?: { maxReservations?: number; dataLimitBytes?: number; durationLimitMs?: number }
+  /** Relays to hold a reservation on (multiaddrs ending in `/p2p/<id>`): the node is then reachable at `<relay>/p2p-circuit`. */
+  relays?: string[]
+  /** Ask peers to dial back (AutoNAT) to learn whether the node's addresses are public. */
+  autonat?: boolean
+  /** Map the listening port on the home router (UPnP IGD), where the router allows it. */
+  upnp?: boolean
+  /** Upgrade relayed connections to direct ones by hole punching (DCUtR); default on. */
+  dcutr?: boolean
+}
 
 export interface MeshTransportInit {
   /** The peer's identity (Ed25519); a fresh one when absent (clients). */
@@ -30,6 +52,7 @@ export interface MeshTransportInit {
   maxConnections?: number
   /** Refuses peers (e.g. ones that sent bad bytes). */
   isDenied?: (peer: PeerId) => boolean
+  nat?: MeshNatInit
 }
 
 /**
@@ -52,13 +75,35 @@ export async function createMeshTransport(init: MeshTransportInit = {}): Promise
           denyOutboundEncryptedConnection: (peer: PeerId) => denied(peer),
         }),
   }
+  const nat = init.nat ?? {}
+  const relay = nat.relayServer
+  // biome-ignore lint/suspicious/noExplicitAny: libp2p types each service factory by its own components
+  const services: Record<string, (components: any) => unknown> = {
+    identify: identify(),
+    ping: ping(),
+    ...(nat.autonat === true ? { autonat: autoNAT() } : {}),
+    ...(nat.upnp === true ? { upnp: uPnPNAT() } : {}),
+    ...(nat.dcutr === false ? {} : { dcutr: dcutr() }),
+    ...(relay === undefined
+      ? {}
+      : {
+          relay: circuitRelayServer({
+            reservations: {
+              maxReservations: relay.maxReservations ?? DEFAULT_RELAY_MAX_RESERVATIONS,
+              defaultDataLimit: BigInt(relay.dataLimitBytes ?? DEFAULT_RELAY_DATA_LIMIT_BYTES),
+              defaultDurationLimit: relay.durationLimitMs ?? DEFAULT_RELAY_DURATION_LIMIT_MS,
+            },
+          }),
+        }),
+  }
   return createLibp2p({
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     addresses: {
-      listen: init.listen ?? [],
+      listen: [...(init.listen ?? []), ...(nat.relays ?? []).map((r) => `${r}/p2p-circuit`)],
       ...(init.announce === undefined ? {} : { announce: init.announce }),
     },
-    transports: [tcp()],
+    // every peer can dial through a relay; only nodes with `relays` listen on one
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({
@@ -71,6 +116,6 @@ export async function createMeshTransport(init: MeshTransportInit = {}): Promise
     ],
     connectionGater,
     connectionManager: { maxConnections },
-    services: { identify: identify(), ping: ping() },
+    services,
   })
 }

@@ -16,6 +16,7 @@ import {
   HAVE_PROTOCOL,
   MESH_LIMITS,
   type MeshIntegrityEvidence,
+  type MeshNatInit,
   requestChunks,
 } from '@shoal/client-sdk/node'
 import { type Cid, chunkCount, InvalidArgumentError, isShoalError } from '@shoal/protocol'
@@ -30,6 +31,8 @@ export const DEFAULT_MESH_HAVE_TIMEOUT_MS = 2_000
 export const DEFAULT_MESH_REQUEST_TIMEOUT_MS = 10_000
 export const DEFAULT_MESH_DIAL_TIMEOUT_MS = 5_000
 export const DEFAULT_MESH_BAN_MS = 60 * 60_000
+/** Relayed connections (a node behind NAT) carry the protocols too, within the relay's limits. */
+const HANDLER_OPTIONS = { maxInboundStreams: 16, runOnLimitedConnection: true }
 /** Neighbours asked at once whether they hold a CID. */
 const HAVE_FAN_OUT = 8
 
@@ -55,6 +58,8 @@ export interface MeshInit {
   banMs?: number
   /** Where `mesh.key` lives (the node's data dir), when no private key is given. */
   keyDir?: string
+  /** Relays, AutoNAT, UPnP, hole punching (docs/mesh.md, "Nodes behind NAT"). */
+  nat?: MeshNatInit
 }
 
 export interface MeshComponents {
@@ -190,6 +195,20 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     await Promise.all(dials)
   }
 
+  /**
+   * A stream to a neighbour on the connection it already has, a direct one when there
+   * is one, else the relayed one: `dialProtocol` would first try to dial a direct
+   * connection to a peer reached through a relay, which behind NAT waits for a timeout.
+   */
+  const openStream = async (peer: PeerId, protocol: string, signal: AbortSignal) => {
+    const node = running()
+    const connections = node.getConnections(peer).filter((c) => c.status === 'open')
+    const connection = connections.find((c) => c.limits === undefined) ?? connections[0]
+    if (connection !== undefined)
+      return connection.newStream(protocol, { signal, runOnLimitedConnection: true })
+    return node.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
+  }
+
   /** Asks neighbours (then discovered peers) whether they hold `cid`; the first yes wins. */
   const findHolder = async (
     cid: Cid,
@@ -207,7 +226,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       try {
         return await Promise.any(
           candidates.slice(0, HAVE_FAN_OUT).map(async (peer) => {
-            const stream = await node.dialProtocol(peer, HAVE_PROTOCOL, { signal })
+            const stream = await openStream(peer, HAVE_PROTOCOL, signal)
             const [has] = await askHave(stream, [cid], { signal })
             if (has !== true) throw new Error('does not have it')
             return peer
@@ -263,9 +282,11 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     try {
       for (let from = 0; from < count; from += MESH_LIMITS.maxChunksPerRequest) {
         const to = Math.min(count, from + MESH_LIMITS.maxChunksPerRequest)
-        const stream = await node.dialProtocol(peer, CHUNK_PROTOCOL, {
-          signal: AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), ...(signal ? [signal] : [])]),
-        })
+        const stream = await openStream(
+          peer,
+          CHUNK_PROTOCOL,
+          AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), ...(signal ? [signal] : [])]),
+        )
         for await (const chunk of requestChunks(stream, cid, from, to, {
           ...(verified === undefined ? {} : { leaves: verified }),
           onLeaves: (l) => {
@@ -298,9 +319,11 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       if (peer === undefined) return undefined
       let leaves: Uint8Array | undefined
       try {
-        const stream = await libp2p.dialProtocol(peer, CHUNK_PROTOCOL, {
-          signal: AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), ...(signal ? [signal] : [])]),
-        })
+        const stream = await openStream(
+          peer,
+          CHUNK_PROTOCOL,
+          AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), ...(signal ? [signal] : [])]),
+        )
         for await (const _ of requestChunks(stream, cid, 0, 0, {
           onLeaves: (l) => {
             leaves = l
@@ -353,6 +376,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         ...(init.announce === undefined ? {} : { announce: init.announce }),
         maxConnections: maxNeighbours * 2,
         isDenied: (peer) => isBanned(peer.toString()),
+        ...(init.nat === undefined ? {} : { nat: init.nat }),
       })
       libp2p = node
       selfId = node.peerId.toString()
@@ -361,8 +385,8 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         ...(logger ? { logger } : {}),
         onServed: (_kind: 'have' | 'chunk', bytes: number) => components.onBytes?.('out', bytes),
       }
-      await node.handle(HAVE_PROTOCOL, haveHandler({ requestTimeoutMs }, served), { maxInboundStreams: 16 })
-      await node.handle(CHUNK_PROTOCOL, chunkHandler({ requestTimeoutMs }, served), { maxInboundStreams: 16 })
+      await node.handle(HAVE_PROTOCOL, haveHandler({ requestTimeoutMs }, served), HANDLER_OPTIONS)
+      await node.handle(CHUNK_PROTOCOL, chunkHandler({ requestTimeoutMs }, served), HANDLER_OPTIONS)
       logger?.info({ peerId: selfId, multiaddrs: node.getMultiaddrs().map(String) }, 'mesh listening')
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) await addPeers(init.bootstrap)
     },

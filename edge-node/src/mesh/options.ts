@@ -7,6 +7,16 @@ import type { MeshInit, MeshPeerInfo } from './mesh.ts'
 export interface MeshOptions {
   /** TCP port for libp2p; default: 0 when the HTTP port is 0, else the HTTP port + 1. */
   port?: number
+  /** Listen multiaddrs instead of `/ip4/<host>/tcp/<port>`. */
+  listen?: string[]
+  /** Offer circuit relay v2 to nodes behind NAT (nodes with a public address). */
+  relayServer?: boolean
+  /** Relays to hold a reservation on, multiaddrs ending in `/p2p/<peer id>`. */
+  relays?: string[]
+  /** AutoNAT: learn from peers whether this node's addresses are reachable (default on). */
+  autonat?: boolean
+  /** UPnP port mapping on the home router (default off: it talks to the LAN's router). */
+  upnp?: boolean
   /** Multiaddrs announced to peers instead of the listening ones. */
   announce?: string[]
   /** Peers dialled at start (`{peerId, multiaddrs}`). */
@@ -29,8 +39,18 @@ export function resolveMeshInit(options: MeshOptions, host: string, httpPort: nu
     if (typeof peer?.peerId !== 'string' || !Array.isArray(peer.multiaddrs))
       throw new InvalidArgumentError('each mesh bootstrap peer needs a peerId and multiaddrs')
   }
+  for (const relay of options.relays ?? []) {
+    if (typeof relay !== 'string' || !/\/p2p\/[^/]+$/.test(relay))
+      throw new InvalidArgumentError(`mesh relay "${String(relay)}" must end in /p2p/<peer id>`)
+  }
   return {
-    listen: [`/${family}/${listenHost}/tcp/${port}`],
+    listen: options.listen ?? [`/${family}/${listenHost}/tcp/${port}`],
+    nat: {
+      ...(options.relayServer === true ? { relayServer: {} } : {}),
+      ...(options.relays === undefined ? {} : { relays: options.relays }),
+      autonat: options.autonat ?? true,
+      upnp: options.upnp ?? false,
+    },
     ...(options.announce === undefined ? {} : { announce: options.announce }),
     ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
     ...(options.maxNeighbours === undefined ? {} : { maxNeighbours: options.maxNeighbours }),
