@@ -214,7 +214,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     cid: Cid,
     options: { signal?: AbortSignal } = {},
   ): Promise<PeerId | undefined> => {
-    const node = running()
+    running()
     const ask = async (candidates: PeerId[]): Promise<PeerId | undefined> => {
       if (candidates.length === 0) return undefined
       const controller = new AbortController()
@@ -276,7 +276,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
 
   /** Streams the object's verified chunks from `peer`, in requests of at most `maxChunksPerRequest`. */
   async function* pull(cid: Cid, peer: PeerId, leaves: Uint8Array | undefined, signal?: AbortSignal) {
-    const node = running()
+    running()
     const count = chunkCount(cid)
     let verified = leaves
     try {
