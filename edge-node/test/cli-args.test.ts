@@ -125,6 +125,9 @@ describe('shoal-node arguments', () => {
         },
       },
     })
+    expect(
+      parseCommand(['start', '--mesh-relay', peer, '--mesh-relay-server', '--mesh-upnp'], {}, undefined),
+    ).toMatchObject({ options: { mesh: { relays: [peer], relayServer: true, upnp: true } } })
     expect(parseCommand(['start'], { SHOAL_MESH_PORT: 'off' }, undefined)).toMatchObject({
       options: { mesh: false },
     })

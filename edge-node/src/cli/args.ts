@@ -31,6 +31,10 @@ Start options (each has an environment variable; flags win):
   --mesh-port PORT|off     libp2p mesh TCP port      SHOAL_MESH_PORT    (default HTTP port + 1)
   --mesh-peer MULTIADDR    a mesh peer to dial at start, ending in /p2p/<peer id> (repeatable)
                                                      SHOAL_MESH_PEERS (comma-separated)
+  --mesh-relay MULTIADDR   behind NAT: a relay to be reachable through (repeatable)
+                                                     SHOAL_MESH_RELAYS (comma-separated)
+  --mesh-relay-server      relay for nodes behind NAT (needs a public address)
+  --mesh-upnp              map the mesh port on the home router (UPnP)
   --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
                            manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
@@ -124,6 +128,9 @@ const CONFIG_KEYS = new Set([
   'tracker',
   'meshPort',
   'meshPeers',
+  'meshRelays',
+  'meshRelayServer',
+  'meshUpnp',
   'acceptPushes',
   'tlsCert',
   'tlsKey',
@@ -218,8 +225,14 @@ export function parseCommand(
   if (meshPeers.length === 0 && env.SHOAL_MESH_PEERS)
     meshPeers = env.SHOAL_MESH_PEERS.split(',').map((p) => p.trim())
   if (meshPeers.length === 0 && Array.isArray(file.meshPeers)) meshPeers = file.meshPeers.map(String)
+  let meshRelays: string[] = values['mesh-relay'] ?? []
+  if (meshRelays.length === 0 && env.SHOAL_MESH_RELAYS)
+    meshRelays = env.SHOAL_MESH_RELAYS.split(',').map((p) => p.trim())
+  if (meshRelays.length === 0 && Array.isArray(file.meshRelays)) meshRelays = file.meshRelays.map(String)
+  const relayServer = values['mesh-relay-server'] === true || file.meshRelayServer === true
+  const upnp = values['mesh-upnp'] === true || file.meshUpnp === true
   if (meshPort === 'off') options.mesh = false
-  else if (meshPort !== undefined || meshPeers.length > 0) {
+  else if (meshPort !== undefined || meshPeers.length > 0 || meshRelays.length > 0 || relayServer || upnp) {
     const port = meshPort === undefined ? undefined : Number(meshPort)
     if (port !== undefined && !(/^\d{1,5}$/.test(meshPort!) && port <= 65535))
       throw new InvalidArgumentError(`--mesh-port: "${meshPort}" is not a port or off`)
@@ -231,6 +244,9 @@ export function parseCommand(
           throw new InvalidArgumentError(`--mesh-peer: "${addr}" does not end in /p2p/<peer id>`)
         return { peerId: id, multiaddrs: [addr] }
       }),
+      ...(meshRelays.length > 0 ? { relays: meshRelays } : {}),
+      ...(relayServer ? { relayServer } : {}),
+      ...(upnp ? { upnp } : {}),
     }
   }
 
@@ -294,6 +310,9 @@ const OPTIONS = {
   tracker: { type: 'string' },
   'mesh-port': { type: 'string' },
   'mesh-peer': { type: 'string', multiple: true },
+  'mesh-relay': { type: 'string', multiple: true },
+  'mesh-relay-server': { type: 'boolean' },
+  'mesh-upnp': { type: 'boolean' },
   'accept-pushes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
