@@ -463,3 +463,40 @@ describe('SDK mesh client (Node)', () => {
     })
   })
 })
+
+describe('SDK mesh client: a lying or slow node', () => {
+  it('refuses oversized headers, wrong chunk lengths and bad leaves, and honours its signal', async () => {
+    const bytes = pattern(300_000, 8)
+    const { cid, leaves } = await computeCid(bytes)
+    let mode: 'big-header' | 'short-chunk' | 'bad-leaves' | 'silent' = 'big-header'
+    const rogue = await startRogue(async (stream) => {
+      const reader = frameReader(stream)
+      await reader.next(MESH_LIMITS.maxRequestBytes)
+      if (mode === 'silent') return // never answers
+      if (mode === 'big-header') {
+        await writeFrame(stream, Buffer.alloc(MESH_LIMITS.maxHeaderBytes + 1, 0x20))
+      } else {
+        await writeJson(stream, { status: 'ok' })
+        if (mode === 'bad-leaves') await writeFrame(stream, Buffer.alloc(leaves.length))
+        else {
+          await writeFrame(stream, leaves)
+          await writeFrame(stream, bytes.subarray(0, 1000))
+        }
+      }
+      await stream.close().catch(() => {})
+    })
+    const node = { peerId: rogue.peerId.toString(), multiaddrs: rogue.getMultiaddrs().map(String) }
+    const sdk = createMeshClient({ timeoutMs: 5000 })
+    await sdk.start()
+    cleanups.push(() => sdk.stop())
+    await expect(sdk.fetch(node, cid)).rejects.toMatchObject({ code: 'SHOAL_ERR_TOO_LARGE' })
+    mode = 'short-chunk'
+    await expect(sdk.fetch(node, cid)).rejects.toMatchObject({ code: 'SHOAL_ERR_INVALID_FORMAT' })
+    mode = 'bad-leaves'
+    await expect(sdk.fetch(node, cid)).rejects.toMatchObject({ code: 'SHOAL_ERR_INVALID_LEAVES' })
+    mode = 'silent'
+    await expect(sdk.fetch(node, cid, { signal: AbortSignal.timeout(50) })).rejects.toMatchObject({
+      code: expect.stringMatching(/^SHOAL_ERR_(TIMEOUT|ABORTED)$/),
+    })
+  })
+})
