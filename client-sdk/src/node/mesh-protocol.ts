@@ -148,6 +148,8 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
   let failure: Error | undefined
   let wake: (() => void) | undefined
   let paused = false
+  /** Bytes the waiting `next` needs buffered before it can return: no wake-up per message below it. */
+  let want = 1
   const notify = () => {
     const w = wake
     wake = undefined
@@ -159,7 +161,7 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
       paused = true
       stream.pause()
     }
-    notify()
+    if (buffer.byteLength >= want || paused) notify()
   }
   const onClose = (evt: Event & { error?: Error }) => {
     ended = true
@@ -222,6 +224,7 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
           if (buffer.byteLength >= skip + length) {
             const frame = buffer.sublist(skip, skip + length)
             buffer.consume(skip + length)
+            want = 1
             if (paused && buffer.byteLength <= highWater / 2 && stream.status === 'open') {
               paused = false
               stream.resume()
@@ -233,6 +236,9 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
             paused = false
             stream.resume()
           }
+          want = skip + length
+        } else {
+          want = buffer.byteLength + 1
         }
         if (ended) {
           if (failure !== undefined) throw failure
