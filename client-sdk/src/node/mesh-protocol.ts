@@ -111,6 +111,23 @@ export async function writeFrame(
   if (!stream.send(list)) await stream.onDrain(options)
 }
 
+/**
+ * Writes several frames in one send: one Yamux frame, cut by Noise into full 64 KiB
+ * messages (a send per chunk would end each chunk with a tiny Noise message).
+ */
+export async function writeFrames(
+  stream: Stream,
+  frames: readonly (Uint8Array | Uint8ArrayList)[],
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const list = new Uint8ArrayList()
+  for (const bytes of frames) {
+    list.append(encodeVarint(bytes.byteLength))
+    list.append(bytes)
+  }
+  if (!stream.send(list)) await stream.onDrain(options)
+}
+
 export async function writeJson(stream: Stream, value: unknown, options: { signal?: AbortSignal } = {}) {
   await writeFrame(stream, new TextEncoder().encode(JSON.stringify(value)), options)
 }

@@ -1,9 +1,10 @@
 /**
  * The one libp2p stack of the mesh, used by edge nodes and by the SDK's Node mesh
- * client: TCP, Noise, Yamux, identify and ping. Yamux is tuned for bulk chunk
- * transfer (see docs/mesh.md, "Throughput"): large frames and a large stream window,
- * so a 256 KiB chunk crosses in few Noise messages and the sender rarely waits for a
- * window update.
+ * client: TCP, Noise, Yamux, identify and ping, and circuit relay, AutoNAT, UPnP and
+ * DCUtR for nodes behind NAT. Yamux is tuned for bulk chunk transfer (see docs/mesh.md,
+ * "Throughput"): a 16 MiB stream window from the start, so a sender never waits for
+ * the window to grow, and what one `send` hands over becomes one Yamux frame (up to the
+ * window), which Noise cuts into full 64 KiB messages.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -20,8 +21,6 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 
 /** Yamux stream window: the most bytes a sender may have in flight on one stream. */
 export const MESH_STREAM_WINDOW_BYTES = 16 * 2 ** 20
-/** Largest Yamux data frame. Noise splits it into ≤ 64 KiB messages anyway. */
-export const MESH_YAMUX_MAX_MESSAGE_BYTES = 256 * 1024
 export const DEFAULT_MESH_MAX_CONNECTIONS = 64
 /** What a relay lets one relayed connection carry before closing it. */
 export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 256 * 2 ** 20
@@ -107,7 +106,6 @@ export async function createMeshTransport(init: MeshTransportInit = {}): Promise
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({
-        maxMessageSize: MESH_YAMUX_MAX_MESSAGE_BYTES,
         streamOptions: {
           initialStreamWindowSize: MESH_STREAM_WINDOW_BYTES,
           maxStreamWindowSize: MESH_STREAM_WINDOW_BYTES,

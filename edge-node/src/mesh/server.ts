@@ -11,6 +11,7 @@ import {
   frameReader,
   MESH_LIMITS,
   writeFrame,
+  writeFrames,
   writeJson,
 } from '@shoal/client-sdk/node'
 import { type Cid, chunkSpan, isShoalError, NotFoundError } from '@shoal/protocol'
@@ -78,6 +79,9 @@ export function haveHandler(init: MeshServerInit, components: MeshServerComponen
   }
 }
 
+/** Bytes of chunk frames handed to the stream in one send. */
+const SEND_BATCH_BYTES = 1024 * 1024
+
 /** Sends chunks `[from, to)`: one frame per chunk, never copying a memory-tier body. */
 async function sendChunks(
   stream: Stream,
@@ -92,9 +96,18 @@ async function sendChunks(
   const body = await holdings.read(cid, start, end, { signal })
   if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
   if (body instanceof Uint8Array) {
+    // a few chunks a send (write batching): fewer Yamux frames and Noise messages
+    let batch: Uint8Array[] = []
+    let batched = 0
     for (let i = request.from; i < request.to; i++) {
       const span = chunkSpan(cid, i)
-      await writeFrame(stream, body.subarray(span.start - start, span.end - start), { signal })
+      batch.push(body.subarray(span.start - start, span.end - start))
+      batched += span.end - span.start
+      if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
+        await writeFrames(stream, batch, { signal })
+        batch = []
+        batched = 0
+      }
     }
     return end - start
   }
