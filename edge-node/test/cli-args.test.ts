@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { configPathOf, parseCommand, parseListen, parseRate, parseSize } from '../src/cli/args.ts'
 import { resolveOptions } from '../src/config.ts'
+import { resolveMeshInit } from '../src/mesh/index.ts'
 
 const bad = { code: 'SHOAL_ERR_INVALID_ARGUMENT' }
 
@@ -138,5 +139,17 @@ describe('shoal-node arguments', () => {
     expect(() => parseCommand(['start', '--mesh-peer', '/ip4/127.0.0.1/tcp/1'], {}, undefined)).toThrow(
       expect.objectContaining(bad),
     )
+  })
+
+  it('puts the mesh beside the HTTP port and checks its options', () => {
+    expect(resolveMeshInit({}, '127.0.0.1', 7480).listen).toEqual(['/ip4/127.0.0.1/tcp/7580'])
+    expect(resolveMeshInit({}, '127.0.0.1', 0).listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(resolveMeshInit({ port: 9000 }, '::1', 7480).listen).toEqual(['/ip6/::1/tcp/9000'])
+    const bad = expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' })
+    expect(() => resolveMeshInit({}, '127.0.0.1', 65500)).toThrow(bad)
+    expect(() => resolveMeshInit({ relays: ['/ip4/1.2.3.4/tcp/1'] }, '127.0.0.1', 0)).toThrow(bad)
+    expect(() =>
+      expect(() => resolveMeshInit({ bootstrap: [{ peerId: 1 } as never] }, '127.0.0.1', 0)).toThrow(bad),
+    ).not.toThrow()
   })
 })

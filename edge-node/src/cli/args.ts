@@ -28,7 +28,7 @@ Start options (each has an environment variable; flags win):
   --site NAME=URL          an origin-pull site at /s/NAME/ (repeatable)   SHOAL_SITES (comma-separated)
   --publisher NAME=0xADDR  the publisher key allowed to purge site NAME ("default" for --origin) (repeatable)
   --tracker URL            tracker base URL          SHOAL_TRACKER
-  --mesh-port PORT|off     libp2p mesh TCP port      SHOAL_MESH_PORT    (default HTTP port + 1)
+  --mesh-port PORT|off     libp2p mesh TCP port      SHOAL_MESH_PORT    (default HTTP port + 100)
   --mesh-peer MULTIADDR    a mesh peer to dial at start, ending in /p2p/<peer id> (repeatable)
                                                      SHOAL_MESH_PEERS (comma-separated)
   --mesh-relay MULTIADDR   behind NAT: a relay to be reachable through (repeatable)

@@ -4,8 +4,14 @@
 import { InvalidArgumentError } from '@shoal/protocol'
 import type { MeshInit, MeshPeerInfo } from './mesh.ts'
 
+/** The mesh port's distance from the HTTP port by default. */
+export const MESH_PORT_OFFSET = 100
+
 export interface MeshOptions {
-  /** TCP port for libp2p; default: 0 when the HTTP port is 0, else the HTTP port + 1. */
+  /**
+   * TCP port for libp2p; default: 0 when the HTTP port is 0, else the HTTP port + 100
+   * (7580 beside 7480: nodes on consecutive HTTP ports do not collide).
+   */
   port?: number
   /** Listen multiaddrs instead of `/ip4/<host>/tcp/<port>`. */
   listen?: string[]
@@ -30,7 +36,7 @@ export interface MeshOptions {
 export function resolveMeshInit(options: MeshOptions, host: string, httpPort: number): MeshInit {
   if (typeof options !== 'object' || options === null)
     throw new InvalidArgumentError('mesh must be an object or false')
-  const port = options.port ?? (httpPort === 0 ? 0 : httpPort + 1)
+  const port = options.port ?? (httpPort === 0 ? 0 : httpPort + MESH_PORT_OFFSET)
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
     throw new InvalidArgumentError(`mesh port must be 0..65535, got ${port}`)
   const family = host.includes(':') ? 'ip6' : 'ip4'
