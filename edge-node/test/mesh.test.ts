@@ -468,11 +468,16 @@ describe('SDK mesh client: a lying or slow node', () => {
   it('refuses oversized headers, wrong chunk lengths and bad leaves, and honours its signal', async () => {
     const bytes = pattern(300_000, 8)
     const { cid, leaves } = await computeCid(bytes)
-    let mode: 'big-header' | 'short-chunk' | 'bad-leaves' | 'silent' = 'big-header'
+    let mode: 'big-header' | 'short-chunk' | 'bad-leaves' | 'silent' | 'stall' = 'big-header'
     const rogue = await startRogue(async (stream) => {
       const reader = frameReader(stream)
       await reader.next(MESH_LIMITS.maxRequestBytes)
       if (mode === 'silent') return // never answers
+      if (mode === 'stall') {
+        await writeJson(stream, { status: 'ok' })
+        await writeFrame(stream, leaves)
+        return // the chunks never come
+      }
       if (mode === 'big-header') {
         await writeFrame(stream, Buffer.alloc(MESH_LIMITS.maxHeaderBytes + 1, 0x20))
       } else {
@@ -498,5 +503,10 @@ describe('SDK mesh client: a lying or slow node', () => {
     await expect(sdk.fetch(node, cid, { signal: AbortSignal.timeout(50) })).rejects.toMatchObject({
       code: expect.stringMatching(/^SHOAL_ERR_(TIMEOUT|ABORTED)$/),
     })
+    mode = 'stall'
+    const impatient = createMeshClient({ timeoutMs: 300 })
+    await impatient.start()
+    cleanups.push(() => impatient.stop())
+    await expect(impatient.fetch(node, cid)).rejects.toMatchObject({ code: 'SHOAL_ERR_TIMEOUT' })
   })
 })

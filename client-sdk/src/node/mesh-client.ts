@@ -119,6 +119,7 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
           leaves = l
         },
         ...(options.signal ? { signal: options.signal } : {}),
+        stallTimeoutMs: timeoutMs,
       })) {
         for (const part of chunk.bytes) yield part
       }

@@ -393,7 +393,11 @@ export interface RequestChunksOptions {
   leaves?: Uint8Array
   /** Told the verified leaves when they came from the peer. */
   onLeaves?: (leaves: Uint8Array) => void
+  /** Longest wait for any one frame (header, leaves, a chunk): a stalled peer fails with `SHOAL_ERR_TIMEOUT`. */
+  stallTimeoutMs?: number
 }
+
+export const DEFAULT_MESH_STALL_TIMEOUT_MS = 10_000
 
 const hex = (bytes: Uint8Array): `0x${string}` => `0x${Buffer.from(bytes).toString('hex')}`
 
@@ -428,14 +432,18 @@ export async function* requestChunks(
   try {
     await writeJson(stream, { cid: cid.text, from, to, leaves: wantLeaves }, options)
     await stream.close(options)
-    const headerFrame = await reader.next(MESH_LIMITS.maxHeaderBytes, options)
+    const stallMs = options.stallTimeoutMs ?? DEFAULT_MESH_STALL_TIMEOUT_MS
+    const frameOptions = () => ({
+      signal: AbortSignal.any([AbortSignal.timeout(stallMs), ...(options.signal ? [options.signal] : [])]),
+    })
+    const headerFrame = await reader.next(MESH_LIMITS.maxHeaderBytes, frameOptions())
     if (headerFrame === undefined) throw new InvalidFormatError('the peer closed without an answer')
     const header = decodeChunkResponseHeader(headerFrame)
     if (header.status === 'error') throw new ShoalError(header.code, `mesh peer: ${header.message}`)
     let leaves = options.leaves
     if (leaves === undefined) {
       const expected = chunkCount(cid) * 32
-      const frame = await reader.next(expected, options)
+      const frame = await reader.next(expected, frameOptions())
       if (frame === undefined || frame.byteLength !== expected)
         throw new InvalidFormatError(`the leaves frame of ${cid.text} must be ${expected} bytes`)
       leaves = await verifyLeaves(cid, frame.subarray())
@@ -444,7 +452,7 @@ export async function* requestChunks(
     for (let index = from; index < to; index++) {
       const span = chunkSpan(cid, index)
       const length = span.end - span.start
-      const frame = await reader.next(length, options)
+      const frame = await reader.next(length, frameOptions())
       if (frame === undefined || frame.byteLength !== length)
         throw new InvalidFormatError(`chunk ${index} of ${cid.text} must be a frame of ${length} bytes`)
       const got = leafHash(frame)

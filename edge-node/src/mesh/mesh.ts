@@ -33,6 +33,8 @@ export const DEFAULT_MESH_DIAL_TIMEOUT_MS = 5_000
 export const DEFAULT_MESH_BAN_MS = 60 * 60_000
 /** Relayed connections (a node behind NAT) carry the protocols too, within the relay's limits. */
 const HANDLER_OPTIONS = { maxInboundStreams: 16, runOnLimitedConnection: true }
+/** Peers remembered (for their node address, to report them). */
+const MAX_KNOWN_PEERS = 4096
 /** Neighbours asked at once whether they hold a CID. */
 const HAVE_FAN_OUT = 8
 
@@ -168,7 +170,11 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     const dials: Promise<void>[] = []
     for (const peer of peers) {
       if (peer.peerId === selfId || isBanned(peer.peerId)) continue
-      known.set(peer.peerId, { ...known.get(peer.peerId), ...peer })
+      const previous = known.get(peer.peerId)
+      known.delete(peer.peerId)
+      known.set(peer.peerId, { ...previous, ...peer })
+      // bounded: the oldest entries go first (Map keeps insertion order)
+      if (known.size > MAX_KNOWN_PEERS) known.delete(known.keys().next().value!)
       if (connected.has(peer.peerId)) continue
       if (connected.size + dials.length >= maxNeighbours) break
       const addrs = peer.multiaddrs.flatMap((a) => {
@@ -293,6 +299,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
             verified = l
           },
           ...(signal ? { signal } : {}),
+          stallTimeoutMs: requestTimeoutMs,
         })) {
           components.onBytes?.('in', chunk.bytes.byteLength)
           for (const part of chunk.bytes) yield part
@@ -329,6 +336,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
             leaves = l
           },
           ...(signal ? { signal } : {}),
+          stallTimeoutMs: requestTimeoutMs,
         }));
       } catch (err) {
         if (isMisbehaviour(err)) punish(peer, cid)
