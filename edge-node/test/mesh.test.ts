@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -190,14 +190,16 @@ describe('mesh: nodes fill their caches from each other', () => {
     expect(origin.hits()).toBe(1)
   })
 
-  it('keeps its libp2p identity in <dataDir>/mesh.key (0600) across restarts', async () => {
+  it('keeps its libp2p identity in <dataDir>/peer-key.json (0600) across restarts', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'shoal-mesh-key-'))
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
     const first = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0, shutdownGraceMs: 100 })
     await first.start()
     const id = first.mesh!.peerId
     await first.stop()
-    expect((await stat(join(dataDir, 'mesh.key'))).mode & 0o777).toBe(0o600)
+    expect((await stat(join(dataDir, 'peer-key.json'))).mode & 0o777).toBe(0o600)
+    const file = JSON.parse(await readFile(join(dataDir, 'peer-key.json'), 'utf8'))
+    expect(file).toMatchObject({ type: 'Ed25519', seed: expect.stringMatching(/^[0-9a-f]{64}$/), peerId: id })
     const second = createEdgeNode({ dataDir, host: '127.0.0.1', port: 0, shutdownGraceMs: 100 })
     await second.start()
     expect(second.mesh!.peerId).toBe(id)

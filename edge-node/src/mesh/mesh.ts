@@ -58,7 +58,7 @@ export interface MeshInit {
   requestTimeoutMs?: number
   dialTimeoutMs?: number
   banMs?: number
-  /** Where `mesh.key` lives (the node's data dir), when no private key is given. */
+  /** Where `peer-key.json` lives (the node's data dir), when no private key is given. */
   keyDir?: string
   /** Relays, AutoNAT, UPnP, hole punching (docs/mesh.md, "Nodes behind NAT"). */
   nat?: MeshNatInit
