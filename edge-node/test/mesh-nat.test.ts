@@ -172,10 +172,12 @@ describe('mesh: a node behind NAT serves through a relay', () => {
       createInterface({ input: child!.stdout! }).once('line', resolve)
       child!.once('exit', (code) => reject(new Error(`the NATed node exited with ${code}`)))
     })
-    const nated = JSON.parse(line) as { peerId: string; multiaddrs: string[]; cid: string }
+    const nated = JSON.parse(line) as { peerId: string; multiaddrs: string[]; record: string[]; cid: string }
     const circuit = nated.multiaddrs.filter((m) => m.includes('/p2p-circuit'))
     const direct = nated.multiaddrs.filter((m) => m.startsWith(`/ip4/${nsIp}/`))
     expect(circuit.length).toBeGreaterThan(0)
+    // what its node record would carry: the relay address first, no trailing own peer id
+    expect(nated.record[0]).toMatch(/\/p2p-circuit$/)
     expect(direct.length).toBeGreaterThan(0)
 
     const sdk = createMeshClient({ timeoutMs: 3000 })

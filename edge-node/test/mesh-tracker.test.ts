@@ -86,7 +86,7 @@ describe('mesh discovery through the tracker', () => {
     const record = await signNodeRecord(a.account, {
       node: a.account.address,
       peerId: a.node.mesh!.peerId,
-      multiaddrs: a.node.mesh!.multiaddrs().map((m) => m.replace(/\/p2p\/.*$/, '')),
+      multiaddrs: a.node.mesh!.recordMultiaddrs(),
       httpUrl: `${a.node.url}/`,
       region: 'eu-west',
       capacity: 12_500_000,

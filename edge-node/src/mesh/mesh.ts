@@ -19,7 +19,7 @@ import {
   type MeshNatInit,
   requestChunks,
 } from '@shoal/client-sdk/node'
-import { type Cid, chunkCount, InvalidArgumentError, isShoalError } from '@shoal/protocol'
+import { type Cid, chunkCount, InvalidArgumentError, isShoalError, RECORD_LIMITS } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import type { ContentSource } from '../content/sources.ts'
 import type { MeshHoldings } from './holdings.ts'
@@ -86,6 +86,12 @@ export interface Mesh {
   readonly peerId: string
   /** Where peers reach this node, each ending in `/p2p/<peer id>` (after `start`). */
   multiaddrs(): string[]
+  /**
+   * The addresses a node record should carry: `multiaddrs()` without the trailing
+   * `/p2p/<own id>` (the record names the peer id), relay addresses first, within the
+   * record's limits (16 addresses of at most 256 characters).
+   */
+  recordMultiaddrs(): string[]
   /** Peer ids of the connected neighbours. */
   neighbours(): string[]
   /** Dials peers until the neighbour set is full; failures are logged, not thrown. */
@@ -367,6 +373,20 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       return libp2p
     },
     multiaddrs: () => (libp2p === undefined ? [] : libp2p.getMultiaddrs().map(String)),
+    recordMultiaddrs: () => {
+      if (libp2p === undefined) return []
+      const own = `/p2p/${selfId}`
+      const addrs = libp2p
+        .getMultiaddrs()
+        .map(String)
+        .map((m) => (m.endsWith(own) ? m.slice(0, -own.length) : m))
+        .filter((m) => m.length <= RECORD_LIMITS.multiaddr)
+      const relayed = addrs.filter((m) => m.includes('/p2p-circuit'))
+      return [...relayed, ...addrs.filter((m) => !m.includes('/p2p-circuit'))].slice(
+        0,
+        RECORD_LIMITS.multiaddrs,
+      )
+    },
     neighbours: () => neighbours().map(String),
     banned: () => [...bans.keys()].filter(isBanned),
     addPeers,

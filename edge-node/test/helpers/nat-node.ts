@@ -41,7 +41,7 @@ while (!node.mesh!.multiaddrs().some((m) => m.includes('/p2p-circuit'))) {
   await new Promise((r) => setTimeout(r, 50))
 }
 process.stdout.write(
-  `${JSON.stringify({ peerId: node.mesh!.peerId, multiaddrs: node.mesh!.multiaddrs(), cid: cid.text })}\n`,
+  `${JSON.stringify({ peerId: node.mesh!.peerId, multiaddrs: node.mesh!.multiaddrs(), record: node.mesh!.recordMultiaddrs(), cid: cid.text })}\n`,
 )
 process.stdin.resume()
 process.stdin.on('end', async () => {
