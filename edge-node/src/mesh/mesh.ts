@@ -107,6 +107,15 @@ export interface Mesh {
   stop(): Promise<void>
 }
 
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
 /** Errors that mean the peer broke the protocol (not a timeout or a missing object). */
 const MISBEHAVIOUR = new Set([
   'SHOAL_ERR_INTEGRITY',
@@ -237,12 +246,15 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       ])
       try {
         return await Promise.any(
-          candidates.slice(0, HAVE_FAN_OUT).map(async (peer) => {
-            const stream = await openStream(peer, HAVE_PROTOCOL, signal)
-            const [has] = await askHave(stream, [cid], { signal })
-            if (has !== true) throw new Error('does not have it')
-            return peer
-          }),
+          // a random few each time, so every neighbour gets asked over time
+          shuffled(candidates)
+            .slice(0, HAVE_FAN_OUT)
+            .map(async (peer) => {
+              const stream = await openStream(peer, HAVE_PROTOCOL, signal)
+              const [has] = await askHave(stream, [cid], { signal })
+              if (has !== true) throw new Error('does not have it')
+              return peer
+            }),
         )
       } catch {
         return undefined
