@@ -265,6 +265,33 @@ describe('mesh: nodes fill their caches from each other', () => {
     expect(b.mesh!.neighbours()).not.toContain(rogue.peerId.toString())
   })
 
+  it('a peer that answers with an error is not punished: the node goes on to the origin', async () => {
+    const origin = await startOrigin()
+    cleanups.push(() => origin.close())
+    const refusing = await startRogue(async (stream) => {
+      const reader = frameReader(stream)
+      await reader.next(MESH_LIMITS.maxRequestBytes)
+      await writeJson(stream, { status: 'error', code: 'SHOAL_ERR_TOO_LARGE', message: 'not today' })
+      await stream.close()
+    })
+    const reports: unknown[] = []
+    const b = await startNode(
+      {
+        bootstrap: [{ peerId: refusing.peerId.toString(), multiaddrs: refusing.getMultiaddrs().map(String) }],
+      },
+      { meshReport: async (...args) => void reports.push(args) },
+    )
+    const bytes = pattern(300_000, 12)
+    await publish([b], origin, bytes)
+    const res = await get(b, '/s/demo/app.bin')
+    expect(res.status).toBe(200)
+    expect(res.body.equals(bytes)).toBe(true)
+    expect(origin.hits()).toBe(1)
+    expect(b.mesh!.banned()).toEqual([])
+    expect(b.mesh!.neighbours()).toContain(refusing.peerId.toString())
+    expect(reports).toEqual([])
+  })
+
   it('trackerReporter files the evidence as a NodeReport signed by the node key', async () => {
     const filed: unknown[] = []
     const report = trackerReporter(nodeKey, {

@@ -86,6 +86,15 @@ export class MeshIntegrityError extends IntegrityError {
   }
 }
 
+/**
+ * An error the peer answered with (its error header): the peer refused, it did not
+ * misbehave. `remote` tells it from errors found in what the peer sent.
+ */
+export class MeshPeerError extends ShoalError {
+  override name = 'MeshPeerError'
+  readonly remote = true
+}
+
 // ---------------------------------------------------------------- frames
 
 /** Unsigned LEB128 varint of a non-negative safe integer. */
@@ -439,7 +448,7 @@ export async function* requestChunks(
     const headerFrame = await reader.next(MESH_LIMITS.maxHeaderBytes, frameOptions())
     if (headerFrame === undefined) throw new InvalidFormatError('the peer closed without an answer')
     const header = decodeChunkResponseHeader(headerFrame)
-    if (header.status === 'error') throw new ShoalError(header.code, `mesh peer: ${header.message}`)
+    if (header.status === 'error') throw new MeshPeerError(header.code, `mesh peer: ${header.message}`)
     let leaves = options.leaves
     if (leaves === undefined) {
       const expected = chunkCount(cid) * 32

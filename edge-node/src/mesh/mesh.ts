@@ -123,7 +123,8 @@ const MISBEHAVIOUR = new Set([
   'SHOAL_ERR_INVALID_FORMAT',
   'SHOAL_ERR_TOO_LARGE',
 ])
-const isMisbehaviour = (err: unknown): boolean => isShoalError(err) && MISBEHAVIOUR.has(err.code)
+const isMisbehaviour = (err: unknown): boolean =>
+  isShoalError(err) && MISBEHAVIOUR.has(err.code) && (err as { remote?: boolean }).remote !== true
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback
