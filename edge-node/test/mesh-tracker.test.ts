@@ -136,6 +136,10 @@ describe('mesh discovery through the tracker', () => {
     expect(hits).toBe(1)
     expect(b.node.mesh!.neighbours()).toEqual([])
 
+    // a node started once A is registered has it as a neighbour before any miss
+    const c = await start('c')
+    await waitFor(() => c.node.mesh!.neighbours().includes(a.node.mesh!.peerId))
+
     const fromB = await get(b.node)
     expect(fromB.status).toBe(200)
     expect(fromB.body.equals(bytes)).toBe(true)

@@ -19,7 +19,15 @@ import {
   type MeshNatInit,
   requestChunks,
 } from '@shoal/client-sdk/node'
-import { type Cid, chunkCount, InvalidArgumentError, isShoalError, RECORD_LIMITS } from '@shoal/protocol'
+import {
+  type Cid,
+  chunkCount,
+  DEFAULT_CHUNK_SIZE,
+  formatCid,
+  InvalidArgumentError,
+  isShoalError,
+  RECORD_LIMITS,
+} from '@shoal/protocol'
 import type { Logger } from 'pino'
 import type { ContentSource } from '../content/sources.ts'
 import type { MeshHoldings } from './holdings.ts'
@@ -430,6 +438,21 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       await node.handle(CHUNK_PROTOCOL, chunkHandler({ requestTimeoutMs }, served), HANDLER_OPTIONS)
       logger?.info({ peerId: selfId, multiaddrs: node.getMultiaddrs().map(String) }, 'mesh listening')
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) await addPeers(init.bootstrap)
+      // and from the tracker: its selection for a random CID is a random sample of live
+      // nodes (placement hashes the CID), so the node has neighbours before its first miss
+      if (components.discover !== undefined) {
+        const discover = components.discover
+        const random = formatCid({
+          chunkSize: DEFAULT_CHUNK_SIZE,
+          size: 1,
+          root: crypto.getRandomValues(new Uint8Array(32)),
+        })
+        void discover(random, { signal: AbortSignal.timeout(requestTimeoutMs) })
+          .then((peers) => (libp2p === node ? addPeers(peers) : undefined))
+          .catch((err: unknown) =>
+            logger?.debug({ err: (err as Error).message }, 'mesh bootstrap from the tracker failed'),
+          )
+      }
     },
 
     async stop() {
