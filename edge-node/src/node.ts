@@ -149,6 +149,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     headersTimeoutMs: options.upstreamHeadersTimeoutMs,
     bodyTimeoutMs: options.upstreamBodyTimeoutMs,
   })
+  // one egress cap for HTTP bodies and chunks served over the mesh
+  const egress: TokenBucket | undefined =
+    options.egressBytesPerSecond === undefined
+      ? undefined
+      : createTokenBucket({ rate: options.egressBytesPerSecond })
   const tracker =
     options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl })
   // the mesh: misses try neighbours that hold the CID before any origin
@@ -161,6 +166,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             holdings: storeHoldings(store),
             logger: logger.child({ component: 'mesh' }),
             onBytes: (direction, bytes) => metrics.meshBytes.inc({ direction }, bytes),
+            ...(egress === undefined ? {} : { egress }),
             ...(components.meshDiscover !== undefined
               ? { discover: components.meshDiscover }
               : tracker !== undefined
@@ -197,10 +203,6 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     path: `${path === '/' ? '/' : encodePath(path)}${query}`,
   })
 
-  const egress: TokenBucket | undefined =
-    options.egressBytesPerSecond === undefined
-      ? undefined
-      : createTokenBucket({ rate: options.egressBytesPerSecond })
   const seenPurgeNonces = new Map<string, number>()
   let stopping = false
   let url = ''

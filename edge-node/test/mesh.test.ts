@@ -26,7 +26,7 @@ import { request } from 'undici'
 import { verifyTypedData } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type MeshPeerInfo, trackerReporter } from '../src/mesh/index.ts'
+import { createMesh, type MeshHoldings, type MeshPeerInfo, trackerReporter } from '../src/mesh/index.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 
 const publisher = privateKeyToAccount(`0x${'42'.repeat(32)}`)
@@ -290,6 +290,29 @@ describe('mesh: nodes fill their caches from each other', () => {
     expect(b.mesh!.banned()).toEqual([])
     expect(b.mesh!.neighbours()).toContain(refusing.peerId.toString())
     expect(reports).toEqual([])
+  })
+
+  it('chunks served to peers take tokens from the egress cap (a mesh over a stub holdings bag)', async () => {
+    const bytes = pattern(600_000, 4)
+    const { cid, leaves } = await computeCid(bytes)
+    const taken: number[] = []
+    const holdings: MeshHoldings = {
+      has: (c) => c.text === cid.text,
+      leaves: async () => leaves,
+      read: async (_c, start, end) => bytes.subarray(start, end),
+    }
+    const mesh = createMesh(
+      { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      { holdings, egress: { take: async (n) => void taken.push(n) } },
+    )
+    await mesh.start()
+    cleanups.push(() => mesh.stop())
+    const sdk = createMeshClient()
+    await sdk.start()
+    cleanups.push(() => sdk.stop())
+    const node = { peerId: mesh.peerId, multiaddrs: mesh.multiaddrs() }
+    expect(Buffer.from(await sdk.fetch(node, cid)).equals(bytes)).toBe(true)
+    expect(taken.reduce((a, b) => a + b, 0)).toBe(bytes.length)
   })
 
   it('trackerReporter files the evidence as a NodeReport signed by the node key', async () => {

@@ -30,6 +30,7 @@ import {
 } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import type { ContentSource } from '../content/sources.ts'
+import type { TokenBucket } from '../limits/token-bucket.ts'
 import type { MeshHoldings } from './holdings.ts'
 import { loadOrCreateMeshKey } from './identity.ts'
 import { chunkHandler, haveHandler } from './server.ts'
@@ -85,6 +86,8 @@ export interface MeshComponents {
     evidence: MeshIntegrityEvidence,
     options: { signal?: AbortSignal },
   ) => Promise<void>
+  /** The node's egress cap, shared with HTTP: chunks served to peers take its tokens. */
+  egress?: Pick<TokenBucket, 'take'>
   /** Told about bytes received from and served to peers (metrics). */
   onBytes?: (direction: 'in' | 'out', bytes: number) => void
 }
@@ -431,6 +434,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       selfId = node.peerId.toString()
       const served = {
         holdings,
+        ...(components.egress ? { egress: components.egress } : {}),
         ...(logger ? { logger } : {}),
         onServed: (_kind: 'have' | 'chunk', bytes: number) => components.onBytes?.('out', bytes),
       }

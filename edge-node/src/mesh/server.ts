@@ -17,10 +17,13 @@ import {
 import { type Cid, chunkSpan, isShoalError, NotFoundError } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import { Uint8ArrayList } from 'uint8arraylist'
+import type { TokenBucket } from '../limits/token-bucket.ts'
 import type { MeshHoldings } from './holdings.ts'
 
 export interface MeshServerComponents {
   holdings: MeshHoldings
+  /** The node's egress cap: chunk bytes sent to peers take its tokens like HTTP bodies. */
+  egress?: Pick<TokenBucket, 'take'>
   logger?: Logger
   /** Counts answered requests and bytes (metrics). */
   onServed?: (kind: 'have' | 'chunk', bytes: number) => void
@@ -89,6 +92,7 @@ async function sendChunks(
   cid: Cid,
   request: ChunkRequest,
   signal: AbortSignal,
+  egress: Pick<TokenBucket, 'take'> | undefined,
 ): Promise<number> {
   if (request.from === request.to) return 0
   const start = chunkSpan(cid, request.from).start
@@ -104,6 +108,7 @@ async function sendChunks(
       batch.push(body.subarray(span.start - start, span.end - start))
       batched += span.end - span.start
       if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
+        await egress?.take(batched, { signal })
         await writeFrames(stream, batch, { signal })
         batch = []
         batched = 0
@@ -122,6 +127,7 @@ async function sendChunks(
       pending.append(rest.subarray(0, take))
       rest = rest.subarray(take)
       if (pending.byteLength === want) {
+        await egress?.take(want, { signal })
         await writeFrame(stream, pending, { signal })
         pending = new Uint8ArrayList()
         index++
@@ -161,7 +167,7 @@ export function chunkHandler(init: MeshServerInit, components: MeshServerCompone
       answered = true
       await writeJson(stream, { status: 'ok' }, { signal: controller.signal })
       if (leaves !== undefined) await writeFrame(stream, leaves, { signal: controller.signal })
-      const bytes = await sendChunks(stream, holdings, cid, request, controller.signal)
+      const bytes = await sendChunks(stream, holdings, cid, request, controller.signal, components.egress)
       await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
       components.onServed?.('chunk', bytes)
     } catch (err) {
