@@ -65,8 +65,8 @@ export { createSiteResolver, type ResolvedEntry, type SiteResolver } from './sit
 export {
   createTrackerClient,
   DEFAULT_TRACKER_TIMEOUT_MS,
-  type PublishedSite,
   type EpochAnswer,
+  type PublishedSite,
   type ReportReceipt,
   type SelectedNode,
   type SelectOptions,

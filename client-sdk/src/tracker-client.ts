@@ -348,5 +348,15 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     }
   }
 
-  return { url: root, getSite, fetchManifest: getSite, getEntryProof, select, report, ticket, currentEpoch, publishSite }
+  return {
+    url: root,
+    getSite,
+    fetchManifest: getSite,
+    getEntryProof,
+    select,
+    report,
+    ticket,
+    currentEpoch,
+    publishSite,
+  }
 }

@@ -3,6 +3,7 @@
  * construction. Flags, env vars and config files are turned into these in `bin/`.
  */
 import { InvalidArgumentError } from '@shoal/protocol'
+import type { MeshOptions } from './mesh/options.ts'
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } from './relay/options.ts'
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -89,6 +90,8 @@ export interface EdgeNodeOptions {
    * tunnels on their own port for clients with a relay ticket. Off when absent.
    */
   relay?: RelayOptions
+  /** The libp2p mesh between nodes (docs/mesh.md); on by default, `false` turns it off. */
+  mesh?: MeshOptions | false
 }
 
 /** Options that stay optional once resolved (no default: absent means "none"). */
@@ -100,8 +103,8 @@ type UnsetByDefault =
   | 'trackerAddress'
   | 'tls'
 
-export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault | 'relay'>> &
-  Pick<EdgeNodeOptions, UnsetByDefault> & { relay?: ResolvedRelayOptions }
+export type ResolvedEdgeNodeOptions = Required<Omit<EdgeNodeOptions, UnsetByDefault | 'relay' | 'mesh'>> &
+  Pick<EdgeNodeOptions, UnsetByDefault> & { relay?: ResolvedRelayOptions; mesh: MeshOptions | false }
 
 const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -227,6 +230,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     viaName: init.viaName ?? 'shoal',
     acceptPushes: checkPushes(init.acceptPushes),
     ...(init.relay !== undefined ? { relay: resolveRelayOptions(init.relay) } : {}),
+    mesh: init.mesh ?? {},
   }
 }
 

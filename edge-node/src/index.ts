@@ -13,6 +13,17 @@ export {
 } from './config.ts'
 export type { ContentService, OpenResult } from './content/content-service.ts'
 export { type ContentSource, originSource, peerSource } from './content/sources.ts'
+export {
+  createMesh,
+  type Mesh,
+  type MeshComponents,
+  type MeshInit,
+  type MeshOptions,
+  type MeshPeerInfo,
+  storeHoldings,
+  trackerDiscovery,
+  trackerReporter,
+} from './mesh/index.ts'
 export { createMetrics, type EdgeMetrics } from './metrics.ts'
 export { createEdgeNode, type EdgeNode, type EdgeNodeComponents } from './node.ts'
 export {

@@ -98,6 +98,18 @@ export function createMetrics(register: Registry) {
       help: 'Bytes newly covered by accepted receipts',
       registers,
     }),
+    meshBytes: new Counter({
+      name: 'shoal_edge_mesh_chunk_bytes_total',
+      help: 'Chunk bytes over the mesh, received from (in) and served to (out) peers',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    meshPeers: new Gauge({
+      name: 'shoal_edge_mesh_peers',
+      help: 'Mesh peers, connected or banned',
+      labelNames: ['state'] as const,
+      registers,
+    }),
   }
 }
 

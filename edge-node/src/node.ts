@@ -48,6 +48,15 @@ import {
 import { sendError, sendJson } from './http/respond.ts'
 import { encodePath, type Route, routeOf } from './http/routes.ts'
 import { createTokenBucket, type TokenBucket } from './limits/token-bucket.ts'
+import {
+  createMesh,
+  type Mesh,
+  type MeshComponents,
+  resolveMeshInit,
+  storeHoldings,
+  trackerDiscovery,
+  trackerReporter,
+} from './mesh/index.ts'
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
 import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
 import { createReceiptBook, type ReceiptBook } from './receipts/book.ts'
@@ -76,8 +85,12 @@ export interface EdgeNodeComponents {
   account?: LocalAccount
   /** Where manifests come from (the tracker client); none for a standalone node. */
   manifestSource?: ManifestSource
-  /** Extra sources tried on content misses (peers, mesh). */
+  /** Extra sources tried on content misses (peers), after the mesh. */
   contentSources?: ContentSource[]
+  /** Replaces the mesh's peer discovery (default: the tracker's selection for a CID). */
+  meshDiscover?: MeshComponents['discover']
+  /** Replaces how bad mesh peers are reported (default: a signed report to the tracker). */
+  meshReport?: MeshComponents['report']
   registry?: Registry
   /** What other parts show on `GET /dashboard` (peers, receipts, earnings, more sections). */
   dashboard?: Pick<NodeDashboardComponents, 'peers' | 'receipts' | 'earnings' | 'sections'>
@@ -102,6 +115,8 @@ export interface EdgeNode {
   readonly sessions: Sessions
   /** The relay, when `options.relay` enabled it (started and stopped with the node). */
   readonly relay: Relay | undefined
+  /** The libp2p mesh; undefined when `mesh: false`. */
+  readonly mesh: Mesh | undefined
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
@@ -157,14 +172,43 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     headersTimeoutMs: options.upstreamHeadersTimeoutMs,
     bodyTimeoutMs: options.upstreamBodyTimeoutMs,
   })
+  // one egress cap for HTTP bodies and chunks served over the mesh
+  const egress: TokenBucket | undefined =
+    options.egressBytesPerSecond === undefined
+      ? undefined
+      : createTokenBucket({ rate: options.egressBytesPerSecond })
+  const tracker =
+    options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl })
+  // the mesh: misses try neighbours that hold the CID before any origin
+  const mesh: Mesh | undefined =
+    options.mesh === false
+      ? undefined
+      : createMesh(
+          { ...resolveMeshInit(options.mesh, options.host, options.port), keyDir: options.dataDir },
+          {
+            holdings: storeHoldings(store),
+            logger: logger.child({ component: 'mesh' }),
+            onBytes: (direction, bytes) => metrics.meshBytes.inc({ direction }, bytes),
+            ...(egress === undefined ? {} : { egress }),
+            ...(components.meshDiscover !== undefined
+              ? { discover: components.meshDiscover }
+              : tracker !== undefined
+                ? { discover: trackerDiscovery(tracker) }
+                : {}),
+            ...(components.meshReport !== undefined
+              ? { report: components.meshReport }
+              : tracker !== undefined && components.account !== undefined
+                ? { report: trackerReporter(components.account, tracker) }
+                : {}),
+          },
+        )
+  const meshSources = mesh === undefined ? [] : [mesh.source]
   const content = createContentService(
     { maxObjectBytes },
-    { store, logger, metrics, sources: components.contentSources ?? [] },
+    { store, logger, metrics, sources: [...meshSources, ...(components.contentSources ?? [])] },
   )
   // site manifests come from the tracker when the node has one
-  const manifestSource =
-    components.manifestSource ??
-    (options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl }))
+  const manifestSource = components.manifestSource ?? tracker
   const manifests = createManifestRegistry(
     { dir: join(options.dataDir, 'manifests') },
     { logger, ...(manifestSource === undefined ? {} : { source: manifestSource }) },
@@ -199,10 +243,6 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   )
   let sweeper: NodeJS.Timeout | undefined
 
-  const egress: TokenBucket | undefined =
-    options.egressBytesPerSecond === undefined
-      ? undefined
-      : createTokenBucket({ rate: options.egressBytesPerSecond })
   const seenPurgeNonces = new Map<string, number>()
   let stopping = false
   let url = ''
@@ -236,7 +276,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         cid,
         contentType: entry.contentType || 'application/octet-stream',
         cacheControl: entry.cacheControl || 'public, max-age=60',
-        ...(manifest.origin === '' ? {} : { sources: [originSource(upstream, manifest.origin, entry.path)] }),
+        ...(manifest.origin === ''
+          ? {}
+          : { sources: [...meshSources, originSource(upstream, manifest.origin, entry.path)] }),
       },
       { content, ...(egress ? { egress } : {}), onBytes: meterFor(req) },
     )
@@ -332,6 +374,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           if (!readOnly) throw new MethodNotAllowedError('use GET /metrics')
           metrics.cacheBytes.set({ tier: 'memory' }, store.stats().memory.bytes)
           metrics.cacheBytes.set({ tier: 'disk' }, store.stats().disk.bytes)
+          if (mesh !== undefined) {
+            metrics.meshPeers.set({ state: 'connected' }, mesh.neighbours().length)
+            metrics.meshPeers.set({ state: 'banned' }, mesh.banned().length)
+          }
           res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
           res.end(await registry.metrics())
           return
@@ -654,6 +700,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       }
     },
     relay,
+    mesh,
 
     async start() {
       await store.start()
@@ -669,6 +716,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       const address = listener.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
+      await mesh?.start()
       logger.info(
         { url, memoryCacheBytes: options.memoryCacheBytes, diskCacheBytes: options.diskCacheBytes },
         'edge node listening',
@@ -697,6 +745,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         origins.idle(),
         new Promise((resolve) => setTimeout(resolve, options.shutdownGraceMs).unref()),
       ])
+      await mesh?.stop()
       await upstream.close()
       await store.close()
       clearInterval(sweeper)

@@ -3,7 +3,7 @@
  * reports its figures in MAC'd heartbeats; a tracker that lost the session gets a new
  * registration.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { computeCid } from '@shoal/protocol'
@@ -13,7 +13,7 @@ import { Registry } from 'prom-client'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
-import { type Announcer, announceNode, loadOrCreatePeerIdentity } from '../src/tracker/index.ts'
+import { type Announcer, announceNode } from '../src/tracker/index.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -104,7 +104,7 @@ describe('announcing a node to its tracker', () => {
       }
       return body.heartbeat !== null && body.heartbeat.servedBytes >= bytes.length ? body : undefined
     })
-    const identity = await loadOrCreatePeerIdentity(node.options.dataDir)
+    const identity = { peerId: node.mesh!.peerId }
     expect(info.record.message).toMatchObject({
       region: 'eu-west',
       capacity: 5_000_000,
@@ -116,15 +116,6 @@ describe('announcing a node to its tracker', () => {
     expect(info.heartbeat!.cacheObjects).toBeGreaterThanOrEqual(1) // the body, and its leaves
     expect(tracker.index.select({ cid: cid.text, count: 3 }).map((p) => p.node)).toEqual([account.address])
     expect(announcer.trackerStatus).toBe('active')
-  })
-
-  it('keeps its peer id across restarts in a 0600 key file', async () => {
-    const dir = await tempDir('shoal-peer-')
-    const a = await loadOrCreatePeerIdentity(dir)
-    const b = await loadOrCreatePeerIdentity(dir)
-    expect(b.peerId).toBe(a.peerId)
-    expect((await stat(join(dir, 'peer-key.json'))).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(join(dir, 'peer-key.json'), 'utf8'))).toMatchObject({ type: 'Ed25519' })
   })
 
   it('retries while the tracker is down and registers again with a tracker that lost its session', async () => {

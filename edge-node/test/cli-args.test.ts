@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { configPathOf, parseCommand, parseListen, parseRate, parseSize } from '../src/cli/args.ts'
 import { resolveOptions } from '../src/config.ts'
+import { resolveMeshInit } from '../src/mesh/index.ts'
 
 const bad = { code: 'SHOAL_ERR_INVALID_ARGUMENT' }
 
@@ -143,5 +144,42 @@ describe('shoal-node arguments', () => {
     ).toThrow(expect.objectContaining(bad))
     expect(() => resolveOptions({ dataDir: '' })).toThrow(expect.objectContaining(bad))
     expect(() => resolveOptions({ dataDir: '/d', port: 70000 })).toThrow(expect.objectContaining(bad))
+  })
+
+  it('reads the mesh port and peers, and turns the mesh off', () => {
+    const peer = '/ip4/127.0.0.1/tcp/7481/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
+    const on = parseCommand(['start', '--mesh-port', '9001', '--mesh-peer', peer], {}, undefined)
+    expect(on).toMatchObject({
+      kind: 'start',
+      options: {
+        mesh: {
+          port: 9001,
+          bootstrap: [{ peerId: '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', multiaddrs: [peer] }],
+        },
+      },
+    })
+    expect(
+      parseCommand(['start', '--mesh-relay', peer, '--mesh-relay-server', '--mesh-upnp'], {}, undefined),
+    ).toMatchObject({ options: { mesh: { relays: [peer], relayServer: true, upnp: true } } })
+    expect(parseCommand(['start'], { SHOAL_MESH_PORT: 'off' }, undefined)).toMatchObject({
+      options: { mesh: false },
+    })
+    const bad = { code: 'SHOAL_ERR_INVALID_ARGUMENT' }
+    expect(() => parseCommand(['start', '--mesh-port', '99999'], {}, undefined)).toThrow(
+      expect.objectContaining(bad),
+    )
+    expect(() => parseCommand(['start', '--mesh-peer', '/ip4/127.0.0.1/tcp/1'], {}, undefined)).toThrow(
+      expect.objectContaining(bad),
+    )
+  })
+
+  it('puts the mesh beside the HTTP port and checks its options', () => {
+    expect(resolveMeshInit({}, '127.0.0.1', 7480).listen).toEqual(['/ip4/127.0.0.1/tcp/7580'])
+    expect(resolveMeshInit({}, '127.0.0.1', 0).listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(resolveMeshInit({ port: 9000 }, '::1', 7480).listen).toEqual(['/ip6/::1/tcp/9000'])
+    const bad = expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' })
+    expect(() => resolveMeshInit({}, '127.0.0.1', 65500)).toThrow(bad)
+    expect(() => resolveMeshInit({ relays: ['/ip4/1.2.3.4/tcp/1'] }, '127.0.0.1', 0)).toThrow(bad)
+    expect(() => resolveMeshInit({ bootstrap: [{ peerId: 1 } as never] }, '127.0.0.1', 0)).toThrow(bad)
   })
 })

@@ -12,7 +12,6 @@ export type {
 } from './api/schemas.ts'
 export { type AuditOutcome, type Auditor, createAuditor } from './audit/auditor.ts'
 export { fetchPayoutProof, type PayoutProof, submitReceiptBatch } from './client/receipts.ts'
-export { type EpochInfo, epochAt, epochInfo } from './epochs/epochs.ts'
 export {
   DASHBOARD_SCHEMA,
   type DashboardNode,
@@ -20,6 +19,7 @@ export {
   type TrackerDashboardComponents,
   type TrackerDashboardData,
 } from './dashboard/dashboard.ts'
+export { type EpochInfo, epochAt, epochInfo } from './epochs/epochs.ts'
 export {
   agreeSession,
   checkHeartbeatMac,

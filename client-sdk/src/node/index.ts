@@ -5,6 +5,9 @@
  */
 export * from './content-type.ts'
 export * from './keystore.ts'
+export * from './mesh-client.ts'
+export * from './mesh-protocol.ts'
+export * from './mesh-transport.ts'
 export { callNode, DEFAULT_NODE_TIMEOUT_MS, type NodeCall } from './node-http.ts'
 export * from './publish-directory.ts'
 export * from './purge-site.ts'

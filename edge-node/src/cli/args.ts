@@ -39,6 +39,13 @@ Start options (each has an environment variable; flags win):
   --tracker-address 0xADDR the tracker's ticket key  SHOAL_TRACKER_ADDRESS (default: asked of --tracker)
   --epoch-seconds N        epoch length              SHOAL_EPOCH_SECONDS (default 3600; the tracker's wins)
   --max-sessions N         payment sessions open     SHOAL_MAX_SESSIONS (default 100000)
+  --mesh-port PORT|off     libp2p mesh TCP port      SHOAL_MESH_PORT    (default HTTP port + 100)
+  --mesh-peer MULTIADDR    a mesh peer to dial at start, ending in /p2p/<peer id> (repeatable)
+                                                     SHOAL_MESH_PEERS (comma-separated)
+  --mesh-relay MULTIADDR   behind NAT: a relay to be reachable through (repeatable)
+                                                     SHOAL_MESH_RELAYS (comma-separated)
+  --mesh-relay-server      relay for nodes behind NAT (needs a public address)
+  --mesh-upnp              map the mesh port on the home router (UPnP)
   --accept-pushes WHICH    manifests (default): store PUT /c/<cid> only for content a held
                            manifest names; any: store every push that matches its CID
   --tls-cert FILE          PEM certificate (HTTPS)   SHOAL_TLS_CERT
@@ -158,6 +165,11 @@ const CONFIG_KEYS = new Set([
   'trackerAddress',
   'epochSeconds',
   'maxSessions',
+  'meshPort',
+  'meshPeers',
+  'meshRelays',
+  'meshRelayServer',
+  'meshUpnp',
   'acceptPushes',
   'tlsCert',
   'tlsKey',
@@ -283,6 +295,36 @@ export function parseCommand(
   const maxSessions = count(values['max-sessions'], 'SHOAL_MAX_SESSIONS', 'maxSessions', '--max-sessions')
   if (maxSessions !== undefined) options.maxSessions = maxSessions
 
+  const meshPort = pick(values['mesh-port'], 'SHOAL_MESH_PORT', 'meshPort')
+  let meshPeers: string[] = values['mesh-peer'] ?? []
+  if (meshPeers.length === 0 && env.SHOAL_MESH_PEERS)
+    meshPeers = env.SHOAL_MESH_PEERS.split(',').map((p) => p.trim())
+  if (meshPeers.length === 0 && Array.isArray(file.meshPeers)) meshPeers = file.meshPeers.map(String)
+  let meshRelays: string[] = values['mesh-relay'] ?? []
+  if (meshRelays.length === 0 && env.SHOAL_MESH_RELAYS)
+    meshRelays = env.SHOAL_MESH_RELAYS.split(',').map((p) => p.trim())
+  if (meshRelays.length === 0 && Array.isArray(file.meshRelays)) meshRelays = file.meshRelays.map(String)
+  const relayServer = values['mesh-relay-server'] === true || file.meshRelayServer === true
+  const upnp = values['mesh-upnp'] === true || file.meshUpnp === true
+  if (meshPort === 'off') options.mesh = false
+  else if (meshPort !== undefined || meshPeers.length > 0 || meshRelays.length > 0 || relayServer || upnp) {
+    const port = meshPort === undefined ? undefined : Number(meshPort)
+    if (port !== undefined && !(/^\d{1,5}$/.test(meshPort!) && port <= 65535))
+      throw new InvalidArgumentError(`--mesh-port: "${meshPort}" is not a port or off`)
+    options.mesh = {
+      ...(port === undefined ? {} : { port }),
+      bootstrap: meshPeers.map((addr) => {
+        const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1]
+        if (id === undefined)
+          throw new InvalidArgumentError(`--mesh-peer: "${addr}" does not end in /p2p/<peer id>`)
+        return { peerId: id, multiaddrs: [addr] }
+      }),
+      ...(meshRelays.length > 0 ? { relays: meshRelays } : {}),
+      ...(relayServer ? { relayServer } : {}),
+      ...(upnp ? { upnp } : {}),
+    }
+  }
+
   let siteSpecs: string[] = values.site ?? []
   if (siteSpecs.length === 0 && env.SHOAL_SITES) siteSpecs = env.SHOAL_SITES.split(',').map((s) => s.trim())
   if (siteSpecs.length === 0 && file.sites !== undefined) {
@@ -348,6 +390,11 @@ const OPTIONS = {
   'tracker-address': { type: 'string' },
   'epoch-seconds': { type: 'string' },
   'max-sessions': { type: 'string' },
+  'mesh-port': { type: 'string' },
+  'mesh-peer': { type: 'string', multiple: true },
+  'mesh-relay': { type: 'string', multiple: true },
+  'mesh-relay-server': { type: 'boolean' },
+  'mesh-upnp': { type: 'boolean' },
   'accept-pushes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },

@@ -258,7 +258,8 @@ export function createContentService(
         return { kind: 'stored', entry }
       }
       metrics?.cacheMisses.inc({ kind: 'content' })
-      const sources = [...(options.sources ?? []), ...(components.sources ?? [])]
+      // a source named by the request and by the node (the mesh) is tried once
+      const sources = [...new Set([...(options.sources ?? []), ...(components.sources ?? [])])]
       const pipe = createPipe()
       // The fill belongs to the node, not to this request: it goes on when the client leaves.
       const done = fill(cid, sources, (piece) => pipe.push(piece), undefined).then(

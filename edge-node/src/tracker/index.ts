@@ -2,15 +2,15 @@
  * How a started node presents itself to its tracker: its peer identity, the record it
  * signs, and the announcer that keeps it registered.
  */
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import type { LocalAccount } from 'viem/accounts'
 import type { AnnounceOptions } from '../cli/args.ts'
+import { loadOrCreateMeshKey } from '../mesh/identity.ts'
 import type { EdgeNode } from '../node.ts'
 import { type Announcer, createAnnouncer } from './announcer.ts'
-import { loadOrCreatePeerIdentity } from './peer-identity.ts'
 
 export { type Announcer, type AnnouncerInit, createAnnouncer, type NodeFigures } from './announcer.ts'
-export { loadOrCreatePeerIdentity, type PeerIdentity, peerIdOf } from './peer-identity.ts'
 
 /**
  * Registers a started node with `node.options.trackerUrl` and keeps it registered.
@@ -28,13 +28,20 @@ export async function announceNode(
 ): Promise<Announcer> {
   const trackerUrl = node.options.trackerUrl
   if (trackerUrl === undefined) throw new Error('announceNode needs a node with a trackerUrl')
-  const { peerId } = await loadOrCreatePeerIdentity(node.options.dataDir)
+  // the mesh's identity (the same key file when the mesh is off), so the record names the
+  // peer id the mesh listens under, and the addresses it and the relay are reached at
+  const peerId =
+    node.mesh?.peerId ?? peerIdFromPrivateKey(await loadOrCreateMeshKey(node.options.dataDir)).toString()
+  const multiaddrs = [
+    ...(components.multiaddrs ?? node.mesh?.recordMultiaddrs() ?? []),
+    ...(node.relay === undefined ? [] : [node.relay.multiaddr]),
+  ]
   const announcer = createAnnouncer(
     {
       trackerUrl,
       record: {
         peerId,
-        multiaddrs: components.multiaddrs ?? [],
+        multiaddrs,
         httpUrl: announce.publicUrl ?? `${node.url}/`,
         region: announce.region,
         capacity: announce.capacity,

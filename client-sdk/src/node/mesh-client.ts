@@ -1,0 +1,160 @@
+/**
+ * The SDK's mesh client for Node: joins the mesh as a dial-only libp2p peer and
+ * fetches content over `/shoal/chunk/1.0.0`, so it reaches nodes that have no public
+ * HTTP address. Every chunk is checked against the CID's leaves before it is yielded.
+ */
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  AbortError,
+  type Cid,
+  chunkCount,
+  InvalidArgumentError,
+  InvalidCidError,
+  isCidText,
+  parseCid,
+  UnavailableError,
+} from '@shoal/protocol'
+import { askHave, CHUNK_PROTOCOL, HAVE_PROTOCOL, MESH_LIMITS, requestChunks } from './mesh-protocol.ts'
+import { createMeshTransport } from './mesh-transport.ts'
+
+export const DEFAULT_MESH_CLIENT_TIMEOUT_MS = 10_000
+
+/** A node to fetch from: its peer id and where to dial it. */
+export interface MeshNode {
+  peerId: string
+  multiaddrs: string[]
+}
+
+export interface MeshClientInit {
+  /** Per-request timeout (dial, first answer) in milliseconds. */
+  timeoutMs?: number
+  /** The client's libp2p identity; a fresh one each start when absent. */
+  privateKey?: PrivateKey
+}
+
+export interface MeshFetchOptions {
+  signal?: AbortSignal
+  /** The CID's verified leaves, when the caller has them (saves one frame). */
+  leaves?: Uint8Array
+}
+
+export interface MeshClient {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Whether `node` holds `cid` (`/shoal/have/1.0.0`). */
+  has(node: MeshNode, cid: string | Cid, options?: { signal?: AbortSignal }): Promise<boolean>
+  /** The object's verified bytes, streamed chunk by chunk (the chunks' parts, uncopied). */
+  stream(
+    node: MeshNode,
+    cid: string | Cid,
+    options?: MeshFetchOptions,
+  ): AsyncGenerator<Uint8Array, void, undefined>
+  /** The whole object, verified. */
+  fetch(node: MeshNode, cid: string | Cid, options?: MeshFetchOptions): Promise<Uint8Array>
+}
+
+const toCid = (cid: string | Cid): Cid => {
+  if (typeof cid !== 'string') return cid
+  if (!isCidText(cid)) throw new InvalidCidError(`"${String(cid).slice(0, 80)}" is not a CID`)
+  return parseCid(cid)
+}
+
+/**
+ * @example
+ * const mesh = createMeshClient()
+ * await mesh.start()
+ * const bytes = await mesh.fetch({ peerId, multiaddrs }, cid)
+ * await mesh.stop()
+ */
+export function createMeshClient(init: MeshClientInit = {}): MeshClient {
+  const timeoutMs = init.timeoutMs ?? DEFAULT_MESH_CLIENT_TIMEOUT_MS
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+    throw new InvalidArgumentError('mesh client timeoutMs must be a positive integer')
+  let libp2p: Libp2p | undefined
+
+  const running = (): Libp2p => {
+    if (libp2p === undefined) throw new InvalidArgumentError('start the mesh client first')
+    return libp2p
+  }
+  const signalOf = (signal?: AbortSignal) =>
+    AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
+
+  const dial = async (node: MeshNode, protocol: string, signal?: AbortSignal) => {
+    const addrs = node.multiaddrs.map((a) => {
+      try {
+        const m = multiaddr(a)
+        return a.includes('/p2p/') ? m : m.encapsulate(`/p2p/${node.peerId}`)
+      } catch (cause) {
+        throw new InvalidArgumentError(`"${a}" is not a multiaddr`, { cause })
+      }
+    })
+    if (addrs.length === 0) throw new InvalidArgumentError('the node has no multiaddrs')
+    const p2p = running()
+    try {
+      const connection = await p2p.dial(addrs, { signal: signalOf(signal) })
+      return {
+        peer: connection.remotePeer,
+        stream: await connection.newStream(protocol, {
+          signal: signalOf(signal),
+          runOnLimitedConnection: true,
+        }),
+      }
+    } catch (err) {
+      if (signal?.aborted === true) throw new AbortError('the operation was aborted', { cause: err })
+      throw new UnavailableError(`mesh node ${node.peerId} cannot be reached`, { cause: err })
+    }
+  }
+
+  async function* stream(node: MeshNode, cidInput: string | Cid, options: MeshFetchOptions = {}) {
+    const cid = toCid(cidInput)
+    let leaves = options.leaves
+    const count = chunkCount(cid)
+    for (let from = 0; from < count; from += MESH_LIMITS.maxChunksPerRequest) {
+      const to = Math.min(count, from + MESH_LIMITS.maxChunksPerRequest)
+      const { stream: s } = await dial(node, CHUNK_PROTOCOL, options.signal)
+      for await (const chunk of requestChunks(s, cid, from, to, {
+        ...(leaves === undefined ? {} : { leaves }),
+        onLeaves: (l) => {
+          leaves = l
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+        stallTimeoutMs: timeoutMs,
+      })) {
+        for (const part of chunk.bytes) yield part
+      }
+    }
+  }
+
+  return {
+    async start() {
+      if (libp2p !== undefined) return
+      libp2p = await createMeshTransport({
+        ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
+        listen: [],
+      })
+    },
+    async stop() {
+      const p2p = libp2p
+      libp2p = undefined
+      await p2p?.stop()
+    },
+    async has(node, cidInput, options = {}) {
+      const cid = toCid(cidInput)
+      const { stream: s } = await dial(node, HAVE_PROTOCOL, options.signal)
+      const [has] = await askHave(s, [cid], { signal: signalOf(options.signal) })
+      return has === true
+    },
+    stream,
+    async fetch(node, cid, options = {}) {
+      const parsed = toCid(cid)
+      const out = new Uint8Array(parsed.size)
+      let at = 0
+      for await (const part of stream(node, parsed, options)) {
+        out.set(part, at)
+        at += part.length
+      }
+      return out
+    },
+  }
+}

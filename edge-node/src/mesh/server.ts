@@ -1,0 +1,182 @@
+/**
+ * The answering side of `/shoal/have/1.0.0` and `/shoal/chunk/1.0.0`. A malformed or
+ * oversized request gets an error header when one can still be sent, and the stream
+ * is closed; nothing a peer sends can throw out of a handler.
+ */
+import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
+import {
+  type ChunkRequest,
+  decodeChunkRequest,
+  decodeHaveRequest,
+  frameReader,
+  MESH_LIMITS,
+  writeFrame,
+  writeFrames,
+  writeJson,
+} from '@shoal/client-sdk/node'
+import { type Cid, chunkSpan, isShoalError, NotFoundError } from '@shoal/protocol'
+import type { Logger } from 'pino'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { TokenBucket } from '../limits/token-bucket.ts'
+import type { MeshHoldings } from './holdings.ts'
+
+export interface MeshServerComponents {
+  holdings: MeshHoldings
+  /** The node's egress cap: chunk bytes sent to peers take its tokens like HTTP bodies. */
+  egress?: Pick<TokenBucket, 'take'>
+  logger?: Logger
+  /** Counts answered requests and bytes (metrics). */
+  onServed?: (kind: 'have' | 'chunk', bytes: number) => void
+}
+
+export interface MeshServerInit {
+  /** How long a peer has to send its request frame. */
+  requestTimeoutMs: number
+}
+
+const codeOf = (err: unknown): string => (isShoalError(err) ? err.code : 'SHOAL_ERR_INVALID_FORMAT')
+
+async function failStream(
+  stream: Stream,
+  err: unknown,
+  log: Logger | undefined,
+  peer: string,
+  answered = false,
+) {
+  log?.debug({ peer, err: (err as Error).message }, 'mesh request refused')
+  // once the header went out, an error can only be told by resetting the stream
+  if (!answered && isShoalError(err) && stream.status === 'open') {
+    try {
+      await writeJson(stream, { status: 'error', code: err.code, message: err.message.slice(0, 200) })
+      await stream.close({ signal: AbortSignal.timeout(1000) })
+      return
+    } catch {
+      // fall through to abort
+    }
+  }
+  stream.abort(err instanceof Error ? err : new Error(String(err)))
+}
+
+/** `/shoal/have/1.0.0`: which of these CIDs do you hold? */
+export function haveHandler(init: MeshServerInit, components: MeshServerComponents): StreamHandler {
+  return async (stream: Stream, connection: Connection) => {
+    const reader = frameReader(stream)
+    const peer = connection.remotePeer.toString()
+    try {
+      const frame = await reader.next(MESH_LIMITS.maxRequestBytes, {
+        signal: AbortSignal.timeout(init.requestTimeoutMs),
+      })
+      if (frame === undefined) {
+        stream.abort(new Error('no request'))
+        return
+      }
+      const cids = decodeHaveRequest(frame)
+      await writeJson(stream, { have: cids.map((cid) => components.holdings.has(cid)) })
+      await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
+      components.onServed?.('have', 0)
+    } catch (err) {
+      await failStream(stream, err, components.logger, peer).catch(() => {})
+    } finally {
+      reader.release()
+    }
+  }
+}
+
+/** Bytes of chunk frames handed to the stream in one send. */
+const SEND_BATCH_BYTES = 1024 * 1024
+
+/** Sends chunks `[from, to)`: one frame per chunk, never copying a memory-tier body. */
+async function sendChunks(
+  stream: Stream,
+  holdings: MeshHoldings,
+  cid: Cid,
+  request: ChunkRequest,
+  signal: AbortSignal,
+  egress: Pick<TokenBucket, 'take'> | undefined,
+): Promise<number> {
+  if (request.from === request.to) return 0
+  const start = chunkSpan(cid, request.from).start
+  const end = chunkSpan(cid, request.to - 1).end
+  const body = await holdings.read(cid, start, end, { signal })
+  if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
+  if (body instanceof Uint8Array) {
+    // a few chunks a send (write batching): fewer Yamux frames and Noise messages
+    let batch: Uint8Array[] = []
+    let batched = 0
+    for (let i = request.from; i < request.to; i++) {
+      const span = chunkSpan(cid, i)
+      batch.push(body.subarray(span.start - start, span.end - start))
+      batched += span.end - span.start
+      if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
+        await egress?.take(batched, { signal })
+        await writeFrames(stream, batch, { signal })
+        batch = []
+        batched = 0
+      }
+    }
+    return end - start
+  }
+  // from disk: regroup the file's pieces into whole chunks
+  let index = request.from
+  let pending = new Uint8ArrayList()
+  let want = chunkSpan(cid, index).end - chunkSpan(cid, index).start
+  for await (const piece of body) {
+    let rest = piece
+    while (rest.length > 0) {
+      const take = Math.min(rest.length, want - pending.byteLength)
+      pending.append(rest.subarray(0, take))
+      rest = rest.subarray(take)
+      if (pending.byteLength === want) {
+        await egress?.take(want, { signal })
+        await writeFrame(stream, pending, { signal })
+        pending = new Uint8ArrayList()
+        index++
+        if (index < request.to) want = chunkSpan(cid, index).end - chunkSpan(cid, index).start
+      }
+    }
+  }
+  if (index !== request.to) throw new NotFoundError(`${cid.text} ended early on disk`)
+  return end - start
+}
+
+/** `/shoal/chunk/1.0.0`: send me chunks `[from, to)` of a CID (and its leaves). */
+export function chunkHandler(init: MeshServerInit, components: MeshServerComponents): StreamHandler {
+  return async (stream: Stream, connection: Connection) => {
+    const reader = frameReader(stream)
+    const peer = connection.remotePeer.toString()
+    const controller = new AbortController()
+    const onClose = () => controller.abort()
+    stream.addEventListener('close', onClose)
+    let answered = false
+    try {
+      const frame = await reader.next(MESH_LIMITS.maxRequestBytes, {
+        signal: AbortSignal.timeout(init.requestTimeoutMs),
+      })
+      reader.release()
+      if (frame === undefined) {
+        stream.abort(new Error('no request'))
+        return
+      }
+      const request = decodeChunkRequest(frame)
+      const cid = request.parsed
+      const { holdings } = components
+      if (!holdings.has(cid)) throw new NotFoundError(`this node does not hold ${cid.text}`)
+      const leaves = request.leaves ? await holdings.leaves(cid, { signal: controller.signal }) : undefined
+      if (request.leaves && leaves === undefined)
+        throw new NotFoundError(`this node has no leaves of ${cid.text}`)
+      answered = true
+      await writeJson(stream, { status: 'ok' }, { signal: controller.signal })
+      if (leaves !== undefined) await writeFrame(stream, leaves, { signal: controller.signal })
+      const bytes = await sendChunks(stream, holdings, cid, request, controller.signal, components.egress)
+      await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
+      components.onServed?.('chunk', bytes)
+    } catch (err) {
+      if (!controller.signal.aborted)
+        await failStream(stream, err, components.logger, peer, answered).catch(() => {})
+      else components.logger?.debug({ peer, code: codeOf(err) }, 'mesh chunk stream closed by the peer')
+    } finally {
+      reader.release()
+      stream.removeEventListener('close', onClose)
+    }
+  }
+}

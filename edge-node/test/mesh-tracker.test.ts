@@ -1,0 +1,149 @@
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  computeCid,
+  encodeNodeRecord,
+  encodeSiteManifest,
+  signNodeRecord,
+  signSiteManifest,
+} from '@shoal/protocol'
+import { createSqliteStore, createTracker } from '@shoal/tracker'
+import { request } from 'undici'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {})
+})
+
+async function waitFor(fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('mesh discovery through the tracker', () => {
+  it('a node with no neighbours finds the holder of a CID in the tracker selection and fetches from it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-mesh-tracker-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const tracker = createTracker(
+      {
+        port: 0,
+        allowPrivateUrls: true,
+        probeIntervalMs: 300,
+        probeTimeoutMs: 1000,
+        auditIntervalMs: 0,
+        stateFlushIntervalMs: 100,
+        shutdownGraceMs: 200,
+      },
+      {
+        store: createSqliteStore({ path: join(dir, 'tracker.db') }),
+        account: privateKeyToAccount(generatePrivateKey()),
+      },
+    )
+    await tracker.start()
+    cleanups.push(() => tracker.stop())
+
+    let hits = 0
+    const bytes = Buffer.alloc(700_000, 7)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 9)) & 0xff
+    const origin = http.createServer((_req, res) => {
+      hits++
+      res.writeHead(200, { 'content-length': bytes.length }).end(bytes)
+    })
+    origin.listen(0, '127.0.0.1')
+    await once(origin, 'listening')
+    cleanups.push(() => new Promise((r) => origin.close(r)))
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
+
+    const start = async (name: string) => {
+      const account = privateKeyToAccount(generatePrivateKey())
+      const node = createEdgeNode(
+        {
+          dataDir: join(dir, name),
+          host: '127.0.0.1',
+          port: 0,
+          shutdownGraceMs: 100,
+          trackerUrl: tracker.url,
+        },
+        { account },
+      )
+      await node.start()
+      cleanups.push(() => node.stop())
+      return { node, account }
+    }
+    const a = await start('a')
+    const b = await start('b')
+    // A registers its real peer id and multiaddrs, as a node's record carries them
+    const record = await signNodeRecord(a.account, {
+      node: a.account.address,
+      peerId: a.node.mesh!.peerId,
+      multiaddrs: a.node.mesh!.recordMultiaddrs(),
+      httpUrl: `${a.node.url}/`,
+      region: 'eu-west',
+      capacity: 12_500_000,
+      payout: a.account.address,
+      timestamp: Math.floor(Date.now() / 1000),
+    })
+    const registered = await request(`${tracker.url}/v1/nodes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: encodeNodeRecord(record),
+    })
+    expect(registered.statusCode).toBeLessThan(300)
+    await registered.body.dump()
+    await waitFor(() => tracker.index.get(a.account.address)?.status === 'active')
+
+    const publisher = privateKeyToAccount(generatePrivateKey())
+    const { cid } = await computeCid(bytes)
+    const manifest = await signSiteManifest(publisher, {
+      publisher: publisher.address,
+      site: 'demo',
+      sequence: 1,
+      origin: `${originUrl}/`,
+      timestamp: Math.floor(Date.now() / 1000),
+      entries: [
+        {
+          path: '/f.bin',
+          cid: cid.text,
+          size: bytes.length,
+          contentType: 'application/octet-stream',
+          cacheControl: '',
+        },
+      ],
+    })
+    for (const { node } of [a, b]) {
+      const res = await request(`${node.url}/manifests/demo`, {
+        method: 'PUT',
+        body: encodeSiteManifest(manifest),
+      })
+      expect(res.statusCode).toBe(200)
+      await res.body.dump()
+    }
+    const get = async (node: EdgeNode) => {
+      const res = await request(`${node.url}/s/demo/f.bin`)
+      return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) }
+    }
+    expect((await get(a.node)).body.equals(bytes)).toBe(true)
+    expect(hits).toBe(1)
+    expect(b.node.mesh!.neighbours()).toEqual([])
+
+    // a node started once A is registered has it as a neighbour before any miss
+    const c = await start('c')
+    await waitFor(() => c.node.mesh!.neighbours().includes(a.node.mesh!.peerId))
+
+    const fromB = await get(b.node)
+    expect(fromB.status).toBe(200)
+    expect(fromB.body.equals(bytes)).toBe(true)
+    expect(hits).toBe(1)
+    expect(b.node.mesh!.neighbours()).toContain(a.node.mesh!.peerId)
+  })
+})
