@@ -34,6 +34,8 @@ let cert: Buffer
 const hits: string[] = []
 const nodes: { node: EdgeNode; account: PrivateKeyAccount; region: string }[] = []
 const me = privateKeyToAccount(generatePrivateKey())
+/** The app whose escrow pays for the relayed bytes. */
+const app = privateKeyToAccount(generatePrivateKey())
 
 async function startRelayNode(region: string, issuers: string[]): Promise<(typeof nodes)[number]> {
   const account = privateKeyToAccount(generatePrivateKey())
@@ -144,7 +146,7 @@ describe('relays through the tracker', () => {
 
   it('client.relayDispatcher-style: fetch over http and https (CONNECT) through a selected relay', async () => {
     const client = createClient({ tracker: t.url, region: 'eu-west' })
-    const dispatcher = relayDispatcher(client, { account: me, requestTls: { ca: cert } })
+    const dispatcher = relayDispatcher(client, { account: me, payer: app.address, requestTls: { ca: cert } })
     try {
       const a = await fetch(`${httpUrl}/plain`, { dispatcher })
       expect(a.status).toBe(200)
@@ -163,7 +165,10 @@ describe('relays through the tracker', () => {
   })
 
   it('answers a forbidden destination with the relay 403, without failing over', async () => {
-    const dispatcher = createRelayDispatcher({ account: me, region: 'eu-west' }, { tracker: { url: t.url } })
+    const dispatcher = createRelayDispatcher(
+      { account: me, payer: app.address, region: 'eu-west' },
+      { tracker: { url: t.url } },
+    )
     try {
       const res = await fetch('http://10.0.0.1/', { dispatcher })
       expect(res.status).toBe(403)
@@ -184,7 +189,7 @@ describe('relay failover', () => {
     const stranger = privateKeyToAccount(generatePrivateKey()).address
     const refusing = await startRelayNode('eu-west', [stranger])
     const good = await startRelayNode('eu-west', [issuer])
-    const ticket = await requestRelayTicket(t.url, me)
+    const ticket = await requestRelayTicket(t.url, me, { body: { publisher: app.address } })
     for (const target of [`${httpUrl}/failover`, `${httpsUrl}/failover-tls`]) {
       const dispatcher = createRelayDispatcher(
         {
@@ -209,7 +214,7 @@ describe('relay failover', () => {
   it('fails with a typed error listing each relay when none will carry the request', async () => {
     const stranger = privateKeyToAccount(generatePrivateKey()).address
     const refusing = await startRelayNode('eu-west', [stranger])
-    const ticket = await requestRelayTicket(t.url, me)
+    const ticket = await requestRelayTicket(t.url, me, { body: { publisher: app.address } })
     const dispatcher = createRelayDispatcher({ relays: [refusing.node.relay!.url], ticket }, {})
     try {
       const err = await fetch(`${httpUrl}/nowhere`, { dispatcher }).catch((e: unknown) => e)

@@ -15,8 +15,11 @@ import {
 } from '@shoal/client-sdk/node'
 import { InvalidArgumentError } from '@shoal/protocol'
 import pino from 'pino'
+import { formatUnits } from 'viem'
 import { configPathOf, parseCommand, USAGE } from '../src/cli/args.ts'
 import { createEdgeNode } from '../src/node.ts'
+import { claimEarnings } from '../src/receipts/claim.ts'
+import { createReceiptSubmitter } from '../src/receipts/submitter.ts'
 import { announceNode } from '../src/tracker/index.ts'
 
 /**
@@ -74,6 +77,25 @@ async function main(argv: string[]): Promise<number> {
     case 'key-show':
       process.stdout.write(`${await keystoreAddress(serviceKeyFiles(command.dataDir, 'node').keyFile)}\n`)
       return 0
+    case 'claim': {
+      const account = await loadOrCreateServiceKey({ ...keyInit(command.dataDir) })
+      const r = await claimEarnings(
+        {
+          trackerUrl: command.trackerUrl,
+          rpcUrl: command.rpcUrl,
+          distributor: command.distributor,
+          ...(command.payout === undefined ? {} : { payout: command.payout }),
+        },
+        account,
+      )
+      const tokens = (v: bigint) => formatUnits(v, 18)
+      process.stdout.write(
+        r.claimed === 0n
+          ? `nothing to claim (epoch ${r.epoch}: earned ${tokens(r.cumulative)} SHOAL in all)\nbalance ${tokens(r.balance)} SHOAL\n`
+          : `claimed ${tokens(r.claimed)} SHOAL (epoch ${r.epoch}, tx ${r.transaction}, gas ${r.gasUsed})\nbalance ${tokens(r.balance)} SHOAL\n`,
+      )
+      return 0
+    }
     case 'start': {
       const log = pino({ level: command.logLevel, base: { service: 'shoal-node' } })
       const options = { ...command.options }
@@ -92,8 +114,18 @@ async function main(argv: string[]): Promise<number> {
         options.trackerUrl === undefined
           ? undefined
           : await announceNode(node, account, command.announce, { logger: log })
+      // ended epochs' receipts go to the tracker for settlement
+      const submitter =
+        options.trackerUrl === undefined
+          ? undefined
+          : createReceiptSubmitter(
+              { trackerUrl: options.trackerUrl, epochSeconds: node.options.epochSeconds },
+              { book: node.receipts, account, logger: log },
+            )
+      submitter?.start()
       await untilStopped(
         async () => {
+          await submitter?.stop()
           await announcer?.stop()
           await node.stop()
         },

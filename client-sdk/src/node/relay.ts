@@ -43,6 +43,11 @@ export interface RelayDispatcherInit {
   ticket?: Signed<Ticket> | ((options: { signal?: AbortSignal }) => Promise<Signed<Ticket>>)
   /** The client key tickets are requested for (when `ticket` is not given). */
   account?: Pick<RecordSigner, 'address'>
+  /**
+   * Whose escrow pays for the relayed bytes (the app's publisher account), named in the
+   * ticket request (docs/receipts.md, Tickets); needed when `ticket` is not given.
+   */
+  payer?: `0x${string}`
   cooldownMs?: number
   refreshMs?: number
   /** TLS options for https destinations reached through tunnels (e.g. a private CA). */
@@ -131,9 +136,12 @@ export class RelayDispatcher extends Dispatcher {
     super()
     if (init.relays === undefined && components.tracker === undefined)
       throw new InvalidArgumentError('a relay dispatcher needs a tracker or a list of relays')
-    if (init.ticket === undefined && (init.account === undefined || components.tracker === undefined))
+    if (
+      init.ticket === undefined &&
+      (init.account === undefined || init.payer === undefined || components.tracker === undefined)
+    )
       throw new InvalidArgumentError(
-        'a relay dispatcher needs a ticket, or an account and a tracker to get one',
+        'a relay dispatcher needs a ticket, or an account, a payer and a tracker to get one',
       )
     for (const url of init.relays ?? []) {
       if (!/^http:\/\/[^/]+\/?$/.test(url))
@@ -200,7 +208,7 @@ export class RelayDispatcher extends Dispatcher {
       next = await requestRelayTicket(
         this.#components.tracker!.url,
         this.#init.account!,
-        signal !== undefined ? { signal } : {},
+        { body: { publisher: this.#init.payer }, ...(signal !== undefined ? { signal } : {}) },
         this.#components.fetch,
       )
     } else if (typeof source === 'function') next = await source(signal !== undefined ? { signal } : {})

@@ -15,6 +15,8 @@ Usage:
   shoal-node key create [--data-dir]  create the node key (asks for a passphrase on a TTY,
                                       else reads SHOAL_KEY_PASSPHRASE)
   shoal-node key show [--data-dir]    print the node's address
+  shoal-node claim --rpc-url URL --distributor 0xADDR [--tracker URL] [--payout 0xADDR] [--data-dir]
+                                      collect the node's settled earnings (the node key pays gas)
   shoal-node --help | --version
 
 Start options (each has an environment variable; flags win):
@@ -85,6 +87,14 @@ export type Command =
   | { kind: 'version' }
   | { kind: 'key-create'; dataDir: string }
   | { kind: 'key-show'; dataDir: string }
+  | {
+      kind: 'claim'
+      dataDir: string
+      trackerUrl: string
+      rpcUrl: string
+      distributor: `0x${string}`
+      payout?: `0x${string}`
+    }
   | {
       kind: 'start'
       options: EdgeNodeOptions
@@ -179,6 +189,8 @@ const CONFIG_KEYS = new Set([
   'capacity',
   'payout',
   'relay',
+  'rpcUrl',
+  'distributor',
 ])
 
 /**
@@ -223,6 +235,29 @@ export function parseCommand(
   const dataDir = pick(values['data-dir'], 'SHOAL_DATA_DIR', 'dataDir') ?? './shoal-data'
 
   const [command, sub, ...rest] = positionals
+  if (command === 'claim') {
+    if (sub !== undefined)
+      throw new InvalidArgumentError('usage: shoal-node claim --rpc-url URL --distributor 0xADDR')
+    const trackerUrl = pick(values.tracker, 'SHOAL_TRACKER', 'tracker')
+    const rpcUrl = pick(values['rpc-url'], 'SHOAL_RPC_URL', 'rpcUrl')
+    const distributor = pick(values.distributor, 'SHOAL_DISTRIBUTOR', 'distributor')
+    const payout = pick(values.payout, 'SHOAL_PAYOUT', 'payout')
+    if (trackerUrl === undefined)
+      throw new InvalidArgumentError('claim needs --tracker URL (where the proofs are)')
+    if (rpcUrl === undefined) throw new InvalidArgumentError('claim needs --rpc-url URL (the chain)')
+    if (distributor === undefined || !/^0x[0-9a-fA-F]{40}$/.test(distributor))
+      throw new InvalidArgumentError('claim needs --distributor 0xADDRESS (the RewardDistributor)')
+    if (payout !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(payout))
+      throw new InvalidArgumentError(`--payout: "${payout}" is not an 0x address`)
+    return {
+      kind: 'claim',
+      dataDir,
+      trackerUrl,
+      rpcUrl,
+      distributor: distributor as `0x${string}`,
+      ...(payout === undefined ? {} : { payout: payout as `0x${string}` }),
+    }
+  }
   if (command === 'key') {
     if (rest.length > 0 || (sub !== 'create' && sub !== 'show')) {
       throw new InvalidArgumentError('usage: shoal-node key create|show [--data-dir DIR]')
@@ -403,6 +438,8 @@ const OPTIONS = {
   region: { type: 'string' },
   capacity: { type: 'string' },
   payout: { type: 'string' },
+  'rpc-url': { type: 'string' },
+  distributor: { type: 'string' },
   'relay-listen': { type: 'string' },
   'relay-issuer': { type: 'string', multiple: true },
   'relay-public-url': { type: 'string' },
