@@ -655,6 +655,18 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const dashboard = createNodeDashboard(
     {},
     {
+      // what the node itself knows: its neighbours and its receipt book (callers may override)
+      ...(mesh === undefined
+        ? {}
+        : { peers: () => ({ count: mesh.neighbours().length, neighbours: mesh.neighbours() }) }),
+      receipts: () => {
+        const epochs = receipts.totals()
+        return {
+          receipts: epochs.reduce((n, e) => n + e.receipts, 0),
+          bytes: epochs.reduce((n, e) => n + e.bytes, 0),
+          epochs,
+        }
+      },
       ...components.dashboard,
       metrics,
       store,

@@ -14,9 +14,9 @@ import type { ReceiptBook } from './book.ts'
 export interface ReceiptSubmitterInit {
   trackerUrl: string
   epochSeconds: number
-  /** Wait after an epoch ends before submitting it (s). Default 10. */
+  /** Wait after an epoch ends before submitting it (s). Default a fifth of an epoch, at most 10 s. */
   graceSeconds?: number
-  /** How often to look for epochs to submit (ms). Default 30 s. */
+  /** How often to look for epochs to submit (ms). Default a fifth of an epoch, at most 30 s. */
   intervalMs?: number
 }
 
@@ -38,7 +38,8 @@ export function createReceiptSubmitter(
 ): ReceiptSubmitter {
   const { book, account, logger } = components
   const clock = components.clock ?? Date.now
-  const grace = init.graceSeconds ?? 10
+  const grace = init.graceSeconds ?? Math.min(10, Math.ceil(init.epochSeconds / 5))
+  const interval = init.intervalMs ?? Math.min(30_000, init.epochSeconds * 200)
   const stopController = new AbortController()
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> | undefined
@@ -85,7 +86,7 @@ export function createReceiptSubmitter(
       .finally(() => {
         running = undefined
         if (!stopController.signal.aborted) {
-          timer = setTimeout(tick, init.intervalMs ?? 30_000)
+          timer = setTimeout(tick, interval)
           timer.unref()
         }
       })

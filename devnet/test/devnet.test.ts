@@ -1,0 +1,92 @@
+/**
+ * The whole network in one test: the real chain, tracker, edge-node processes, origin,
+ * SDK, settlement and claims, exactly as `npm start` runs them.
+ */
+import { publisherEscrowAbi, shoalTokenAbi } from '@shoal/contracts'
+import { describe, expect, it } from 'vitest'
+import { parseDevnetArgs } from '../src/args.ts'
+import { PUBLISHER_DEPOSIT, startDevnet } from '../src/devnet.ts'
+import { requireFreePorts } from '../src/ports.ts'
+import { runScenario } from '../src/scenario.ts'
+
+const QUIET = { step() {}, done() {} }
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('the devnet', () => {
+  it('publishes, serves verified bytes, catches the corrupt node, settles an epoch on chain and pays every claim', async () => {
+    const devnet = await startDevnet({ nodes: 3, basePort: 17_470, keep: false, exit: true }, QUIET)
+    const pids = devnet.nodes.map((n) => n.pid)
+    try {
+      const result = await runScenario(devnet, QUIET)
+      expect(result.fetched.verifiedEqual).toBe(true)
+      expect(result.fetched.requests).toBeGreaterThan(0)
+      expect(result.receiptsAccepted).toBeGreaterThan(0)
+      expect(result.settledEpochs.length).toBeGreaterThanOrEqual(1)
+
+      const corrupt = result.nodes.find((n) => n.node.corrupt)!
+      expect(corrupt.integrityFailures).toBeGreaterThanOrEqual(1)
+      expect(corrupt.status).toBe('cooling-off')
+      expect(corrupt.earned).toBe(0n)
+
+      // what the nodes hold is exactly what left the publisher's escrow
+      const { publicClient } = devnet.chain.client
+      const earned = result.nodes.reduce((sum, n) => sum + n.earned, 0n)
+      expect(earned).toBeGreaterThan(0n)
+      const escrowLeft = await publicClient.readContract({
+        address: devnet.contracts.escrow,
+        abi: publisherEscrowAbi,
+        functionName: 'balanceOf',
+        args: [devnet.publisher.address],
+      })
+      const unclaimed = await publicClient.readContract({
+        address: devnet.contracts.token,
+        abi: shoalTokenAbi,
+        functionName: 'balanceOf',
+        args: [devnet.contracts.distributor],
+      })
+      expect(PUBLISHER_DEPOSIT - escrowLeft).toBe(earned + unclaimed)
+      expect(unclaimed).toBe(0n)
+      expect(result.table).toContain('node X (corrupt)')
+    } finally {
+      await devnet.stop()
+    }
+    // every process it started has ended, and its ports are free again
+    expect(pids.filter(alive)).toEqual([])
+    await requireFreePorts([17_470, 17_480], 'ports left open')
+  }, 180_000)
+
+  it('refuses bad arguments with clear messages', () => {
+    for (const nodes of ['0', '10000', 'many']) {
+      expect(() => parseDevnetArgs(['--nodes', nodes])).toThrow(
+        expect.objectContaining({
+          code: 'SHOAL_ERR_INVALID_ARGUMENT',
+          message: expect.stringContaining('--nodes'),
+        }),
+      )
+    }
+    expect(() => parseDevnetArgs(['--bogus'])).toThrow(
+      expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }),
+    )
+    expect(parseDevnetArgs(['--nodes', '20', '--keep'])).toMatchObject({ kind: 'run', nodes: 20, keep: true })
+  })
+
+  it('says which ports are taken instead of failing half-way', async () => {
+    const { createServer } = await import('node:net')
+    const server = createServer().listen(17_570, '127.0.0.1')
+    await new Promise((r) => server.once('listening', r))
+    try {
+      await expect(
+        startDevnet({ nodes: 1, basePort: 17_570, keep: false, exit: true }, QUIET),
+      ).rejects.toThrow(/17570.*in use.*--base-port/)
+    } finally {
+      server.close()
+    }
+  })
+})
