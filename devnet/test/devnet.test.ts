@@ -4,6 +4,7 @@
  */
 import { publisherEscrowAbi, shoalTokenAbi } from '@shoal/contracts'
 import { describe, expect, it } from 'vitest'
+import { useBrowser, watchPage } from '../../test-support/browser.ts'
 import { parseDevnetArgs } from '../src/args.ts'
 import { PUBLISHER_DEPOSIT, startDevnet } from '../src/devnet.ts'
 import { requireFreePorts } from '../src/ports.ts'
@@ -20,6 +21,8 @@ const alive = (pid: number) => {
 }
 
 describe('the devnet', () => {
+  const browser = useBrowser()
+
   it('publishes, serves verified bytes, catches the corrupt node, settles an epoch on chain and pays every claim', async () => {
     const devnet = await startDevnet({ nodes: 3, basePort: 17_470, keep: false, exit: true }, QUIET)
     const pids = devnet.nodes.map((n) => n.pid)

@@ -109,7 +109,7 @@ describe('the node dashboard', () => {
     expect(memory.maxBytes).toBe(node.options.memoryCacheBytes)
     expect(memory.objects).toBeGreaterThanOrEqual(1)
     expect(memory.bytes).toBeGreaterThanOrEqual(bytes.length)
-    expect(after.peers).toBeNull()
+    expect(after.peers).toEqual({ count: 0, neighbours: [] }) // the mesh's, with no neighbour yet
     expect(after.receipts).toEqual({ sessions: 2, bytesAcknowledged: 123_456 })
     expect(after.earnings).toBeNull()
     expect(after.mesh).toEqual({ topics: 3 })
@@ -180,7 +180,7 @@ describe('the node dashboard', () => {
           6,
         )
       }
-      expect(await text('#peers')).toBe('not available yet')
+      expect(await text('#peers')).toBe('0')
       expect(await text('#receipts dd[data-key="sessions"]')).toBe('2')
       expect(await text('#receipts dd[data-key="bytesAcknowledged"]')).toBe('123,456')
       expect(await text('#earnings')).toContain('not available yet')
