@@ -20,6 +20,7 @@ export {
   DEV_MNEMONIC,
 } from './constants.ts'
 export { type DeployShoalOptions, deployShoal, type ShoalDeployment } from './deployShoal.ts'
+export { fundEscrow } from './fundEscrow.ts'
 export * from './generated/index.ts'
 export { ROLES, type Role } from './roles.ts'
 export {

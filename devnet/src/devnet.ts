@@ -8,17 +8,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  deployShoal,
-  publisherEscrowAbi,
-  type ShoalChain,
-  type ShoalDeployment,
-  shoalTokenAbi,
-  startChain,
-} from '@shoal/contracts'
+import { deployShoal, fundEscrow, type ShoalChain, type ShoalDeployment, startChain } from '@shoal/contracts'
 import { createSqliteStore, createTracker, createViemSettlementChain, type Tracker } from '@shoal/tracker'
 import pino from 'pino'
-import { type Address, getAddress, type Hex, parseEther } from 'viem'
+import { type Address, getAddress, parseEther } from 'viem'
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { type DevnetArgs, portsOf } from './args.ts'
 import { type CorruptProxy, startCorruptProxy } from './corrupt-proxy.ts'
@@ -123,7 +116,7 @@ export async function startDevnet(args: DevnetArgs, progress: DevnetProgress = S
     progress.done(rpc.url)
 
     progress.step('deploying the contracts and funding the publisher')
-    const [deployer, publisherWallet, settlerWallet] = chain.walletClients
+    const [deployer, , settlerWallet] = chain.walletClients
     const publisher = privateKeyToAccount(chain.accounts[1]!.privateKey)
     // the tracker's key signs tickets and, holding SETTLER_ROLE, posts the epoch roots
     const trackerAccount = privateKeyToAccount(chain.accounts[2]!.privateKey)
@@ -133,31 +126,13 @@ export async function startDevnet(args: DevnetArgs, progress: DevnetProgress = S
       settler: trackerAccount.address,
       noticePeriodSeconds: 7 * 24 * 3600,
     })
-    const wait = (hash: Hex) => chain.publicClient.waitForTransactionReceipt({ hash })
-    await wait(
-      await deployer!.writeContract({
-        address: contracts.token,
-        abi: shoalTokenAbi,
-        functionName: 'mint',
-        args: [publisher.address, PUBLISHER_DEPOSIT],
-      }),
-    )
-    await wait(
-      await publisherWallet!.writeContract({
-        address: contracts.token,
-        abi: shoalTokenAbi,
-        functionName: 'approve',
-        args: [contracts.escrow, PUBLISHER_DEPOSIT],
-      }),
-    )
-    await wait(
-      await publisherWallet!.writeContract({
-        address: contracts.escrow,
-        abi: publisherEscrowAbi,
-        functionName: 'deposit',
-        args: [PUBLISHER_DEPOSIT],
-      }),
-    )
+    await fundEscrow({
+      walletClient: deployer!,
+      publicClient: chain.publicClient,
+      deployment: contracts,
+      publisher: publisher.address,
+      amount: PUBLISHER_DEPOSIT,
+    })
     progress.done(`token ${contracts.token}`)
 
     progress.step('starting the tracker')

@@ -35,7 +35,8 @@ describe('the devnet', () => {
 
       const corrupt = result.nodes.find((n) => n.node.corrupt)!
       expect(corrupt.integrityFailures).toBeGreaterThanOrEqual(1)
-      expect(corrupt.status).toBe('cooling-off')
+      // out of selection: cooling off after a proven failure, or flagged after several
+      expect(['cooling-off', 'flagged']).toContain(corrupt.status)
       expect(corrupt.earned).toBe(0n)
 
       // what the nodes hold is exactly what left the publisher's escrow
@@ -57,6 +58,37 @@ describe('the devnet', () => {
       expect(PUBLISHER_DEPOSIT - escrowLeft).toBe(earned + unclaimed)
       expect(unclaimed).toBe(0n)
       expect(result.table).toContain('node X (corrupt)')
+
+      // the dashboards, in a real browser, show what the APIs say
+      const page = await browser().newPage()
+      const watch = watchPage(page)
+      await page.goto(`${devnet.tracker.url}/dashboard`)
+      for (const n of devnet.nodes) {
+        const api = (await (await fetch(`${devnet.tracker.url}/v1/nodes/${n.address}`)).json()) as {
+          status: string
+        }
+        await page.waitForFunction(
+          ([node, status]) =>
+            document.querySelector(`#nodes tr[data-node="${node}"] td[data-field="status"]`)?.textContent ===
+            status,
+          [n.address, api.status] as const,
+          { timeout: 15_000 },
+        )
+      }
+      const node = devnet.nodes[0]!
+      const data = (await (await fetch(`${node.url}/dashboard/data.json`)).json()) as {
+        traffic: { totalBytes: number }
+      }
+      await page.goto(`${node.url}/dashboard`)
+      expect(await page.locator('#node-address').textContent()).toBe(node.address)
+      await page.waitForFunction(
+        (least) => Number(document.getElementById('total-bytes')?.dataset.value) >= least,
+        data.traffic.totalBytes,
+        { timeout: 15_000 },
+      )
+      expect(watch.requested.every((url) => url.startsWith('http://127.0.0.1:'))).toBe(true)
+      expect(watch.problems).toEqual([])
+      await page.close()
     } finally {
       await devnet.stop()
     }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   deployShoal,
+  fundEscrow,
   publisherEscrowAbi,
   rewardDistributorAbi,
   type ShoalChain,
@@ -64,30 +65,13 @@ afterAll(async () => {
 
 async function fund(publisher: PrivateKeyAccount, amount: bigint) {
   const [admin] = chain.walletClients
-  await wait(
-    await admin!.writeContract({
-      address: shoal.token,
-      abi: shoalTokenAbi,
-      functionName: 'mint',
-      args: [admin!.account.address, amount],
-    }),
-  )
-  await wait(
-    await admin!.writeContract({
-      address: shoal.token,
-      abi: shoalTokenAbi,
-      functionName: 'approve',
-      args: [shoal.escrow, amount],
-    }),
-  )
-  await wait(
-    await admin!.writeContract({
-      address: shoal.escrow,
-      abi: publisherEscrowAbi,
-      functionName: 'depositFor',
-      args: [publisher.address, amount],
-    }),
-  )
+  await fundEscrow({
+    walletClient: admin!,
+    publicClient: chain.publicClient,
+    deployment: shoal,
+    publisher: publisher.address,
+    amount,
+  })
 }
 
 const balanceOf = (a: Address) =>
