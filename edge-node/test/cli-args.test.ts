@@ -82,6 +82,32 @@ describe('shoal-node arguments', () => {
     )
   })
 
+  it('parses claim, and says what it is missing', () => {
+    const d = '0x00000000000000000000000000000000000000d1'
+    expect(
+      parseCommand(
+        ['claim', '--rpc-url', 'http://127.0.0.1:8545', '--distributor', d, '--data-dir', '/n'],
+        { SHOAL_TRACKER: 'http://127.0.0.1:7470' },
+        undefined,
+      ),
+    ).toEqual({
+      kind: 'claim',
+      dataDir: '/n',
+      trackerUrl: 'http://127.0.0.1:7470',
+      rpcUrl: 'http://127.0.0.1:8545',
+      distributor: d,
+    })
+    for (const [argv, missing] of [
+      [['claim', '--rpc-url', 'http://x', '--distributor', d], '--tracker'],
+      [['claim', '--tracker', 'http://x', '--distributor', d], '--rpc-url'],
+      [['claim', '--tracker', 'http://x', '--rpc-url', 'http://x', '--distributor', '0x12'], '--distributor'],
+    ] as const) {
+      expect(() => parseCommand([...argv], {}, undefined)).toThrow(
+        expect.objectContaining({ ...bad, message: expect.stringContaining(missing) }),
+      )
+    }
+  })
+
   it('takes flags over env over config file', () => {
     const file = { memoryCache: '1MiB', diskCache: '10GiB', dataDir: '/from-file' }
     const env = { SHOAL_MEMORY_CACHE: '2MiB', SHOAL_DATA_DIR: '/from-env' }
