@@ -6,7 +6,7 @@ import { publisherEscrowAbi, shoalTokenAbi } from '@shoal/contracts'
 import { describe, expect, it } from 'vitest'
 import { useBrowser, watchPage } from '../../test-support/browser.ts'
 import { parseDevnetArgs } from '../src/args.ts'
-import { PUBLISHER_DEPOSIT, startDevnet } from '../src/devnet.ts'
+import { DEVNET_PRICE_PER_GIB, PUBLISHER_DEPOSIT, startDevnet } from '../src/devnet.ts'
 import { requireFreePorts } from '../src/ports.ts'
 import { runScenario } from '../src/scenario.ts'
 
@@ -37,7 +37,13 @@ describe('the devnet', () => {
       expect(corrupt.integrityFailures).toBeGreaterThanOrEqual(1)
       // out of selection: cooling off after a proven failure, or flagged after several
       expect(['cooling-off', 'flagged']).toContain(corrupt.status)
-      expect(corrupt.earned).toBe(0n)
+      // paid for verified bytes only (clients receipt a chunk after checking it, so the
+      // corrupt node's bad chunks are never paid), and no node for more than its receipts
+      for (const n of result.nodes) {
+        expect(n.earned).toBeLessThanOrEqual(
+          (BigInt(n.receiptedBytes) * DEVNET_PRICE_PER_GIB) / 2n ** 30n + 1n,
+        )
+      }
 
       // what the nodes hold is exactly what left the publisher's escrow
       const { publicClient } = devnet.chain.client
