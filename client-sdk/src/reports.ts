@@ -1,8 +1,7 @@
 /**
- * Signed reports about nodes (`POST /v1/reports` on the tracker). The tracker defines
- * the message (`NodeReport`, EIP-712 under the Shoal domain); it is repeated here, field
- * for field, because the SDK cannot depend on the tracker package (the tracker depends on
- * the SDK). A test signs with this module and verifies with the tracker's own code.
+ * Signed reports about nodes (`POST /v1/reports` on the tracker): the `NodeReport`
+ * message (EIP-712 under the Shoal domain) is defined here, by the SDK that signs it;
+ * the tracker (which depends on the SDK) verifies with these same definitions.
  */
 import { InvalidArgumentError, type RecordSigner, SHOAL_DOMAIN, type Signed } from '@shoal/protocol'
 import { type Address, getAddress, type Hex } from 'viem'

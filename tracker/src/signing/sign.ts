@@ -70,22 +70,8 @@ export async function verifyTrackerSession(signed: Signed<TrackerSession>): Prom
   return signed.message
 }
 
-/**
- * Signs a report with the client's key.
- *
- * @example
- * const report = await signNodeReport(client, { client: client.address, node, nonce, timestamp, requests: 10,
- *   failures: 0, bytes: 1 << 20, ttfbMs: 35, throughput: 8e6, cid: '', chunk: 0, badHash: ZERO_HASH })
- */
-export async function signNodeReport(
-  account: RecordSigner,
-  message: NodeReport,
-): Promise<Signed<NodeReport>> {
-  if (getAddress(account.address) !== getAddress(message.client)) {
-    throw new InvalidArgumentError(`account ${account.address} cannot sign a report for ${message.client}`)
-  }
-  return { message, signature: canonical(await account.signTypedData(nodeReportTypedData(message))) }
-}
+/** Signs a report with the client's key (the SDK's own signer). */
+export { signNodeReport } from '@shoal/client-sdk'
 
 /** Verifies a report: canonical signature made by `message.client`. */
 export async function verifyNodeReport(signed: Signed<NodeReport>): Promise<NodeReport> {
