@@ -13,8 +13,8 @@
  * - `connect_throughput_ratio`: `https://` objects through a CONNECT tunnel ÷ direct
  *   https (TLS end to end in both).
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +22,7 @@ import { relayAuthorization } from '@shoal/client-sdk'
 import { signTicket } from '@shoal/protocol'
 import { Agent, type Dispatcher, ProxyAgent, request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { selfSignedCertificate } from '../../test-support/tls.ts'
 import { median, printResult, round, writeResult } from '../src/results.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -33,31 +34,7 @@ const IN_FLIGHT = 4
 const pinned = spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' }).status === 0
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-relay-'))
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    join(dir, 'key.pem'),
-    '-out',
-    join(dir, 'cert.pem'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ],
-  { stdio: 'ignore' },
-)
-const cert = readFileSync(join(dir, 'cert.pem'))
-const key = readFileSync(join(dir, 'key.pem'))
+const { cert, key } = selfSignedCertificate(dir)
 rmSync(dir, { recursive: true, force: true })
 
 const issuer = privateKeyToAccount(generatePrivateKey())

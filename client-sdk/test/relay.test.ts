@@ -1,10 +1,5 @@
-/**
- * The relay dispatcher against real parts: a tracker (SQLite, port 0), edge nodes with
- * relays on 127.0.0.1, an http origin and an https origin with a throwaway certificate.
- */
-import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +10,7 @@ import { encodeNodeRecord, signNodeRecord } from '@shoal/protocol'
 import { fetch } from 'undici'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { selfSignedCertificate } from '../../test-support/tls.ts'
 import { createClient, requestRelayTicket, selectRelays } from '../src/index.ts'
 import { createRelayDispatcher, relayDispatcher } from '../src/node/index.ts'
 import { waitFor } from './helpers/nodes.ts'
@@ -86,31 +82,9 @@ beforeAll(async () => {
   httpOrigin.listen(0, '127.0.0.1')
   await once(httpOrigin, 'listening')
   httpUrl = `http://127.0.0.1:${(httpOrigin.address() as AddressInfo).port}`
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  )
-  cert = await readFile(join(dir, 'cert.pem'))
-  httpsOrigin = https.createServer({ cert, key: await readFile(join(dir, 'key.pem')) }, handler)
+  const tls = selfSignedCertificate(dir)
+  cert = tls.cert
+  httpsOrigin = https.createServer({ cert, key: tls.key }, handler)
   httpsOrigin.listen(0, '127.0.0.1')
   await once(httpsOrigin, 'listening')
   httpsUrl = `https://127.0.0.1:${(httpsOrigin.address() as AddressInfo).port}`

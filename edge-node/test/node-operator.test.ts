@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { computeCid, decodeHealthProof, verifyHealthProof } from '@shoal/protocol'
 import { Agent, request } from 'undici'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { selfSignedCertificate } from '../../test-support/tls.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 
 const account = privateKeyToAccount(`0x${'07'.repeat(32)}`)
@@ -85,38 +85,16 @@ describe('edge node: operator surface', () => {
   })
 
   it('speaks HTTPS when given a certificate and key', async () => {
-    const cert = join(dataDir, 'cert.pem')
-    const key = join(dataDir, 'key.pem')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' },
-    )
+    const { cert, key } = selfSignedCertificate(dataDir)
     node = createEdgeNode({
       dataDir,
       host: '127.0.0.1',
       port: 0,
-      tls: { cert: await readFile(cert), key: await readFile(key) },
+      tls: { cert, key },
     })
     await node.start()
     expect(node.url.startsWith('https://')).toBe(true)
-    const dispatcher = new Agent({ connect: { ca: await readFile(cert), servername: 'localhost' } })
+    const dispatcher = new Agent({ connect: { ca: cert, servername: 'localhost' } })
     const res = await request(`${node.url}/health`, { dispatcher })
     expect(await res.body.json()).toMatchObject({ status: 'ok' })
     await dispatcher.close()
