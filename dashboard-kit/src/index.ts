@@ -1,12 +1,16 @@
 /**
  * @shoal/dashboard-kit — what the node's and the tracker's dashboards share: the strict
  * Content-Security-Policy and headers of every dashboard answer, and serving a page's
- * files (its own `index.html`, `app.js`, `app.css`) together with the kit's
- * (`kit.js`, `kit.css`, `icon.svg`) under `/dashboard`. Files are read on first use and
- * kept; nothing happens at import time.
+ * files (its own `main.html`, `app.js`, `app.css`) together with the kit's
+ * (`kit.js`, `kit.css`, `icon.svg`) under `/dashboard`, and one page shell (`index.html`:
+ * head, header line and footer) around each page's `main.html`. Files are read on first
+ * use and kept; nothing happens at import time.
  *
  * @example
- * const files = createDashboardFiles(new URL('./assets/', import.meta.url))
+ * const files = createDashboardFiles(new URL('./assets/', import.meta.url), {
+ *   title: 'Shoal edge node',
+ *   facts: [{ label: 'Node', id: 'node-address', code: true }, { label: 'Up', id: 'uptime' }],
+ * })
  * const file = await files.get('/dashboard/app.js') // { body, type } or undefined
  * if (file) sendDashboardFile(res, file.type, file.body, req.method === 'HEAD')
  */
@@ -61,26 +65,86 @@ export interface DashboardFiles {
   get(path: string): Promise<{ body: Buffer; type: string } | undefined>
 }
 
-/** A page's files from `pageDir` (`index.html`, `app.js`, `app.css` if it has one) and the kit's. */
-export function createDashboardFiles(pageDir: URL): DashboardFiles {
-  const cache = new Map<string, Buffer>()
+/** One figure in the page's header line, filled by the page's script through its `id`. */
+export interface DashboardFact {
+  label: string
+  id: string
+  /** Shown as code (addresses, ids). */
+  code?: boolean
+}
+
+/** What a page says about itself; the kit writes the rest of `index.html` around its `main.html`. */
+export interface DashboardPage {
+  /** The page's title and heading. */
+  title: string
+  /** Figures in the header line, before the kit's own "Updated". */
+  facts?: readonly DashboardFact[]
+}
+
+const HTML_ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+}
+const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => HTML_ESCAPES[c] ?? c)
+
+/** The page's `index.html`: the kit's shell (head, header, footer) around the page's `main.html`. */
+async function composePage(pageDir: URL, page: DashboardPage): Promise<Buffer> {
+  const [shell, main, style] = await Promise.all([
+    readFile(new URL('page.html', KIT_DIR), 'utf8'),
+    readFile(new URL('main.html', pageDir), 'utf8'),
+    readOptional(new URL('app.css', pageDir)),
+  ])
+  const facts = (page.facts ?? []).map(({ label, id, code }) => {
+    const tag = code ? 'code' : 'span'
+    return `      <span>${escapeHtml(label)} <${tag} id="${escapeHtml(id)}">…</${tag}></span>\n`
+  })
+  const parts: Record<string, string> = {
+    title: escapeHtml(page.title),
+    styles: style === undefined ? '' : '  <link rel="stylesheet" href="/dashboard/app.css">\n',
+    facts: facts.join(''),
+    main: main.endsWith('\n') ? main : `${main}\n`,
+  }
+  // each placeholder stands on its own line, or inside one, in the kit's own shell
+  const html = shell.replace(/\{\{(\w+)\}\}(\n?)/g, (_, name: string, newline: string) => {
+    const value = parts[name]
+    if (value === undefined) throw new Error(`dashboard-kit: page.html names an unknown part {{${name}}}`)
+    return newline === '' ? value : value.endsWith('\n') || value === '' ? value : `${value}\n`
+  })
+  return Buffer.from(html)
+}
+
+async function readOptional(url: URL): Promise<Buffer | undefined> {
+  try {
+    return await readFile(url)
+  } catch (err) {
+    // a page without its own style (or script) simply has none
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/**
+ * A page's files from `pageDir` (`main.html`, `app.js`, `app.css` if it has one) and the
+ * kit's; `index.html` is the kit's shell around `main.html`, titled by `page`.
+ */
+export function createDashboardFiles(pageDir: URL, page: DashboardPage): DashboardFiles {
+  const cache = new Map<string, Buffer | undefined>()
   return {
     async get(path) {
       const entry = FILES[path]
       if (entry === undefined) return undefined
       const url = new URL(entry.file, entry.kit ? KIT_DIR : pageDir)
       let body = cache.get(url.href)
-      if (body === undefined) {
-        try {
-          body = await readFile(url)
-        } catch (err) {
-          // a page without its own style (or script) simply has none
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-          throw err
-        }
+      if (!cache.has(url.href)) {
+        body =
+          entry.file === 'index.html' && !entry.kit
+            ? await composePage(pageDir, page)
+            : await readOptional(url)
         cache.set(url.href, body)
       }
-      return { body, type: entry.type }
+      return body === undefined ? undefined : { body, type: entry.type }
     },
   }
 }

@@ -17,7 +17,7 @@ describe('dashboard files', () => {
   let dir: string
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'shoal-kit-'))
-    await writeFile(join(dir, 'index.html'), '<!doctype html><title>t</title>')
+    await writeFile(join(dir, 'main.html'), '    <section><h2>Figures</h2></section>\n')
     await writeFile(join(dir, 'app.js'), "import './kit.js'\n")
   })
   afterAll(async () => {
@@ -25,7 +25,7 @@ describe('dashboard files', () => {
   })
 
   it("serves a page's files and the kit's, by path, and nothing else", async () => {
-    const files = createDashboardFiles(pathToFileURL(`${dir}/`))
+    const files = createDashboardFiles(pathToFileURL(`${dir}/`), { title: 't' })
     expect((await files.get('/dashboard'))?.body.toString()).toContain('<title>t</title>')
     expect((await files.get('/dashboard/'))?.type).toBe('text/html; charset=utf-8')
     expect((await files.get('/dashboard/app.js'))?.type).toBe('text/javascript; charset=utf-8')
@@ -34,9 +34,41 @@ describe('dashboard files', () => {
     expect((await files.get('/dashboard/icon.svg'))?.type).toBe('image/svg+xml')
     // a page without its own style has none; unknown and traversing paths are nothing
     expect(await files.get('/dashboard/app.css')).toBeUndefined()
-    for (const path of ['/dashboard/../package.json', '/dashboard/kit.d.ts', '/dashboard/data.json', '/x'])
+    for (const path of [
+      '/dashboard/../package.json',
+      '/dashboard/main.html',
+      '/dashboard/page.html',
+      '/dashboard/kit.d.ts',
+      '/dashboard/data.json',
+      '/x',
+    ])
       expect(await files.get(path), path).toBeUndefined()
     expect(DASHBOARD_FILE_PATHS).toContain('/dashboard/kit.js')
+  })
+
+  it("writes index.html: the kit's shell, the page's title and facts (escaped) around its main.html", async () => {
+    const files = createDashboardFiles(pathToFileURL(`${dir}/`), {
+      title: 'Node <b>&</b>',
+      facts: [
+        { label: 'Node', id: 'node-address', code: true },
+        { label: 'Up "now"', id: 'uptime' },
+      ],
+    })
+    const html = (await files.get('/dashboard/'))?.body.toString() ?? ''
+    expect(html.startsWith('<!doctype html>')).toBe(true)
+    expect(html).toContain('<title>Node &lt;b&gt;&amp;&lt;/b&gt;</title>')
+    expect(html).toContain('<h1>Node &lt;b&gt;&amp;&lt;/b&gt;</h1>')
+    expect(html).toContain('<span>Node <code id="node-address">…</code></span>')
+    expect(html).toContain('<span>Up &quot;now&quot; <span id="uptime">…</span></span>')
+    // the page's sections sit in <main>, before the kit's generic section; no part is left unfilled
+    expect(html).toMatch(/<main>\n {4}<section><h2>Figures<\/h2><\/section>\n {4}<section id="more"/)
+    expect(html).not.toContain('{{')
+    // no app.css in this page, so no link to one
+    expect(html).not.toContain('app.css')
+    await writeFile(join(dir, 'app.css'), 'body { margin: 0 }\n')
+    const styled = createDashboardFiles(pathToFileURL(`${dir}/`), { title: 't' })
+    expect((await styled.get('/dashboard'))?.body.toString()).toContain('href="/dashboard/app.css"')
+    await rm(join(dir, 'app.css'))
   })
 
   it('every answer carries the strict CSP; the kit links nothing outside its origin', async () => {

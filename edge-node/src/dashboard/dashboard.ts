@@ -95,7 +95,13 @@ export function createNodeDashboard(
   const clock = components.clock ?? Date.now
   const served: CounterSeries = createCounterSeries(init, { clock })
   const startedAt = clock()
-  const files = createDashboardFiles(new URL('./assets/', import.meta.url))
+  const files = createDashboardFiles(new URL('./assets/', import.meta.url), {
+    title: 'Shoal edge node',
+    facts: [
+      { label: 'Node', id: 'node-address', code: true },
+      { label: 'Up', id: 'uptime' },
+    ],
+  })
   let timer: NodeJS.Timeout | undefined
 
   const servedBytes = async () =>

@@ -153,7 +153,13 @@ export async function dashboardData(
 
 /** The dashboard's routes (GET; HEAD too): the page and its files, and `data.json`. */
 export function dashboardRoutes(s: ApiServices, components: TrackerDashboardComponents = {}): Route[] {
-  const files = createDashboardFiles(new URL('./assets/', import.meta.url))
+  const files = createDashboardFiles(new URL('./assets/', import.meta.url), {
+    title: 'Shoal network',
+    facts: [
+      { label: 'Tracker', id: 'issuer', code: true },
+      { label: 'Up', id: 'uptime' },
+    ],
+  })
   const routes: Route[] = DASHBOARD_FILE_PATHS.map((path) => ({
     method: 'GET',
     path,
