@@ -32,7 +32,7 @@ import {
 } from '@shoal/protocol'
 import { type Address, getAddress, type Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createSqliteStore, createTracker, fetchPayoutProof, type Tracker } from '../src/index.ts'
 import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
@@ -140,6 +140,18 @@ async function batchBody(
 }
 
 describe('settlement on a real chain', () => {
+  // Each test's tracker has its own store, and a distributor serves one settlement store
+  // (it remembers what each leaf index claimed): every test starts from the freshly
+  // deployed contracts.
+  let deployed: Hex
+  beforeAll(async () => {
+    deployed = await chain.testClient.snapshot()
+  })
+  beforeEach(async () => {
+    await chain.testClient.revert({ id: deployed })
+    deployed = await chain.testClient.snapshot()
+  })
+
   it('20 honest nodes, 5 attackers, 3 epochs: honest paid in full, fabricated bytes paid nothing, claims once', async () => {
     const epoch0 = 500_000
     let now = epoch0 * EPOCH_SECONDS * 1000
@@ -209,6 +221,7 @@ describe('settlement on a real chain', () => {
       const replayStash: Signed<BandwidthReceipt>[] = []
       let replayerEarned = 0n
 
+      const firstIndex = new Map<string, number>()
       for (let e = 0; e < 3; e++) {
         const epoch = epoch0 + e
         now = (epoch * EPOCH_SECONDS + 10) * 1000
@@ -335,13 +348,20 @@ describe('settlement on a real chain', () => {
           superseded: 90,
         })
         for (const n of honest.slice(0, 5)) {
-          const p = (await tracker.settler.proof(epoch, n.payout)) as { amount: string; proof: Hex[] }
+          const p = (await tracker.settler.proof(epoch, n.payout)) as {
+            index: number
+            amount: string
+            proof: Hex[]
+          }
+          // an account keeps its leaf index from epoch to epoch (the contract keys claims by it)
+          expect(p.index).toBe(firstIndex.get(n.payout) ?? p.index)
+          firstIndex.set(n.payout, p.index)
           await wait(
             await chain.walletClients[0]!.writeContract({
               address: shoal.distributor,
               abi: rewardDistributorAbi,
               functionName: 'claim',
-              args: [n.payout, BigInt(p.amount), p.proof],
+              args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
             }),
           )
         }
@@ -349,10 +369,15 @@ describe('settlement on a real chain', () => {
 
       // after 3 epochs: every payout address claims its final cumulative amount, once
       const last = epoch0 + 2
+      expect(firstIndex.size).toBe(5)
       let honestPaid = 0n
       let expectedTotal = 0n
       for (const n of honest) {
-        const p = (await tracker.settler.proof(last, n.payout)) as { amount: string; proof: Hex[] }
+        const p = (await tracker.settler.proof(last, n.payout)) as {
+          index: number
+          amount: string
+          proof: Hex[]
+        }
         const before = await balanceOf(n.payout)
         if (before < BigInt(p.amount)) {
           await wait(
@@ -360,7 +385,7 @@ describe('settlement on a real chain', () => {
               address: shoal.distributor,
               abi: rewardDistributorAbi,
               functionName: 'claim',
-              args: [n.payout, BigInt(p.amount), p.proof],
+              args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
             }),
           )
         }
@@ -369,7 +394,7 @@ describe('settlement on a real chain', () => {
             address: shoal.distributor,
             abi: rewardDistributorAbi,
             functionName: 'claim',
-            args: [n.payout, BigInt(p.amount), p.proof],
+            args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
           }),
         ).rejects.toThrow()
         const got = await balanceOf(n.payout)
