@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  buildPayoutTree,
   deployShoal,
   fundEscrow,
   publisherEscrowAbi,
@@ -33,7 +34,14 @@ import {
 import { type Address, getAddress, type Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createSqliteStore, createTracker, fetchPayoutProof, type Tracker } from '../src/index.ts'
+import {
+  createReceiptVerifier,
+  createSettler,
+  createSqliteStore,
+  createTracker,
+  fetchPayoutProof,
+  type Tracker,
+} from '../src/index.ts'
 import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
 
@@ -515,6 +523,111 @@ describe('settlement on a real chain', () => {
       })
     } finally {
       await second.stop()
+    }
+  }, 120_000)
+  it('a root with more new accounts than one transaction covers: cover in chunks, resume after a crash, then claim', async () => {
+    const epoch = 700_000
+    const [, settlerWallet] = chain.walletClients
+    const real = createViemSettlementChain({
+      publicClient: chain.publicClient,
+      walletClient: settlerWallet!,
+      distributor: shoal.distributor,
+      escrow: shoal.escrow,
+    })
+    const covers: number[] = []
+    const crashing: SettlementChain = {
+      ...real,
+      async cover(accounts) {
+        covers.push(accounts)
+        const hash = await real.cover(accounts)
+        if (covers.length === 2) {
+          await wait(hash)
+          throw new Error('crash: the process died after its second cover')
+        }
+        return hash
+      },
+    }
+    const counting: SettlementChain = {
+      ...real,
+      cover(accounts) {
+        covers.push(accounts)
+        return real.cover(accounts)
+      },
+    }
+    const publisher = privateKeyToAccount(generatePrivateKey())
+    await fund(publisher, 10n ** 18n)
+    // 7 payout addresses, built as the settler builds them (stored `built`), covered 2 at a time
+    const payouts = Array.from({ length: 7 }, () => privateKeyToAccount(generatePrivateKey()).address)
+    const tree = buildPayoutTree(payouts.map((account, i) => ({ account, amount: BigInt(i + 1) * 1000n })))
+    const store = createSqliteStore({ path: join(dir, 'cover.db') })
+    await store.open()
+    await store.putEpochSettlement(
+      {
+        epoch,
+        state: 'built',
+        root: tree.root,
+        total: tree.total.toString(),
+        debits: JSON.stringify({ publishers: [publisher.address], amounts: [tree.total.toString()] }),
+        tree: JSON.stringify({ entries: tree.entries.map((e) => [e.account, e.amount.toString()]) }),
+        report: '{}',
+        builtAt: 1,
+        updatedAt: 1,
+      },
+      [],
+      [],
+    )
+    const make = (c: SettlementChain) =>
+      createSettler(
+        {
+          epochSeconds: EPOCH_SECONDS,
+          submitWindowSeconds: 60,
+          defaultPricePerGiB: PRICE,
+          maxClientFanout: 32,
+          intervalMs: 0,
+          coverChunk: 2,
+        },
+        { store, verifier: createReceiptVerifier({ threads: 1 }), clock: () => Date.now(), chain: c },
+      )
+    const distributorRead = <F extends 'accounts' | 'merkleRoot'>(functionName: F) =>
+      chain.publicClient.readContract({ address: shoal.distributor, abi: rewardDistributorAbi, functionName })
+    try {
+      const first = make(crashing)
+      await expect(first.settle(epoch)).rejects.toThrow(/crash/)
+      await first.stop()
+      expect(await distributorRead('accounts')).toBe(4n)
+      expect(await distributorRead('merkleRoot')).toBe(`0x${'00'.repeat(32)}`)
+
+      const second = make(counting)
+      expect((await second.settle(epoch)).state).toBe('confirmed')
+      await second.stop()
+      // 2, 4 (crash), then the restart goes on from 4: 6; postRoot covers the 7th
+      expect(covers).toEqual([2, 4, 6])
+      expect(await distributorRead('accounts')).toBe(7n)
+      expect(await distributorRead('merkleRoot')).toBe(tree.root)
+      // the last index (alone in its word) and its word-mate's neighbours all claim once
+      for (const i of [6, 5, 0]) {
+        const account = payouts[i]!
+        const args = [BigInt(i), account, tree.amountOf(account)!, tree.proofFor(account)] as const
+        await wait(
+          await chain.walletClients[0]!.writeContract({
+            address: shoal.distributor,
+            abi: rewardDistributorAbi,
+            functionName: 'claim',
+            args,
+          }),
+        )
+        expect(await balanceOf(account)).toBe(BigInt(i + 1) * 1000n)
+        await expect(
+          chain.walletClients[0]!.writeContract({
+            address: shoal.distributor,
+            abi: rewardDistributorAbi,
+            functionName: 'claim',
+            args,
+          }),
+        ).rejects.toThrow(/NothingToClaim/)
+      }
+    } finally {
+      await store.close()
     }
   }, 120_000)
 })

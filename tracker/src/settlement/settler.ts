@@ -8,7 +8,7 @@
  * their order, then the new ones. With a chain it then posts the root in one
  * `postRoot` (`posted` with the transaction hash, then `confirmed`), after covering the
  * new indexes in `cover` transactions of `COVER_CHUNK` accounts when there are more
- * than one `postRoot` should write. Crash-safe: every step starts from the stored
+ * than one `postRoot` should write (a restart resumes from the distributor's count). Crash-safe: every step starts from the stored
  * state, and before (re)posting the settler reads the distributor's epoch and root, so a
  * restart mid-way never posts, nor debits, twice.
  */
@@ -31,6 +31,8 @@ export interface SettlerInit {
   maxClientFanout: number
   /** How often the settler looks for epochs to settle (ms); 0: only when asked. */
   intervalMs: number
+  /** New leaf indexes covered per `cover` transaction (default `COVER_CHUNK`). */
+  coverChunk?: number
 }
 
 export interface SettlerComponents {
@@ -225,8 +227,9 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
     const accounts = treeOf(row)?.accounts ?? 0
     // Many new accounts: cover their indexes ahead, a chunk per transaction (a restart
     // resumes from what the chain says is covered).
-    for (let covered = onChain.accounts; accounts - covered > COVER_CHUNK; ) {
-      covered += COVER_CHUNK
+    const chunk = init.coverChunk ?? COVER_CHUNK
+    for (let covered = onChain.accounts; accounts - covered > chunk; ) {
+      covered += chunk
       const coverTx = await chain.cover(covered)
       const covering = await chain.outcome(coverTx)
       if (covering !== 'success')
