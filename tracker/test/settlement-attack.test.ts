@@ -82,6 +82,15 @@ async function fund(publisher: PrivateKeyAccount, amount: bigint) {
   })
 }
 
+/** The contracts as the settlement sees them, through the settler's wallet. */
+const settlementChain = () =>
+  createViemSettlementChain({
+    publicClient: chain.publicClient,
+    walletClient: chain.walletClients[1]!,
+    distributor: shoal.distributor,
+    escrow: shoal.escrow,
+  })
+
 const balanceOf = (a: Address) =>
   chain.publicClient.readContract({
     address: shoal.token,
@@ -163,7 +172,6 @@ describe('settlement on a real chain', () => {
   it('20 honest nodes, 5 attackers, 3 epochs: honest paid in full, fabricated bytes paid nothing, claims once', async () => {
     const epoch0 = 500_000
     let now = epoch0 * EPOCH_SECONDS * 1000
-    const [, settlerWallet] = chain.walletClients
     const tracker = createTracker(
       {
         port: 0,
@@ -177,12 +185,7 @@ describe('settlement on a real chain', () => {
         store: createSqliteStore({ path: join(dir, 'sim.db') }),
         account: privateKeyToAccount(generatePrivateKey()),
         clock: () => now,
-        chain: createViemSettlementChain({
-          publicClient: chain.publicClient,
-          walletClient: settlerWallet!,
-          distributor: shoal.distributor,
-          escrow: shoal.escrow,
-        }),
+        chain: settlementChain(),
       },
     )
     await tracker.start()
@@ -443,13 +446,7 @@ describe('settlement on a real chain', () => {
   it('a crash after postRoot was sent never pays twice: the restarted settler finds the root on chain', async () => {
     const epoch = 600_000
     let now = (epoch * EPOCH_SECONDS + 10) * 1000
-    const [, settlerWallet] = chain.walletClients
-    const real = createViemSettlementChain({
-      publicClient: chain.publicClient,
-      walletClient: settlerWallet!,
-      distributor: shoal.distributor,
-      escrow: shoal.escrow,
-    })
+    const real = settlementChain()
     let posts = 0
     const crashing: SettlementChain = {
       ...real,
@@ -527,13 +524,7 @@ describe('settlement on a real chain', () => {
   }, 120_000)
   it('a root with more new accounts than one transaction covers: cover in chunks, resume after a crash, then claim', async () => {
     const epoch = 700_000
-    const [, settlerWallet] = chain.walletClients
-    const real = createViemSettlementChain({
-      publicClient: chain.publicClient,
-      walletClient: settlerWallet!,
-      distributor: shoal.distributor,
-      escrow: shoal.escrow,
-    })
+    const real = settlementChain()
     const covers: number[] = []
     const crashing: SettlementChain = {
       ...real,
