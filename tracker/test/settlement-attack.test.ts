@@ -41,6 +41,7 @@ import {
   createTracker,
   fetchPayoutProof,
   type Tracker,
+  type TrackerStore,
 } from '../src/index.ts'
 import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
@@ -154,6 +155,46 @@ async function batchBody(
     batch: JSON.parse(encodeReceiptBatch(batch)),
     receipts: receipts.map((r) => JSON.parse(encodeBandwidthReceipt(r))),
   }
+}
+
+/** A store holding epoch `epoch` as the settler leaves it after building: `n` payout addresses, one funded publisher. */
+async function builtEpoch(file: string, epoch: number, n: number) {
+  const publisher = privateKeyToAccount(generatePrivateKey())
+  await fund(publisher, 10n ** 18n)
+  const payouts = Array.from({ length: n }, () => privateKeyToAccount(generatePrivateKey()).address)
+  const tree = buildPayoutTree(payouts.map((account, i) => ({ account, amount: BigInt(i + 1) * 1000n })))
+  const store = createSqliteStore({ path: join(dir, file) })
+  await store.open()
+  await store.putEpochSettlement(
+    {
+      epoch,
+      state: 'built',
+      root: tree.root,
+      total: tree.total.toString(),
+      debits: JSON.stringify({ publishers: [publisher.address], amounts: [tree.total.toString()] }),
+      tree: JSON.stringify({ entries: tree.entries.map((e) => [e.account, e.amount.toString()]) }),
+      report: '{}',
+      builtAt: 1,
+      updatedAt: 1,
+    },
+    [],
+    [],
+  )
+  return { store, tree, payouts }
+}
+
+function settlerOver(store: TrackerStore, c: SettlementChain, coverChunk?: number) {
+  return createSettler(
+    {
+      epochSeconds: EPOCH_SECONDS,
+      submitWindowSeconds: 60,
+      defaultPricePerGiB: PRICE,
+      maxClientFanout: 32,
+      intervalMs: 0,
+      ...(coverChunk !== undefined ? { coverChunk } : {}),
+    },
+    { store, verifier: createReceiptVerifier({ threads: 1 }), clock: () => Date.now(), chain: c },
+  )
 }
 
 describe('settlement on a real chain', () => {
@@ -545,40 +586,9 @@ describe('settlement on a real chain', () => {
         return real.cover(accounts)
       },
     }
-    const publisher = privateKeyToAccount(generatePrivateKey())
-    await fund(publisher, 10n ** 18n)
     // 7 payout addresses, built as the settler builds them (stored `built`), covered 2 at a time
-    const payouts = Array.from({ length: 7 }, () => privateKeyToAccount(generatePrivateKey()).address)
-    const tree = buildPayoutTree(payouts.map((account, i) => ({ account, amount: BigInt(i + 1) * 1000n })))
-    const store = createSqliteStore({ path: join(dir, 'cover.db') })
-    await store.open()
-    await store.putEpochSettlement(
-      {
-        epoch,
-        state: 'built',
-        root: tree.root,
-        total: tree.total.toString(),
-        debits: JSON.stringify({ publishers: [publisher.address], amounts: [tree.total.toString()] }),
-        tree: JSON.stringify({ entries: tree.entries.map((e) => [e.account, e.amount.toString()]) }),
-        report: '{}',
-        builtAt: 1,
-        updatedAt: 1,
-      },
-      [],
-      [],
-    )
-    const make = (c: SettlementChain) =>
-      createSettler(
-        {
-          epochSeconds: EPOCH_SECONDS,
-          submitWindowSeconds: 60,
-          defaultPricePerGiB: PRICE,
-          maxClientFanout: 32,
-          intervalMs: 0,
-          coverChunk: 2,
-        },
-        { store, verifier: createReceiptVerifier({ threads: 1 }), clock: () => Date.now(), chain: c },
-      )
+    const { store, tree, payouts } = await builtEpoch('cover.db', epoch, 7)
+    const make = (c: SettlementChain) => settlerOver(store, c, 2)
     const distributorRead = <F extends 'accounts' | 'merkleRoot'>(functionName: F) =>
       chain.publicClient.readContract({ address: shoal.distributor, abi: rewardDistributorAbi, functionName })
     try {
@@ -621,4 +631,19 @@ describe('settlement on a real chain', () => {
       await store.close()
     }
   }, 120_000)
+  it('refuses to post a tree with fewer leaf indexes than the distributor covers (another store settled there)', async () => {
+    await wait(await settlementChain().cover(5))
+    const { store } = await builtEpoch('fewer.db', 800_000, 3)
+    const settler = settlerOver(store, settlementChain())
+    try {
+      await expect(settler.settle(800_000)).rejects.toMatchObject({
+        code: 'SHOAL_ERR_CONFLICT',
+        message: expect.stringMatching(/covers 5 leaf indexes .* has 3/),
+      })
+      expect((await store.getEpoch(800_000))?.state).toBe('built')
+    } finally {
+      await settler.stop()
+      await store.close()
+    }
+  })
 })

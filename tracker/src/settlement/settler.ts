@@ -225,6 +225,12 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
     }
     const debits = JSON.parse(row.debits) as { publishers: Address[]; amounts: string[] }
     const accounts = treeOf(row)?.accounts ?? 0
+    if (accounts < onChain.accounts) {
+      // Another store's accounts hold these indexes: posting would pay against their claims.
+      throw new ConflictError(
+        `the distributor already covers ${onChain.accounts} leaf indexes and epoch ${row.epoch}'s tree has ${accounts}: a distributor serves one settlement store`,
+      )
+    }
     // Many new accounts: cover their indexes ahead, a chunk per transaction (a restart
     // resumes from what the chain says is covered).
     const chunk = init.coverChunk ?? COVER_CHUNK
