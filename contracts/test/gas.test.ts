@@ -69,7 +69,23 @@ describe('claim gas', () => {
     const receipt = await mined(f, f.distributor(f.stranger).write.claim([index, account, amount, proof]))
     const tx = await f.chain.publicClient.getTransaction({ hash: receipt.transactionHash })
     const calldata = calldataGas(tx.input)
-    return { total: receipt.gasUsed, calldata, execution: receipt.gasUsed - 21_000n - calldata }
+    return {
+      total: receipt.gasUsed,
+      calldata,
+      execution: receipt.gasUsed - 21_000n - calldata,
+      hash: receipt.transactionHash,
+    }
+  }
+
+  /**
+   * The storage writes of a transaction, from EDR's `debug_traceTransaction`: each
+   * SSTORE's cost and the call depth it ran at (1: the distributor, 2: the token).
+   */
+  async function storageWrites(hash: Hex): Promise<Array<{ depth: number; gasCost: number }>> {
+    const trace = (await f.chain.provider.request({ method: 'debug_traceTransaction', params: [hash] })) as {
+      structLogs: Array<{ op: string; depth: number; gasCost: number }>
+    }
+    return trace.structLogs.filter((s) => s.op === 'SSTORE').map(({ depth, gasCost }) => ({ depth, gasCost }))
   }
 
   it('the settler pays for the claimed words: 22,100 gas and a little per word of two accounts', () => {
@@ -98,6 +114,14 @@ describe('claim gas', () => {
         `first claim, empty account, depth ${depth}: ${gas.total} gas = 21000 base + ${gas.calldata} calldata + ${gas.execution} execution`,
       )
       expect(await f.token().read.balanceOf([account])).toBe(amount)
+      // The distributor rewrites two non-zero slots (its claimed word, the packed totals);
+      // the only slot created from zero is the node's token balance.
+      expect(await storageWrites(gas.hash)).toEqual([
+        { depth: 1, gasCost: 2_900 },
+        { depth: 1, gasCost: 2_900 },
+        { depth: 2, gasCost: 2_900 },
+        { depth: 2, gasCost: 20_000 },
+      ])
       // ≤ 80,000 up to 2^13 leaves; each level of proof adds a 32-byte hash (~512 gas of
       // calldata) and a keccak: 10,000 leaves' deepest proofs go just past it.
       expect(gas.total).toBeLessThanOrEqual(depth <= 13 ? 80_000n : 81_000n)
