@@ -70,7 +70,7 @@ try {
       address: shoal.distributor,
       abi: rewardDistributorAbi,
       functionName: 'postRoot',
-      args: [1n, tree.root, newMoney, [publisher.account.address], [newMoney]],
+      args: [1n, tree.root, newMoney, BigInt(tree.accounts), [publisher.account.address], [newMoney]],
     }),
   )
 
@@ -80,7 +80,7 @@ try {
       address: shoal.distributor,
       abi: rewardDistributorAbi,
       functionName: 'claim',
-      args: [nodeAddress, parseEther('2.5'), tree.proofFor(nodeAddress)],
+      args: [BigInt(tree.indexOf(nodeAddress)!), nodeAddress, parseEther('2.5'), tree.proofFor(nodeAddress)],
     }),
   )
   const balance = await publicClient.readContract({

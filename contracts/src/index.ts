@@ -6,6 +6,7 @@
  */
 export {
   buildPayoutTree,
+  MAX_PAYOUT_AMOUNT,
   PAYOUT_LEAF_ENCODING,
   type PayoutEntry,
   type PayoutTree,

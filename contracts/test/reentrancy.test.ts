@@ -149,29 +149,43 @@ describe('reentrancy through a malicious token', () => {
 
   it('distributor: a claim cannot reenter claim to be paid twice', async () => {
     const tree = buildPayoutTree([{ account: address(NODE), amount: 7n * ONE }])
-    await distributorWrite(SETTLER, 'postRoot', [1n, tree.root, 7n * ONE, [address(PUBLISHER)], [7n * ONE]])
+    await distributorWrite(SETTLER, 'postRoot', [
+      1n,
+      tree.root,
+      7n * ONE,
+      1n,
+      [address(PUBLISHER)],
+      [7n * ONE],
+    ])
     const proof = tree.proofFor(address(NODE))
     await arm(
       distributor,
       encodeFunctionData({
         abi: rewardDistributorAbi,
         functionName: 'claim',
-        args: [address(NODE), 7n * ONE, proof],
+        args: [0n, address(NODE), 7n * ONE, proof],
       }),
     )
-    await distributorWrite(RELAYER, 'claim', [address(NODE), 7n * ONE, proof])
+    await distributorWrite(RELAYER, 'claim', [0n, address(NODE), 7n * ONE, proof])
 
     expect(await lastReentry()).toEqual({ succeeded: false, error: 'ReentrancyGuardReentrantCall' })
     expect(await balanceOf(address(NODE))).toBe(7n * ONE)
     expect(await balanceOf(distributor)).toBe(0n)
-    expect(await read<bigint>(distributor, rewardDistributorAbi, 'claimed', [address(NODE)])).toBe(7n * ONE)
+    expect(await read<bigint>(distributor, rewardDistributorAbi, 'claimedOf', [0n])).toBe(7n * ONE)
     expect(await read<bigint>(distributor, rewardDistributorAbi, 'totalClaimed')).toBe(7n * ONE)
   })
 
   it('distributor: claimMultiple cannot reenter claimMultiple', async () => {
     const tree = buildPayoutTree([{ account: address(NODE), amount: 3n * ONE }])
-    await distributorWrite(SETTLER, 'postRoot', [1n, tree.root, 3n * ONE, [address(PUBLISHER)], [3n * ONE]])
-    const args = [[address(NODE)], [3n * ONE], [tree.proofFor(address(NODE))]] as const
+    await distributorWrite(SETTLER, 'postRoot', [
+      1n,
+      tree.root,
+      3n * ONE,
+      1n,
+      [address(PUBLISHER)],
+      [3n * ONE],
+    ])
+    const args = [[0n], [address(NODE)], [3n * ONE], [tree.proofFor(address(NODE))]] as const
     await arm(
       distributor,
       encodeFunctionData({ abi: rewardDistributorAbi, functionName: 'claimMultiple', args }),
@@ -183,17 +197,31 @@ describe('reentrancy through a malicious token', () => {
 
   it('postRoot: funding transfers cannot reenter a claim', async () => {
     const tree1 = buildPayoutTree([{ account: address(NODE), amount: 2n * ONE }])
-    await distributorWrite(SETTLER, 'postRoot', [1n, tree1.root, 2n * ONE, [address(PUBLISHER)], [2n * ONE]])
+    await distributorWrite(SETTLER, 'postRoot', [
+      1n,
+      tree1.root,
+      2n * ONE,
+      1n,
+      [address(PUBLISHER)],
+      [2n * ONE],
+    ])
     await arm(
       distributor,
       encodeFunctionData({
         abi: rewardDistributorAbi,
         functionName: 'claim',
-        args: [address(NODE), 2n * ONE, tree1.proofFor(address(NODE))],
+        args: [0n, address(NODE), 2n * ONE, tree1.proofFor(address(NODE))],
       }),
     )
     const tree2 = buildPayoutTree([{ account: address(NODE), amount: 5n * ONE }])
-    await distributorWrite(SETTLER, 'postRoot', [2n, tree2.root, 3n * ONE, [address(PUBLISHER)], [3n * ONE]])
+    await distributorWrite(SETTLER, 'postRoot', [
+      2n,
+      tree2.root,
+      3n * ONE,
+      1n,
+      [address(PUBLISHER)],
+      [3n * ONE],
+    ])
     expect(await lastReentry()).toEqual({ succeeded: false, error: 'ReentrancyGuardReentrantCall' })
     expect(await balanceOf(address(NODE))).toBe(0n)
     expect(await balanceOf(distributor)).toBe(5n * ONE)
@@ -213,7 +241,7 @@ describe('reentrancy through a malicious token', () => {
     await arm(escrow, encodeFunctionData({ abi: publisherEscrowAbi, functionName: 'withdraw' }))
     const tree = buildPayoutTree([{ account: address(NODE), amount: 4n * ONE }])
     // The token-publisher is debited 4 while it tries to withdraw its 10 from inside the debit.
-    await distributorWrite(SETTLER, 'postRoot', [1n, tree.root, 4n * ONE, [token], [4n * ONE]])
+    await distributorWrite(SETTLER, 'postRoot', [1n, tree.root, 4n * ONE, 1n, [token], [4n * ONE]])
     expect(await lastReentry()).toEqual({ succeeded: false, error: 'ReentrancyGuardReentrantCall' })
     expect(await escrowBalance(token)).toBe(6n * ONE)
     expect(await balanceOf(token)).toBe(0n)

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  buildPayoutTree,
   deployShoal,
   fundEscrow,
   publisherEscrowAbi,
@@ -32,8 +33,16 @@ import {
 } from '@shoal/protocol'
 import { type Address, getAddress, type Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSqliteStore, createTracker, fetchPayoutProof, type Tracker } from '../src/index.ts'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import {
+  createReceiptVerifier,
+  createSettler,
+  createSqliteStore,
+  createTracker,
+  fetchPayoutProof,
+  type Tracker,
+  type TrackerStore,
+} from '../src/index.ts'
 import { createViemSettlementChain, type SettlementChain } from '../src/settlement/chain.ts'
 import { randomPeerId } from './helpers/test-node.ts'
 
@@ -73,6 +82,15 @@ async function fund(publisher: PrivateKeyAccount, amount: bigint) {
     amount,
   })
 }
+
+/** The contracts as the settlement sees them, through the settler's wallet. */
+const settlementChain = () =>
+  createViemSettlementChain({
+    publicClient: chain.publicClient,
+    walletClient: chain.walletClients[1]!,
+    distributor: shoal.distributor,
+    escrow: shoal.escrow,
+  })
 
 const balanceOf = (a: Address) =>
   chain.publicClient.readContract({
@@ -139,11 +157,62 @@ async function batchBody(
   }
 }
 
+/** A store holding epoch `epoch` as the settler leaves it after building: `n` payout addresses, one funded publisher. */
+async function builtEpoch(file: string, epoch: number, n: number) {
+  const publisher = privateKeyToAccount(generatePrivateKey())
+  await fund(publisher, 10n ** 18n)
+  const payouts = Array.from({ length: n }, () => privateKeyToAccount(generatePrivateKey()).address)
+  const tree = buildPayoutTree(payouts.map((account, i) => ({ account, amount: BigInt(i + 1) * 1000n })))
+  const store = createSqliteStore({ path: join(dir, file) })
+  await store.open()
+  await store.putEpochSettlement(
+    {
+      epoch,
+      state: 'built',
+      root: tree.root,
+      total: tree.total.toString(),
+      debits: JSON.stringify({ publishers: [publisher.address], amounts: [tree.total.toString()] }),
+      tree: JSON.stringify({ entries: tree.entries.map((e) => [e.account, e.amount.toString()]) }),
+      report: '{}',
+      builtAt: 1,
+      updatedAt: 1,
+    },
+    [],
+    [],
+  )
+  return { store, tree, payouts }
+}
+
+function settlerOver(store: TrackerStore, c: SettlementChain, coverChunk?: number) {
+  return createSettler(
+    {
+      epochSeconds: EPOCH_SECONDS,
+      submitWindowSeconds: 60,
+      defaultPricePerGiB: PRICE,
+      maxClientFanout: 32,
+      intervalMs: 0,
+      ...(coverChunk !== undefined ? { coverChunk } : {}),
+    },
+    { store, verifier: createReceiptVerifier({ threads: 1 }), clock: () => Date.now(), chain: c },
+  )
+}
+
 describe('settlement on a real chain', () => {
+  // Each test's tracker has its own store, and a distributor serves one settlement store
+  // (it remembers what each leaf index claimed): every test starts from the freshly
+  // deployed contracts.
+  let deployed: Hex
+  beforeAll(async () => {
+    deployed = await chain.testClient.snapshot()
+  })
+  beforeEach(async () => {
+    await chain.testClient.revert({ id: deployed })
+    deployed = await chain.testClient.snapshot()
+  })
+
   it('20 honest nodes, 5 attackers, 3 epochs: honest paid in full, fabricated bytes paid nothing, claims once', async () => {
     const epoch0 = 500_000
     let now = epoch0 * EPOCH_SECONDS * 1000
-    const [, settlerWallet] = chain.walletClients
     const tracker = createTracker(
       {
         port: 0,
@@ -157,12 +226,7 @@ describe('settlement on a real chain', () => {
         store: createSqliteStore({ path: join(dir, 'sim.db') }),
         account: privateKeyToAccount(generatePrivateKey()),
         clock: () => now,
-        chain: createViemSettlementChain({
-          publicClient: chain.publicClient,
-          walletClient: settlerWallet!,
-          distributor: shoal.distributor,
-          escrow: shoal.escrow,
-        }),
+        chain: settlementChain(),
       },
     )
     await tracker.start()
@@ -209,6 +273,7 @@ describe('settlement on a real chain', () => {
       const replayStash: Signed<BandwidthReceipt>[] = []
       let replayerEarned = 0n
 
+      const firstIndex = new Map<string, number>()
       for (let e = 0; e < 3; e++) {
         const epoch = epoch0 + e
         now = (epoch * EPOCH_SECONDS + 10) * 1000
@@ -335,13 +400,20 @@ describe('settlement on a real chain', () => {
           superseded: 90,
         })
         for (const n of honest.slice(0, 5)) {
-          const p = (await tracker.settler.proof(epoch, n.payout)) as { amount: string; proof: Hex[] }
+          const p = (await tracker.settler.proof(epoch, n.payout)) as {
+            index: number
+            amount: string
+            proof: Hex[]
+          }
+          // an account keeps its leaf index from epoch to epoch (the contract keys claims by it)
+          expect(p.index).toBe(firstIndex.get(n.payout) ?? p.index)
+          firstIndex.set(n.payout, p.index)
           await wait(
             await chain.walletClients[0]!.writeContract({
               address: shoal.distributor,
               abi: rewardDistributorAbi,
               functionName: 'claim',
-              args: [n.payout, BigInt(p.amount), p.proof],
+              args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
             }),
           )
         }
@@ -349,10 +421,15 @@ describe('settlement on a real chain', () => {
 
       // after 3 epochs: every payout address claims its final cumulative amount, once
       const last = epoch0 + 2
+      expect(firstIndex.size).toBe(5)
       let honestPaid = 0n
       let expectedTotal = 0n
       for (const n of honest) {
-        const p = (await tracker.settler.proof(last, n.payout)) as { amount: string; proof: Hex[] }
+        const p = (await tracker.settler.proof(last, n.payout)) as {
+          index: number
+          amount: string
+          proof: Hex[]
+        }
         const before = await balanceOf(n.payout)
         if (before < BigInt(p.amount)) {
           await wait(
@@ -360,7 +437,7 @@ describe('settlement on a real chain', () => {
               address: shoal.distributor,
               abi: rewardDistributorAbi,
               functionName: 'claim',
-              args: [n.payout, BigInt(p.amount), p.proof],
+              args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
             }),
           )
         }
@@ -369,7 +446,7 @@ describe('settlement on a real chain', () => {
             address: shoal.distributor,
             abi: rewardDistributorAbi,
             functionName: 'claim',
-            args: [n.payout, BigInt(p.amount), p.proof],
+            args: [BigInt(p.index), n.payout, BigInt(p.amount), p.proof],
           }),
         ).rejects.toThrow()
         const got = await balanceOf(n.payout)
@@ -410,13 +487,7 @@ describe('settlement on a real chain', () => {
   it('a crash after postRoot was sent never pays twice: the restarted settler finds the root on chain', async () => {
     const epoch = 600_000
     let now = (epoch * EPOCH_SECONDS + 10) * 1000
-    const [, settlerWallet] = chain.walletClients
-    const real = createViemSettlementChain({
-      publicClient: chain.publicClient,
-      walletClient: settlerWallet!,
-      distributor: shoal.distributor,
-      escrow: shoal.escrow,
-    })
+    const real = settlementChain()
     let posts = 0
     const crashing: SettlementChain = {
       ...real,
@@ -492,4 +563,87 @@ describe('settlement on a real chain', () => {
       await second.stop()
     }
   }, 120_000)
+  it('a root with more new accounts than one transaction covers: cover in chunks, resume after a crash, then claim', async () => {
+    const epoch = 700_000
+    const real = settlementChain()
+    const covers: number[] = []
+    const crashing: SettlementChain = {
+      ...real,
+      async cover(accounts) {
+        covers.push(accounts)
+        const hash = await real.cover(accounts)
+        if (covers.length === 2) {
+          await wait(hash)
+          throw new Error('crash: the process died after its second cover')
+        }
+        return hash
+      },
+    }
+    const counting: SettlementChain = {
+      ...real,
+      cover(accounts) {
+        covers.push(accounts)
+        return real.cover(accounts)
+      },
+    }
+    // 7 payout addresses, built as the settler builds them (stored `built`), covered 2 at a time
+    const { store, tree, payouts } = await builtEpoch('cover.db', epoch, 7)
+    const make = (c: SettlementChain) => settlerOver(store, c, 2)
+    const distributorRead = <F extends 'accounts' | 'merkleRoot'>(functionName: F) =>
+      chain.publicClient.readContract({ address: shoal.distributor, abi: rewardDistributorAbi, functionName })
+    try {
+      const first = make(crashing)
+      await expect(first.settle(epoch)).rejects.toThrow(/crash/)
+      await first.stop()
+      expect(await distributorRead('accounts')).toBe(4n)
+      expect(await distributorRead('merkleRoot')).toBe(`0x${'00'.repeat(32)}`)
+
+      const second = make(counting)
+      expect((await second.settle(epoch)).state).toBe('confirmed')
+      await second.stop()
+      // 2, 4 (crash), then the restart goes on from 4: 6; postRoot covers the 7th
+      expect(covers).toEqual([2, 4, 6])
+      expect(await distributorRead('accounts')).toBe(7n)
+      expect(await distributorRead('merkleRoot')).toBe(tree.root)
+      // the last index (alone in its word) and its word-mate's neighbours all claim once
+      for (const i of [6, 5, 0]) {
+        const account = payouts[i]!
+        const args = [BigInt(i), account, tree.amountOf(account)!, tree.proofFor(account)] as const
+        await wait(
+          await chain.walletClients[0]!.writeContract({
+            address: shoal.distributor,
+            abi: rewardDistributorAbi,
+            functionName: 'claim',
+            args,
+          }),
+        )
+        expect(await balanceOf(account)).toBe(BigInt(i + 1) * 1000n)
+        await expect(
+          chain.walletClients[0]!.writeContract({
+            address: shoal.distributor,
+            abi: rewardDistributorAbi,
+            functionName: 'claim',
+            args,
+          }),
+        ).rejects.toThrow(/NothingToClaim/)
+      }
+    } finally {
+      await store.close()
+    }
+  }, 120_000)
+  it('refuses to post a tree with fewer leaf indexes than the distributor covers (another store settled there)', async () => {
+    await wait(await settlementChain().cover(5))
+    const { store } = await builtEpoch('fewer.db', 800_000, 3)
+    const settler = settlerOver(store, settlementChain())
+    try {
+      await expect(settler.settle(800_000)).rejects.toMatchObject({
+        code: 'SHOAL_ERR_CONFLICT',
+        message: expect.stringMatching(/covers 5 leaf indexes .* has 3/),
+      })
+      expect((await store.getEpoch(800_000))?.state).toBe('built')
+    } finally {
+      await settler.stop()
+      await store.close()
+    }
+  })
 })

@@ -1,7 +1,7 @@
 /**
  * `shoal-node claim`: collects what the node has earned. The distributor pays against
- * its latest posted root, whose leaves are cumulative, so one claim with the latest
- * proof collects every settled epoch at once. The node key sends the transaction (it
+ * its latest posted root, whose leaves `(index, payout, cumulative amount)` are
+ * cumulative, so one claim with the latest proof collects every settled epoch at once. The node key sends the transaction (it
  * needs a little gas); the tokens go to the payout address the node record names.
  */
 import { rewardDistributorAbi, shoalTokenAbi } from '@shoal/contracts/abi'
@@ -72,10 +72,11 @@ export async function claimEarnings(init: ClaimInit, account: LocalAccount): Pro
     throw err
   }
   const cumulative = BigInt(proof.amount)
+  const index = BigInt(proof.index)
   const claimable = await publicClient.readContract({
     ...distributor,
     functionName: 'claimable',
-    args: [payout, cumulative, proof.proof],
+    args: [index, payout, cumulative, proof.proof],
   })
   if (claimable === 0n) {
     return { epoch: Number(epoch), cumulative, claimed: 0n, balance: await balanceOf(), token }
@@ -84,7 +85,7 @@ export async function claimEarnings(init: ClaimInit, account: LocalAccount): Pro
   const transaction = await wallet.writeContract({
     ...distributor,
     functionName: 'claim',
-    args: [payout, cumulative, proof.proof],
+    args: [index, payout, cumulative, proof.proof],
   })
   const receipt = await publicClient.waitForTransactionReceipt({ hash: transaction })
   if (receipt.status !== 'success') throw new Error(`the claim transaction ${transaction} reverted`)

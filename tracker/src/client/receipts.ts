@@ -88,6 +88,8 @@ export async function submitReceiptBatch(options: SubmitReceiptBatchOptions): Pr
 export interface PayoutProof {
   epoch: number
   root: `0x${string}`
+  /** The leaf's index: the account keeps it in every epoch. */
+  index: number
   account: `0x${string}`
   /** Cumulative amount (token base units, decimal string). */
   amount: string
@@ -96,7 +98,7 @@ export interface PayoutProof {
 
 /**
  * @example
- * const { amount, proof } = await fetchPayoutProof({ trackerUrl, epoch, address: payout })
+ * const { index, amount, proof } = await fetchPayoutProof({ trackerUrl, epoch, address: payout })
  */
 export function fetchPayoutProof(options: {
   trackerUrl: string

@@ -3,8 +3,12 @@
  * the settler loads its receipts, verifies every client signature in worker threads,
  * applies the rules (`computeSettlement`), prices bytes per publisher, caps by escrow,
  * builds the cumulative payout tree and writes it all in one transaction (state
- * `built`). With a chain it then posts the root in one `postRoot` (`posted` with the
- * transaction hash, then `confirmed`). Crash-safe: every step starts from the stored
+ * `built`). Every account keeps its leaf index for ever (the distributor remembers
+ * what each index has claimed): the tree lists the previous epoch's accounts first, in
+ * their order, then the new ones. With a chain it then posts the root in one
+ * `postRoot` (`posted` with the transaction hash, then `confirmed`), after covering the
+ * new indexes in `cover` transactions of `COVER_CHUNK` accounts when there are more
+ * than one `postRoot` should write (a restart resumes from the distributor's count). Crash-safe: every step starts from the stored
  * state, and before (re)posting the settler reads the distributor's epoch and root, so a
  * restart mid-way never posts, nor debits, twice.
  */
@@ -27,6 +31,8 @@ export interface SettlerInit {
   maxClientFanout: number
   /** How often the settler looks for epochs to settle (ms); 0: only when asked. */
   intervalMs: number
+  /** New leaf indexes covered per `cover` transaction (default `COVER_CHUNK`). */
+  coverChunk?: number
 }
 
 export interface SettlerComponents {
@@ -53,8 +59,15 @@ export interface Settler {
 }
 
 interface TreeJson {
+  /** `[account, cumulative amount]` in leaf-index order. */
   entries: [string, string][]
 }
+
+/**
+ * New leaf indexes the settler covers per transaction: each pair is one claimed word
+ * written from zero (22,100 gas), so 1,000 accounts cost ~11.1M gas, well inside a block.
+ */
+export const COVER_CHUNK = 1_000
 
 export function createSettler(init: SettlerInit, components: SettlerComponents): Settler {
   const { store, verifier, clock, chain, logger } = components
@@ -142,7 +155,13 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
     })
     let total = 0n
     for (const d of result.debits.values()) total += d
+    // `cumulative` starts from `previous` (a Map keeps insertion order): every account
+    // paid before keeps its index, and new ones are appended.
     const entries = [...result.cumulative].filter(([, a]) => a > 0n)
+    const kept = [...previous.keys()]
+    if (kept.some((account, i) => entries[i]?.[0].toLowerCase() !== account)) {
+      throw new ConflictError(`epoch ${epoch}: the payout tree would move an account to another leaf index`)
+    }
     const tree =
       total > 0n ? buildPayoutTree(entries.map(([account, amount]) => ({ account, amount }))) : undefined
     const at = clock()
@@ -205,10 +224,29 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
       )
     }
     const debits = JSON.parse(row.debits) as { publishers: Address[]; amounts: string[] }
+    const accounts = treeOf(row)?.accounts ?? 0
+    if (accounts < onChain.accounts) {
+      // Another store's accounts hold these indexes: posting would pay against their claims.
+      throw new ConflictError(
+        `the distributor already covers ${onChain.accounts} leaf indexes and epoch ${row.epoch}'s tree has ${accounts}: a distributor serves one settlement store`,
+      )
+    }
+    // Many new accounts: cover their indexes ahead, a chunk per transaction (a restart
+    // resumes from what the chain says is covered).
+    const chunk = init.coverChunk ?? COVER_CHUNK
+    for (let covered = onChain.accounts; accounts - covered > chunk; ) {
+      covered += chunk
+      const coverTx = await chain.cover(covered)
+      const covering = await chain.outcome(coverTx)
+      if (covering !== 'success')
+        throw new ConflictError(`cover(${covered}) before epoch ${row.epoch} ${covering}`)
+      logger?.info({ epoch: row.epoch, covered, txHash: coverTx }, 'leaf indexes covered')
+    }
     const txHash = await chain.postRoot({
       epoch: row.epoch,
       root,
       total: BigInt(row.total),
+      accounts,
       publishers: debits.publishers,
       amounts: debits.amounts.map(BigInt),
     })
@@ -273,6 +311,7 @@ export function createSettler(init: SettlerInit, components: SettlerComponents):
         epoch: row.epoch,
         state: row.state,
         root: tree.root,
+        index: tree.indexOf(address),
         account: getAddress(address),
         amount: amount.toString(),
         proof: tree.proofFor(address),
