@@ -1,5 +1,5 @@
 /**
- * Every kind of bad input issue #2 names — malformed CIDs, truncated or oversized leaves,
+ * Every kind of bad input issue #2 names — malformed CIDs (and non-CIDs where one belongs), truncated or oversized leaves,
  * wrong-length proofs, manifests with unknown fields, non-canonical encodings, bad
  * signatures, expired tickets — fed as arbitrary values: each is refused with its typed
  * error and stable code, never a bare TypeError or any other error.
@@ -9,7 +9,11 @@ import { type Hex, toHex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { SAMPLE_MESSAGES, TEST_ACCOUNTS } from '../scripts/records-vectors.ts'
 import {
+  alignRange,
+  chunkCount,
+  chunkSpan,
   computeCid,
+  createChunkVerifier,
   createProof,
   decodeProof,
   decodeRecord,
@@ -26,10 +30,12 @@ import {
   signRecord,
   signSiteManifest,
   signTicket,
+  verifyChunk,
   verifyLeaves,
   verifyProof,
   verifyRecord,
   verifySiteManifest,
+  verifyStream,
   verifyTicket,
 } from '../src/index.ts'
 
@@ -71,6 +77,46 @@ describe('malformed CIDs', () => {
       }),
       { numRuns: 500 },
     )
+  })
+})
+
+describe('a value that is not a parsed CID where one belongs', () => {
+  it('is SHOAL_ERR_INVALID_CID in every function that takes a CID', async () => {
+    const proof = createProof(leaves, 1)
+    const leaf = leaves.subarray(HASH_SIZE, 2 * HASH_SIZE)
+    const takers: Record<string, (cid: never) => unknown> = {
+      chunkCount: (c) => chunkCount(c),
+      chunkSpan: (c) => chunkSpan(c, 0),
+      alignRange: (c) => alignRange(c, 0, 10),
+      verifyLeaves: (c) => verifyLeaves(c, leaves),
+      verifyProof: (c) => verifyProof(c, 1, leaf, proof),
+      verifyChunk: (c) => verifyChunk(c, 0, new Uint8Array(CHUNK), createProof(leaves, 0)),
+      createChunkVerifier: (c) => createChunkVerifier(c, leaves),
+      verifyStream: async (c) => {
+        for await (const _ of verifyStream(c, [new Uint8Array(8 * CHUNK)], { leaves })) {
+          // nothing is released for a bad CID
+        }
+      },
+    }
+    const notObject = fc.oneof(
+      fc.constantFrom(null, undefined),
+      fc.string(),
+      fc.double(),
+      fc.boolean(),
+      fc.bigInt(),
+    )
+    for (const [name, take] of Object.entries(takers)) {
+      await fc.assert(
+        fc.asyncProperty(notObject, async (value) => {
+          expect(await refusedWith(['SHOAL_ERR_INVALID_CID'], () => take(value as never)), name).toBe(true)
+        }),
+        { numRuns: 30 },
+      )
+    }
+    // and computeCid's options must be an object
+    expect(
+      await refusedWith(['SHOAL_ERR_INVALID_ARGUMENT'], () => computeCid(new Uint8Array(3), null as never)),
+    ).toBe(true)
   })
 })
 
