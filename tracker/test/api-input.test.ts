@@ -167,6 +167,26 @@ describe('bad input is refused with a clear status and code', () => {
     expect(metrics).toContain('shoal_tracker_nodes{status="active"} 0')
   })
 
+  it('stats average the score components of the registered nodes, and count them by status', async () => {
+    const t = await tracker({ probeIntervalMs: 60_000 })
+    const n = await startTestNode()
+    nodes.push(n)
+    await registerNode(t.url, n)
+    await waitFor(() => t.tracker.index.get(n.address)?.status === 'active')
+    const res = await fetch(`${t.url}/v1/stats`)
+    expect(res.status).toBe(200)
+    const stats = (await res.json()) as {
+      nodes: { byStatus: Record<string, number> }
+      components: { sampled: number; mean: Record<string, number>; score: Record<string, number> }
+    }
+    const { components, score } = t.tracker.index.explain(n.address)
+    expect(stats.nodes.byStatus.active).toBe(1)
+    expect(stats.components.sampled).toBe(1)
+    expect(Object.keys(stats.components.mean).sort()).toEqual(Object.keys(components).sort())
+    for (const [k, v] of Object.entries(components)) expect(stats.components.mean[k]).toBeCloseTo(v, 5)
+    expect(stats.components.score.p50).toBeCloseTo(score, 5)
+  })
+
   it('none of it changes anything the tracker knows of a node: score, components, figures, record, heartbeat', async () => {
     // one probe at registration, the next a minute later: nothing else moves the node here
     const t = await tracker({
