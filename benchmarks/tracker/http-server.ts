@@ -58,8 +58,9 @@ async function tracker(nodes: number, seed: string): Promise<{ url: string; stop
   for (let i = 0; i < nodes; i++) {
     const { address, sessionId, key } = benchNode(seed, i)
     const region = REGIONS[i % REGIONS.length]!
-    // unreachable URLs: the first probes land at random points of the (long) interval
-    const httpUrl = `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7480/`
+    // URLs nothing answers, on loopback (a probe is refused at once, never leaves the
+    // machine); the first probes land at random points of the (long) interval
+    const httpUrl = `http://127.0.0.1:9/n${i}/`
     const message = {
       node: address,
       peerId: `12D3KooW${[...createHash('sha256').update(`${seed}:${i}`).digest()].map((b) => BASE58[b % 58]).join('')}`,

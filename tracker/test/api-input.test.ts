@@ -1,18 +1,42 @@
 import { request as httpRequest } from 'node:http'
+import { encodeNodeRecord } from '@shoal/protocol'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
-import { postJson } from './helpers/test-node.ts'
+import { macHeartbeat } from '../src/index.ts'
+import {
+  postJson,
+  registerNode,
+  sendHeartbeat,
+  signedReport,
+  startTestNode,
+  type TestNode,
+  waitFor,
+} from './helpers/test-node.ts'
 import { startTracker, type TrackerFixture } from './helpers/tracker.ts'
 
 let fixtures: TrackerFixture[] = []
+let nodes: TestNode[] = []
 afterEach(async () => {
   for (const f of fixtures) await f.close()
+  for (const n of nodes) await n.close().catch(() => {})
   fixtures = []
+  nodes = []
 })
 
 async function tracker(over = {}) {
   const t = await startTracker(over)
   fixtures.push(t)
   return t
+}
+
+/** `value` with each fraction matched to 5 decimals, so a decay over seconds still matches. */
+function decaying(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : expect.closeTo(value, 5)
+  if (Array.isArray(value)) return value.map(decaying)
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decaying(v)]))
+  }
+  return value
 }
 
 const CID = 'saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy'
@@ -141,5 +165,205 @@ describe('bad input is refused with a clear status and code', () => {
     const metrics = await (await fetch(`${t.url}/metrics`)).text()
     expect(metrics).toContain('shoal_tracker_http_requests_total')
     expect(metrics).toContain('shoal_tracker_nodes{status="active"} 0')
+  })
+
+  it('stats average the score components of the registered nodes, and count them by status', async () => {
+    const t = await tracker({ probeIntervalMs: 60_000 })
+    const n = await startTestNode()
+    nodes.push(n)
+    await registerNode(t.url, n)
+    await waitFor(() => t.tracker.index.get(n.address)?.status === 'active')
+    const res = await fetch(`${t.url}/v1/stats`)
+    expect(res.status).toBe(200)
+    const stats = (await res.json()) as {
+      nodes: { byStatus: Record<string, number> }
+      components: { sampled: number; mean: Record<string, number>; score: Record<string, number> }
+    }
+    const { components, score } = t.tracker.index.explain(n.address)
+    expect(stats.nodes.byStatus.active).toBe(1)
+    expect(stats.components.sampled).toBe(1)
+    expect(Object.keys(stats.components.mean).sort()).toEqual(Object.keys(components).sort())
+    for (const [k, v] of Object.entries(components)) expect(stats.components.mean[k]).toBeCloseTo(v, 5)
+    expect(stats.components.score.p50).toBeCloseTo(score, 5)
+  })
+
+  it('none of it changes anything the tracker knows of a node: score, components, figures, record, heartbeat', async () => {
+    // one probe at registration, the next a minute later: nothing else moves the node here
+    const t = await tracker({
+      probeIntervalMs: 60_000,
+      rateLimits: { reports: { rate: 1000, burst: 1000 } },
+      clientReportRate: { rate: 1 / 3600, burst: 2 },
+    })
+    const n = await startTestNode()
+    nodes.push(n)
+    const reg = await registerNode(t.url, n)
+    const session = { key: reg.key!, sessionId: reg.sessionId! }
+    await waitFor(() => t.tracker.index.get(n.address)?.status === 'active')
+    const client = privateKeyToAccount(generatePrivateKey())
+    // the client spends its report budget, so its next reports are a flood
+    for (let i = 0; i < 2; i++) {
+      expect(
+        (await postJson(`${t.url}/v1/reports`, await signedReport(client, { node: n.address }))).status,
+      ).toBe(202)
+    }
+    const heartbeatAt = Date.now()
+    expect((await sendHeartbeat(t.url, n, session, { timestamp: heartbeatAt })).status).toBe(200)
+    await t.tracker.flush()
+    const view = async () => {
+      const res = await fetch(`${t.url}/v1/nodes/${n.address}`)
+      expect(res.status).toBe(200)
+      return res.json()
+    }
+    const before = await view()
+    const explained = t.tracker.index.explain(n.address)
+
+    const refused: [string, { status: number; body: Record<string, unknown> }, number, string][] = []
+    const expectRefused = (
+      what: string,
+      r: { status: number; body: Record<string, unknown> },
+      status: number,
+      code: string,
+    ) => refused.push([what, r, status, code])
+    const heartbeatBody = (over: Record<string, unknown>) =>
+      JSON.stringify({
+        node: n.address,
+        session: session.sessionId,
+        timestamp: Date.now(),
+        load: 1,
+        cacheBytes: 1,
+        cacheObjects: 1,
+        servedBytes: 1,
+        servedRequests: 1,
+        connections: 1,
+        ...over,
+      })
+    const macked = (body: string) =>
+      sendHeartbeat(t.url, n, session, { body, mac: macHeartbeat(session.key, body) })
+    const record = JSON.parse(encodeNodeRecord(await n.signedRecord())) as {
+      message: Record<string, unknown>
+    }
+
+    // registrations
+    expectRefused(
+      'register: malformed JSON',
+      await postJson(`${t.url}/v1/nodes`, '{"record":'),
+      400,
+      'SHOAL_ERR_INVALID_FORMAT',
+    )
+    expectRefused(
+      'register: unknown field',
+      await postJson(`${t.url}/v1/nodes`, { ...record, message: { ...record.message, extra: 1 } }),
+      400,
+      'SHOAL_ERR_INVALID_FORMAT',
+    )
+    expectRefused(
+      'register: negative capacity',
+      await postJson(`${t.url}/v1/nodes`, { ...record, message: { ...record.message, capacity: -1 } }),
+      400,
+      'SHOAL_ERR_INVALID_FORMAT',
+    )
+    expectRefused(
+      'register: huge body',
+      await postJson(`${t.url}/v1/nodes`, { ...record, pad: 'x'.repeat(64 * 1024) }),
+      413,
+      'SHOAL_ERR_TOO_LARGE',
+    )
+    // heartbeats (each MAC right for its body, so only the content is wrong)
+    expectRefused('heartbeat: malformed JSON', await macked('{"node":'), 400, 'SHOAL_ERR_INVALID_FORMAT')
+    expectRefused(
+      'heartbeat: unknown field',
+      await macked(heartbeatBody({ extra: 1 })),
+      400,
+      'SHOAL_ERR_INVALID_ARGUMENT',
+    )
+    expectRefused(
+      'heartbeat: negative load',
+      await macked(heartbeatBody({ load: -5 })),
+      400,
+      'SHOAL_ERR_INVALID_ARGUMENT',
+    )
+    expectRefused(
+      'heartbeat: absurd load',
+      await macked(heartbeatBody({ load: 1e300 })),
+      400,
+      'SHOAL_ERR_INVALID_ARGUMENT',
+    )
+    expectRefused(
+      'heartbeat: huge body',
+      await macked(heartbeatBody({ load: 1, pad: 'x'.repeat(4096) })),
+      413,
+      'SHOAL_ERR_TOO_LARGE',
+    )
+    expectRefused(
+      'heartbeat: forged MAC',
+      await sendHeartbeat(t.url, n, { ...session, key: Buffer.alloc(32, 7) }, { figures: { load: 9e9 } }),
+      401,
+      'SHOAL_ERR_INVALID_SIGNATURE',
+    )
+    expectRefused(
+      'heartbeat: replayed',
+      await sendHeartbeat(t.url, n, session, { timestamp: heartbeatAt, figures: { load: 9e9 } }),
+      409,
+      'SHOAL_ERR_REPLAY',
+    )
+    // reports
+    const report = await signedReport(privateKeyToAccount(generatePrivateKey()), {
+      node: n.address,
+      failures: 10,
+    })
+    expectRefused(
+      'report: malformed JSON',
+      await postJson(`${t.url}/v1/reports`, '{"message":'),
+      400,
+      'SHOAL_ERR_INVALID_FORMAT',
+    )
+    expectRefused(
+      'report: unknown field',
+      await postJson(`${t.url}/v1/reports`, { ...report, message: { ...report.message, extra: 1 } }),
+      400,
+      'SHOAL_ERR_INVALID_ARGUMENT',
+    )
+    expectRefused(
+      'report: negative failures',
+      await postJson(`${t.url}/v1/reports`, { ...report, message: { ...report.message, failures: -1 } }),
+      400,
+      'SHOAL_ERR_INVALID_ARGUMENT',
+    )
+    expectRefused(
+      'report: huge body',
+      await postJson(`${t.url}/v1/reports`, { ...report, pad: 'x'.repeat(8192) }),
+      413,
+      'SHOAL_ERR_TOO_LARGE',
+    )
+    expectRefused(
+      'report: forged',
+      await postJson(`${t.url}/v1/reports`, {
+        ...report,
+        message: { ...report.message, client: privateKeyToAccount(generatePrivateKey()).address },
+      }),
+      401,
+      'SHOAL_ERR_INVALID_SIGNATURE',
+    )
+    for (let i = 0; i < 5; i++) {
+      expectRefused(
+        `report flood ${i}`,
+        await postJson(`${t.url}/v1/reports`, await signedReport(client, { node: n.address, failures: 10 })),
+        429,
+        'SHOAL_ERR_RATE_LIMITED',
+      )
+    }
+
+    for (const [what, r, status, code] of refused) {
+      expect([what, r.status, (r.body.error as { code?: string } | undefined)?.code]).toEqual([
+        what,
+        status,
+        code,
+      ])
+    }
+    await t.tracker.flush()
+    // report counters decay with time (half-life 6 h): fractions may drift in the 7th digit
+    // over the test, while one refused report counted would move them in the 2nd
+    expect(await view()).toEqual(decaying(before))
+    expect(t.tracker.index.explain(n.address)).toEqual(decaying(explained))
   })
 })

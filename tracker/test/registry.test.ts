@@ -1,6 +1,7 @@
 import { encodeNodeRecord, signNodeRecord } from '@shoal/protocol'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createPostgresStore } from '../src/index.ts'
 import {
   nowSeconds,
   postJson,
@@ -9,7 +10,8 @@ import {
   type TestNode,
   waitFor,
 } from './helpers/test-node.ts'
-import { startTracker, type TrackerFixture } from './helpers/tracker.ts'
+import { type OpenStore, openSqliteStore, startTracker, type TrackerFixture } from './helpers/tracker.ts'
+import { type PgCluster, startPgCluster } from './store/pg-cluster.ts'
 
 const CID = 'saejacwl7zmysqljumvgcadjudd6kk4c4mshl6mtoy46y3xxrdba7q5wy'
 
@@ -23,11 +25,30 @@ afterEach(async () => {
   fixtures = []
 })
 
-async function tracker(over = {}) {
-  const f = await startTracker(over)
-  fixtures.push(f)
-  return f
-}
+/**
+ * The same suite runs on each store: SQLite (the default) and PostgreSQL (a throwaway
+ * cluster this file starts, one database per tracker).
+ */
+let cluster: PgCluster | undefined
+let databases = 0
+afterAll(async () => {
+  await cluster?.stop()
+})
+
+const BACKENDS: { name: string; store: string; setup(): Promise<void>; openStore(): Promise<OpenStore> }[] = [
+  { name: 'SQLite', store: 'sqlite', setup: async () => {}, openStore: async () => openSqliteStore },
+  {
+    name: 'PostgreSQL',
+    store: 'postgres',
+    async setup() {
+      cluster ??= await startPgCluster()
+    },
+    async openStore() {
+      const url = await cluster!.createDatabase(`registry_${++databases}`)
+      return () => createPostgresStore({ connectionString: url })
+    },
+  },
+]
 
 async function testNode(options = {}) {
   const n = await startTestNode(options)
@@ -58,7 +79,15 @@ async function nodeInfo(url: string, address: string) {
   return { status: res.status, body: (await res.json()) as NodeInfo }
 }
 
-describe('registration and probes over real HTTP', () => {
+describe.each(BACKENDS)('registration and probes over real HTTP on $name', (backend) => {
+  beforeAll(() => backend.setup(), 600_000)
+
+  async function tracker(over = {}) {
+    const f = await startTracker(over, { openStore: await backend.openStore() })
+    fixtures.push(f)
+    return f
+  }
+
   it('registers a node, probes it with signed challenges and selects it with its URL, peer id and multiaddrs', async () => {
     const t = await tracker()
     const n = await testNode()
@@ -146,6 +175,8 @@ describe('registration and probes over real HTTP', () => {
     const answered = (await nodeInfo(t.url, a.address)).body.figures.answered as number
     t = await t.restart()
     fixtures.push(t)
+    const stats = (await (await fetch(`${t.url}/v1/stats`)).json()) as { tracker: { store: string } }
+    expect(stats.tracker.store).toBe(backend.store)
     // selectable at once after the restart (grace), before any new probe answer
     expect(await select(t.url, CID, 2)).toEqual(before)
     const info = await nodeInfo(t.url, a.address)

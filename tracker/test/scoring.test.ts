@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -40,6 +41,47 @@ describe('score formula', () => {
     expect(c.integrity).toBe(1)
     expect(c.score).toBeCloseTo(c.uptime ** 2 * c.success ** 2 * Math.sqrt(c.latency * c.throughput), 12)
     expect(c.score).toBeCloseTo(0.857, 3)
+  })
+
+  it('gives every example of the table in docs/scoring.md, component by component', async () => {
+    const doc = await readFile(new URL('../../docs/scoring.md', import.meta.url), 'utf8')
+    const good: ScoreInputs = { ...base, latencyMs: 30, successes: 200, throughput: 10e6 }
+    const examples: Record<string, ScoreInputs> = {
+      good,
+      new: {
+        answered: 1,
+        probes: 1,
+        latencyMs: 80,
+        successes: 0,
+        failures: 0,
+        throughput: undefined,
+        integrityFailures: 0,
+      },
+      far: { ...good, latencyMs: 250 },
+      flaky: { ...good, answered: 48 },
+      failing: { ...good, successes: 150, failures: 50 },
+      slow: { ...good, throughput: 200e3 },
+      audited: { ...good, integrityFailures: 1 },
+    }
+    const header = '| node | uptime | success | latency | throughput | integrity | score |'
+    const rows = doc
+      .slice(doc.indexOf(header))
+      .split('\n')
+      .slice(2)
+      .filter((_, i, lines) => lines.slice(0, i + 1).every((l) => l.startsWith('|')))
+    expect(rows.map((r) => /^\| (\w+)/.exec(r)![1]).sort()).toEqual(Object.keys(examples).sort())
+    for (const row of rows) {
+      const [name, ...figures] = row
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim().replaceAll('*', ''))
+      const c = computeScore(examples[name!.split(/[ :]/)[0]!]!, options)
+      const computed = [c.uptime, c.success, c.latency, c.throughput, c.integrity, c.score]
+      expect(
+        computed.map((v) => v.toFixed(3)),
+        name,
+      ).toEqual(figures)
+    }
   })
 
   it('goes down as latency rises', () => {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, RangeNotSatisfiableError } from '../errors.ts'
 import { describe, isCount } from './bytes.ts'
-import type { Cid } from './cid.ts'
+import { assertCidObject, type Cid } from './cid.ts'
 
 /**
  * Number of chunks of the content: ceil(size / chunkSize), and 1 for empty content
@@ -10,6 +10,7 @@ import type { Cid } from './cid.ts'
  * chunkCount(parseCid(text)) // 40 for 10 MiB at 256 KiB
  */
 export function chunkCount(cid: Cid): number {
+  assertCidObject(cid)
   // size < 2^53 and chunkSize is a power of two, so the division is exact.
   return Math.max(1, Math.ceil(cid.size / cid.chunkSize))
 }
@@ -56,6 +57,7 @@ export function alignRange(cid: Cid, start: number, endExclusive: number): Align
   if (!isCount(endExclusive)) {
     throw new InvalidArgumentError(`range end must be an integer ≥ 0, got ${describe(endExclusive)}`)
   }
+  assertCidObject(cid)
   const { size, chunkSize } = cid
   if (size === 0 && start === 0 && endExclusive === 0) {
     return { fetchStart: 0, fetchEnd: 0, firstChunk: 0, lastChunk: 0 }

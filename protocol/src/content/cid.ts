@@ -17,6 +17,16 @@ export type Cid = {
   readonly text: string
 }
 
+/**
+ * Throws `InvalidCidError` when `value` is not an object: where a parsed `Cid` belongs,
+ * `null`, `undefined` or a primitive is refused with a code instead of a `TypeError`
+ * (the fields of an object are checked where they are used).
+ */
+export function assertCidObject(value: unknown): asserts value is object {
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidCidError(`expected a parsed CID (parseCid), got ${describe(value)}`)
+}
+
 /** The fields a CID is made of. */
 export type CidParts = { chunkSize: number; size: number; root: Uint8Array }
 

@@ -32,6 +32,8 @@ export async function computeCid(
   source: Uint8Array | ByteSource,
   options: ComputeCidOptions = {},
 ): Promise<{ cid: Cid; leaves: Leaves }> {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(`computeCid options must be an object, got ${describe(options)}`)
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   if (!isValidChunkSize(chunkSize)) {
     throw new InvalidArgumentError(

@@ -1,7 +1,7 @@
 import { InvalidLeavesError } from '../errors.ts'
 import { describe, equalHash } from './bytes.ts'
 import { chunkCount } from './chunks.ts'
-import type { Cid } from './cid.ts'
+import { assertCidObject, type Cid } from './cid.ts'
 import { HASH_SIZE } from './constants.ts'
 import { type Leaves, merkleRoot } from './merkle.ts'
 
@@ -19,6 +19,7 @@ export function markVerified(cid: Cid, leaves: Leaves): void {
  * backend in every runtime). Internal; `verifyLeaves` is the public form.
  */
 export function checkLeaves(cid: Cid, leaves: Leaves): Leaves {
+  assertCidObject(cid)
   if (!(leaves instanceof Uint8Array))
     throw new InvalidLeavesError(`leaves must be bytes, got ${describe(leaves)}`)
   if (verified.get(leaves) === cid.text) return leaves

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, throwIfAborted } from '../errors.ts'
 import { createVerifierCore } from './chunkVerifier.ts'
-import type { Cid } from './cid.ts'
+import { assertCidObject, type Cid } from './cid.ts'
 import type { Leaves } from './merkle.ts'
 import { type ByteSource, openSource } from './source.ts'
 
@@ -45,6 +45,7 @@ export async function* verifyStream(
   }
   const { leaves, signal } = options
   throwIfAborted(signal)
+  assertCidObject(cid)
   const start = options.start ?? 0
   const end = options.end ?? cid.size
   const core = createVerifierCore(cid, leaves, { start, end })

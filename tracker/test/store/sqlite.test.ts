@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import { runStoreSuite } from './suite.ts'
@@ -33,6 +34,22 @@ describe('createSqliteStore', () => {
     expect(() => createSqliteStore({ path: 'x', busyTimeoutMs: -1 })).toThrow(
       expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }),
     )
+  })
+
+  it('keeps its file in WAL mode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-tracker-sqlite-'))
+    try {
+      const path = join(dir, 'tracker.db')
+      const store = createSqliteStore({ path })
+      await store.open()
+      await store.close()
+      // WAL is a property of the file: another connection reads it back
+      const db = new DatabaseSync(path)
+      expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' })
+      db.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('answers UNAVAILABLE before open and after close', async () => {
