@@ -43,6 +43,7 @@ import {
 } from './options.ts'
 import { meteredPipe, meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
+import { meteredTunnel } from './tunnel.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
 export { RELAY_ERROR_HEADER }
@@ -364,35 +365,24 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     }
     client.setTimeout(options.idleTimeoutMs, idle)
     upstream.setTimeout(options.idleTimeoutMs, idle)
-    const buckets = limits.buckets(who.client)
-    const done = () => {
-      client.destroy()
-      upstream.destroy()
-    }
     upstream.once('close', () => metrics?.tunnels.dec())
     if (head.length > 0) {
       meter.add(who, 'up', head.length)
       upstream.write(head)
     }
-    meteredPipe(
+    meteredTunnel(
       client,
       upstream,
-      buckets,
+      limits.buckets(who.client),
       (n) => {
         meter.add(who, 'up', n)
         upBytes?.inc(n)
       },
-      done,
-    )
-    meteredPipe(
-      upstream,
-      client,
-      buckets,
       (n) => {
         meter.add(who, 'down', n)
         downBytes?.inc(n)
       },
-      done,
+      () => {},
     )
   }
 
