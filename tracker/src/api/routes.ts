@@ -120,7 +120,7 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number, n
   }
   if (!needCid) {
     if (cid !== undefined) throw new InvalidArgumentError('relays are not chosen by cid')
-    return { cid: undefined, count, region, exclude }
+    return { cid: undefined, count, region, exclude, ticket }
   }
   if (cid === undefined) throw new InvalidArgumentError('cid is required')
   return { cid: parseCid(cid), count, region, exclude, ticket }
@@ -282,6 +282,12 @@ export function createRoutes(s: ApiServices): Route[] {
             ...(q.region !== undefined ? { region: q.region } : {}),
             ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
           }) ?? []
+        // like select: the relays handed to a ticket are the ones settlement pays for it
+        if (q.ticket !== undefined && picked.length > 0)
+          s.selections?.record(
+            q.ticket,
+            picked.map((p) => p.node),
+          )
         sendJson(res, 200, {
           relays: picked.map((p) => ({ ...p, score: Number(p.score.toFixed(6)) })),
         })
