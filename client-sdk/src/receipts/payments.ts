@@ -212,7 +212,8 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
           return (await ticketOf(signal))?.id
         },
         async headerFor(source, signal) {
-          if (source.kind !== 'node') return undefined
+          // a mesh-only node has no HTTP port to open a session on (docs/mesh.md)
+          if (source.kind !== 'node' || source.mesh !== undefined) return undefined
           const g = await ticketOf(signal)
           if (g === undefined) return undefined
           const epoch = await tickets.epoch({ signal })
