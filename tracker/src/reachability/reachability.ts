@@ -94,9 +94,20 @@ export function createReachability<M extends MeshMeta>(
   const claims = new Map<string, { claim: MeshReachability; at: number }>()
   const freshMs = () => init.freshMs ?? index.options.scoring.downAfterMs
 
+  /** The probes answer: one answered within `downAfterMs`, fewer than `downAfterMisses` missed since. */
+  const urlAnswers = (node: string): boolean => {
+    const { figures } = index.explain(node)
+    const { downAfterMs, downAfterMisses } = index.options.scoring
+    return (
+      figures.lastAnsweredAt !== null &&
+      clock() - figures.lastAnsweredAt <= downAfterMs &&
+      figures.consecutiveMisses < downAfterMisses
+    )
+  }
+
   const viaOf = (key: string, status: string | undefined, meta: M | undefined): NodeReachability => {
     const c = claims.get(key)
-    const url = status !== undefined && !UNREACHABLE_URL.has(status)
+    const url = status !== undefined && !UNREACHABLE_URL.has(status) && urlAnswers(key)
     const meshOk =
       !url &&
       c !== undefined &&
