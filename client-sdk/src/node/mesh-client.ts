@@ -4,7 +4,7 @@
  * HTTP address. Every chunk is checked against the CID's leaves before it is yielded.
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError,
   type Cid,
@@ -92,6 +92,27 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
   const signalOf = (signal?: AbortSignal) =>
     AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
 
+  /**
+   * The connection to use: an open one to the peer (a direct one first, else a relayed
+   * one), else a dial of its relay addresses first and then its own. Asking libp2p for
+   * all at once tries the direct ones first, and behind NAT those hang until a timeout;
+   * once relayed, DCUtR moves the connection to a direct one where it can.
+   */
+  const connect = async (p2p: Libp2p, peerId: string, addrs: Multiaddr[], signal?: AbortSignal) => {
+    const open = p2p.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peerId)
+    const existing = open.find((c) => c.limits === undefined) ?? open[0]
+    if (existing !== undefined) return existing
+    const relayed = addrs.filter((m) => m.toString().includes('/p2p-circuit'))
+    const direct = addrs.filter((m) => !m.toString().includes('/p2p-circuit'))
+    if (relayed.length === 0 || direct.length === 0) return p2p.dial(addrs, { signal: signalOf(signal) })
+    try {
+      return await p2p.dial(relayed, { signal: signalOf(signal) })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      return p2p.dial(direct, { signal: signalOf(signal) })
+    }
+  }
+
   const dial = async (node: MeshNode, protocol: string, signal?: AbortSignal) => {
     const addrs = node.multiaddrs.map((a) => {
       try {
@@ -105,7 +126,7 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     if (addrs.length === 0) throw new InvalidArgumentError('the node has no multiaddrs')
     const p2p = running()
     try {
-      const connection = await p2p.dial(addrs, { signal: signalOf(signal) })
+      const connection = await connect(p2p, node.peerId, addrs, signal)
       return {
         peer: connection.remotePeer,
         stream: await connection.newStream(protocol, {

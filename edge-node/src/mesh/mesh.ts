@@ -222,7 +222,8 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       const addrs = peer.multiaddrs.flatMap((a) => {
         try {
           const m = multiaddr(a)
-          return [a.includes('/p2p/') ? m : m.encapsulate(`/p2p/${peer.peerId}`)]
+          // a circuit address names the relay's /p2p/ first: only a trailing one is the peer's
+          return [a.endsWith(`/p2p/${peer.peerId}`) ? m : m.encapsulate(`/p2p/${peer.peerId}`)]
         } catch {
           return []
         }
