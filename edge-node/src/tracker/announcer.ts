@@ -51,6 +51,12 @@ export interface AnnouncerInit {
   maxBackoffMs?: number
   /** Per request. Default 10 s. */
   timeoutMs?: number
+  /**
+   * Least time between two registrations for changed addresses (each costs the tracker a
+   * signature recovery; addresses that flap must not turn heartbeats into registrations).
+   * Default 30 s.
+   */
+  reregisterMinMs?: number
 }
 
 /** How the node's mesh addresses are reached, as its heartbeats report it to the tracker. */
@@ -106,7 +112,9 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
   let running: Promise<void> | undefined
   let failures = 0
   let lastRecordTimestamp = 0
-  let registeredAddrs: string[] = init.record.multiaddrs
+  let registeredAddrs = [...init.record.multiaddrs].sort().join(' ')
+  let registeredAt = 0
+  const reregisterMinMs = init.reregisterMinMs ?? 30_000
   let lastBeat = 0
   let lastServed = { at: Date.now(), bytes: 0 }
   const waiters: { resolve: () => void; reject: (err: Error) => void }[] = []
@@ -144,7 +152,8 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
     const body = `{"record":${encodeNodeRecord(signed)},"session":{"publicKey":"${pair.publicKey}","signature":"${binding.signature}"}}`
     const answer = await post('/v1/nodes', body)
     lastRecordTimestamp = timestamp
-    registeredAddrs = multiaddrs
+    registeredAddrs = [...multiaddrs].sort().join(' ')
+    registeredAt = Date.now()
     const s = answer.session as { id: string; publicKey: string } | undefined
     if (s === undefined) throw new Error('the tracker did not agree a heartbeat session')
     session = { id: s.id, key: deriveSessionKey(pair.privateKey, s.publicKey, s.id, account.address) }
@@ -205,7 +214,11 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
         return
       }
       const addrs = components.multiaddrs?.()
-      if (addrs !== undefined && addrs.join(' ') !== registeredAddrs.join(' ')) {
+      if (
+        addrs !== undefined &&
+        [...addrs].sort().join(' ') !== registeredAddrs &&
+        Date.now() - registeredAt >= reregisterMinMs
+      ) {
         logger.info({ multiaddrs: addrs }, 'mesh addresses changed: registering the new record')
         await register()
       }
