@@ -19,11 +19,11 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@shoal/client-sdk'
 import { createMeshClient, createMeshDispatch } from '@shoal/client-sdk/node'
-import { createSqliteStore, createTracker, type Tracker } from '@shoal/tracker'
+import type { Tracker } from '@shoal/tracker'
 import { request } from 'undici'
-import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+import { startTestTracker } from './helpers/tracker.ts'
 
 const helper = fileURLToPath(new URL('./helpers/nat-node.ts', import.meta.url))
 const tag = process.pid % 250
@@ -162,23 +162,7 @@ describe('mesh: a node behind NAT serves through a relay', () => {
     const relayAddr = relay.mesh!.multiaddrs()[0]!
     const trackerDir = await mkdtemp(join(tmpdir(), 'shoal-nat-tracker-'))
     dirs.push(trackerDir)
-    tracker = createTracker(
-      {
-        host: hostIp,
-        port: 0,
-        allowPrivateUrls: true,
-        probeIntervalMs: 300,
-        probeTimeoutMs: 300,
-        auditIntervalMs: 0,
-        stateFlushIntervalMs: 100,
-        shutdownGraceMs: 200,
-      },
-      {
-        store: createSqliteStore({ path: join(trackerDir, 'tracker.db') }),
-        account: privateKeyToAccount(generatePrivateKey()),
-      },
-    )
-    await tracker.start()
+    tracker = await startTestTracker(trackerDir, { host: hostIp, probeTimeoutMs: 300 })
     child = spawn(
       'ip',
       [
