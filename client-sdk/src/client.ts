@@ -37,6 +37,12 @@ import { streamOf } from './response.ts'
 import { createSiteResolver } from './sites.ts'
 import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
 
+/** Sends mesh-only sources to the mesh dispatch, the others to `base`. */
+function meshAware(base: Dispatch, mesh: Dispatch | undefined): Dispatch {
+  if (mesh === undefined) return base
+  return (request) => (request.source.mesh !== undefined ? mesh(request) : base(request))
+}
+
 /** Parsed `shoal://<cid>` texts a client keeps. */
 const MAX_CACHED_TARGETS = 1_024
 
@@ -72,6 +78,13 @@ export interface ClientComponents {
   interceptors?: Interceptor[]
   /** The base dispatch (default `httpDispatch(fetch)`). */
   dispatch?: Dispatch
+  /**
+   * The dispatch for nodes reachable only through the mesh (`createMeshDispatch` of
+   * `@shoal/client-sdk/node`). With it the client also asks the tracker for mesh-only
+   * nodes (`mesh=1`) and fetches from them over the mesh chunk protocol; their bytes are
+   * verified, raced and failed over like any node's.
+   */
+  mesh?: Dispatch
   stats?: NodeStats
 }
 
@@ -109,13 +122,14 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     ...(components.interceptors ?? []),
     observe({ stats }),
     timeouts({ ttfbMs: options.ttfbMs, stallMs: options.stallMs }),
-  )(components.dispatch ?? httpDispatch(doFetch))
+  )(meshAware(components.dispatch ?? httpDispatch(doFetch), components.mesh))
   const directory = createNodeDirectory(
     {
       nodes: options.nodes,
       selectCount: options.selectCount,
       selectTtlMs: options.selectTtlMs,
       region: options.region,
+      ...(components.mesh !== undefined ? { mesh: true } : {}),
     },
     { tracker, stats },
   )

@@ -16,7 +16,12 @@ export interface NodeDirectoryInit {
   selectCount: number
   selectTtlMs: number
   region: string | undefined
+  /** Also select nodes reachable only through the mesh (the client can dial them). */
+  mesh?: boolean
 }
+
+/** The name a mesh-only node goes by in stats and events (never fetched over HTTP). */
+export const meshSourceUrl = (peerId: string): string => `shoal-mesh://${peerId}/`
 
 export interface NodeDirectoryComponents {
   tracker: TrackerClient | undefined
@@ -75,9 +80,19 @@ export function createNodeDirectory(
       ...(ticket === undefined ? {} : { ticket }),
       ...(init.region === undefined ? {} : { region: init.region }),
       ...(exclude.length === 0 ? {} : { exclude }),
+      ...(init.mesh === true ? { mesh: true } : {}),
       ...(signal === undefined ? {} : { signal }),
     })
-    return picked.map((n) => ({ kind: 'node', url: n.httpUrl, address: n.node }))
+    return picked.map((n) =>
+      n.httpUrl !== undefined
+        ? { kind: 'node', url: n.httpUrl, address: n.node }
+        : {
+            kind: 'node',
+            url: meshSourceUrl(n.peerId),
+            address: n.node,
+            mesh: { peerId: n.peerId, multiaddrs: n.multiaddrs },
+          },
+    )
   }
 
   // synchronous when the answer is at hand (static nodes, a cached selection): a warm fetch waits on nothing here

@@ -37,13 +37,21 @@ async function errorOf(res: Response, what: string): Promise<Error> {
  */
 export async function selectRelays(
   trackerUrl: string,
-  query: { region?: string; count?: number; exclude?: readonly string[]; signal?: AbortSignal },
+  query: {
+    region?: string
+    count?: number
+    exclude?: readonly string[]
+    /** The relay ticket's id: the tracker notes these relays were handed to it (settlement pays only those). */
+    ticket?: string
+    signal?: AbortSignal
+  },
   doFetch: typeof globalThis.fetch = globalThis.fetch,
 ): Promise<RelayCandidate[]> {
   const params = new URLSearchParams()
   if (query.region !== undefined) params.set('region', query.region)
   if (query.count !== undefined) params.set('count', String(query.count))
   if (query.exclude !== undefined && query.exclude.length > 0) params.set('exclude', query.exclude.join(','))
+  if (query.ticket !== undefined) params.set('ticket', query.ticket)
   const res = await doFetch(`${trackerUrl.replace(/\/$/, '')}/v1/relays?${params}`, {
     ...(query.signal !== undefined ? { signal: query.signal } : {}),
   })

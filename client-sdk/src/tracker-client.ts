@@ -42,8 +42,13 @@ export interface SelectedNode {
   node: Address
   region: string
   score: number
-  /** Base URL of the node's HTTP edge (canonical: ends with `/`). */
-  httpUrl: string
+  /**
+   * Base URL of the node's HTTP edge (canonical: ends with `/`); absent for a node
+   * reachable only through the mesh (`reachability: 'mesh'`, only with `mesh: true`).
+   */
+  httpUrl?: string
+  /** `url`: the tracker's probes reach `httpUrl`; `mesh`: dial `peerId` at `multiaddrs` instead. */
+  reachability: 'url' | 'mesh'
   peerId: string
   multiaddrs: string[]
 }
@@ -57,6 +62,8 @@ export interface SelectOptions {
   exclude?: readonly string[]
   /** The id of the ticket that pays for the fetch: the tracker records which nodes it was handed. */
   ticket?: Hex
+  /** Also take nodes reachable only through the mesh (a client that can dial libp2p). */
+  mesh?: boolean
   signal?: AbortSignal
 }
 
@@ -153,7 +160,7 @@ function garbage(what: string, problem: string): Error {
 }
 
 /** Validates one node of a select answer; throws `InvalidFormatError` naming the field. */
-function checkSelected(value: unknown, i: number): SelectedNode {
+function checkSelected(value: unknown, i: number, mesh: boolean): SelectedNode {
   const what = `select (nodes[${i}])`
   if (typeof value !== 'object' || value === null) throw garbage(what, 'not an object')
   const v = value as Record<string, unknown>
@@ -161,6 +168,23 @@ function checkSelected(value: unknown, i: number): SelectedNode {
     throw garbage(what, 'node is not an address')
   if (typeof v.region !== 'string' || !REGION_RE.test(v.region)) throw garbage(what, 'bad region')
   if (typeof v.score !== 'number' || !Number.isFinite(v.score)) throw garbage(what, 'score is not a number')
+  const peerId = typeof v.peerId === 'string' ? v.peerId : ''
+  const multiaddrs = Array.isArray(v.multiaddrs)
+    ? v.multiaddrs.filter((m): m is string => typeof m === 'string')
+    : []
+  if (v.reachability === 'mesh') {
+    if (!mesh) throw garbage(what, 'a mesh-only node, not asked for')
+    if (peerId === '' || multiaddrs.length === 0)
+      throw garbage(what, 'a mesh node without peerId or multiaddrs')
+    return {
+      node: getAddress(v.node),
+      region: v.region,
+      score: v.score,
+      reachability: 'mesh',
+      peerId,
+      multiaddrs,
+    }
+  }
   if (typeof v.httpUrl !== 'string') throw garbage(what, 'httpUrl is missing')
   let url: URL
   try {
@@ -169,11 +193,8 @@ function checkSelected(value: unknown, i: number): SelectedNode {
     throw garbage(what, 'httpUrl is not a URL')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw garbage(what, 'httpUrl is not http(s)')
-  const peerId = typeof v.peerId === 'string' ? v.peerId : ''
-  const multiaddrs = Array.isArray(v.multiaddrs)
-    ? v.multiaddrs.filter((m): m is string => typeof m === 'string')
-    : []
   return {
+    reachability: 'url',
     node: getAddress(v.node),
     region: v.region,
     score: v.score,
@@ -282,6 +303,7 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     if (options.exclude !== undefined && options.exclude.length > 0)
       query.set('exclude', options.exclude.join(','))
     if (options.ticket !== undefined) query.set('ticket', options.ticket)
+    if (options.mesh === true) query.set('mesh', '1')
     const res = await call(`/v1/select?${query}`, options.signal)
     if (!res.ok) throw await errorOf(res)
     const body = await json(res, 'select')
@@ -289,7 +311,7 @@ export function createTrackerClient(init: TrackerClientInit): TrackerClient {
     const { cid: answered, nodes } = body as { cid?: unknown; nodes?: unknown }
     if (answered !== cid) throw garbage('select', `it names another CID (${String(answered).slice(0, 80)})`)
     if (!Array.isArray(nodes)) throw garbage('select', 'nodes is not a list')
-    return nodes.map(checkSelected)
+    return nodes.map((n, i) => checkSelected(n, i, options.mesh === true))
   }
 
   const report = async (signed: Signed<NodeReport>, options: { signal?: AbortSignal } = {}) => {

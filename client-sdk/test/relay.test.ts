@@ -210,3 +210,72 @@ describe('relay failover', () => {
     )
   })
 })
+
+describe('relay receipts', () => {
+  it('receipts for relayed bytes are stored, and survive a restart of the relay node', async () => {
+    const issuer = t.tracker.tickets.issuer as `0x${string}`
+    const account = privateKeyToAccount(generatePrivateKey())
+    const init = {
+      dataDir: join(dir, `paid-${account.address}`),
+      port: 0,
+      trackerAddress: issuer,
+      relay: { port: 0, issuers: [issuer], egress: { allowCidrs: ['127.0.0.1/32'] } },
+    }
+    const node = createEdgeNode(init, { account })
+    await node.start()
+    const entry = { node, account, region: 'ap-south' }
+    nodes.push(entry)
+    await register(entry)
+    const events: { type: string; outcome: string }[] = []
+    const dispatcher = createRelayDispatcher(
+      { region: 'ap-south', count: 1, account: me, signer: me, payer: app.address, requestTls: { ca: cert } },
+      { tracker: { url: t.url }, emit: (e) => events.push(e as { type: string; outcome: string }) },
+    )
+    const texts: string[] = []
+    try {
+      for (const target of [`${httpUrl}/paid`, `${httpsUrl}/paid-tls`, `${httpUrl}/paid-again`]) {
+        const res = await fetch(target, { dispatcher })
+        texts.push(await res.text())
+      }
+      // the client's request body is counted too
+      const posted = await fetch(`${httpUrl}/paid-post`, {
+        dispatcher,
+        method: 'POST',
+        body: 'x'.repeat(5000),
+      })
+      texts.push(await posted.text())
+    } finally {
+      await dispatcher.close()
+    }
+    expect(texts).toEqual([
+      'hello from /paid',
+      'hello from /paid-tls',
+      'hello from /paid-again',
+      'hello from /paid-post',
+    ])
+    expect(events.filter((e) => e.type === 'receipt' && e.outcome !== 'accepted')).toEqual([])
+    const epoch = Math.floor(Date.now() / 1000 / 3600)
+    const stored = node.receipts.epoch(epoch)
+    expect(stored.receipts).toHaveLength(1)
+    const r = stored.receipts[0]!.message
+    expect(r).toMatchObject({ node: account.address, client: me.address, kind: 1, epoch })
+    // what the client saw of four exchanges (bodies both ways), never more than the relay metered
+    const usage = node.relay!.meter.entries().next().value!
+    expect(r.bytes).toBeGreaterThanOrEqual(5000 + texts.join('').length)
+    expect(r.bytes).toBeLessThanOrEqual(usage.up + usage.down)
+    expect(stored.tickets.map((s) => s.message.client)).toEqual([me.address])
+    expect(node.receipts.pendingEpochs()).toContain(epoch)
+
+    // the tracker noted it handed this relay to this ticket: settlement pays only such pairs
+    await t.tracker.flush()
+    const selected = await t.tracker.store.listSelectionsOf([r.ticket])
+    expect(selected.map((s) => s.node.toLowerCase())).toEqual([account.address.toLowerCase()])
+    // a restart keeps the acknowledged receipt and its session
+    await node.stop()
+    const again = createEdgeNode(init, { account })
+    await again.start()
+    entry.node = again
+    expect(again.receipts.epoch(epoch).receipts.map((s) => s.message)).toEqual([r])
+    expect(again.sessions.size).toBe(1)
+  })
+})

@@ -60,4 +60,5 @@ export {
   S3FifoCache,
 } from './store/eviction/index.ts'
 export { createMemoryTier, type MemoryTier, type MemoryTierInit } from './store/memory-tier.ts'
+export { type Announcer, announceNode, type MeshReachability } from './tracker/index.ts'
 export { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'

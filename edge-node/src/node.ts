@@ -19,7 +19,6 @@ import {
   parseCid,
   ReplayError,
   signHealthProof,
-  TooLargeError,
   toErrorResponse,
   UnavailableError,
   verifyPurgeRequest,
@@ -36,6 +35,7 @@ import {
 import { type ContentService, createContentService } from './content/content-service.ts'
 import { type ContentSource, originSource } from './content/sources.ts'
 import { createNodeDashboard, type NodeDashboardComponents } from './dashboard/dashboard.ts'
+import { readBody } from './http/body.ts'
 import { IMMUTABLE, serveContent } from './http/content-handler.ts'
 import { allowCrossOrigin, answerPreflight, PUBLIC_CORS_HEADERS } from './http/cors.ts'
 import {
@@ -60,6 +60,7 @@ import {
 import { createMetrics, type EdgeMetrics } from './metrics.ts'
 import { createOriginCache, type OriginCache, type OriginTarget } from './origin/index.ts'
 import { createReceiptBook, type ReceiptBook } from './receipts/book.ts'
+import { answerPayment } from './receipts/http.ts'
 import { createSessions, type Sessions } from './receipts/sessions.ts'
 import { createTrackerIdentity } from './receipts/tracker-identity.ts'
 import { createRelay, type Relay, type RelayComponents } from './relay/index.ts'
@@ -74,8 +75,8 @@ import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.
 
 /** Largest manifest or purge body accepted. */
 export const MAX_CONTROL_BODY_BYTES = 16 * 2 ** 20
-/** Largest session or receipt body accepted (a signed ticket or receipt is under 1 KiB). */
-export const MAX_RECEIPT_BODY_BYTES = 16 * 1024
+export { MAX_RECEIPT_BODY_BYTES } from './receipts/http.ts'
+
 /** How often expired payment sessions are dropped (ms). */
 const SESSION_SWEEP_MS = 60_000
 
@@ -120,19 +121,6 @@ export interface EdgeNode {
   start(): Promise<void>
   /** Stops taking requests, lets in-flight ones finish within the grace period, persists the cache index. */
   stop(): Promise<void>
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > limit) throw new TooLargeError(`body is larger than ${limit} bytes`)
-  const parts: Buffer[] = []
-  let total = 0
-  for await (const part of req as AsyncIterable<Buffer>) {
-    total += part.length
-    if (total > limit) throw new TooLargeError(`body is larger than ${limit} bytes`)
-    parts.push(part)
-  }
-  return Buffer.concat(parts).toString('utf8')
 }
 
 /**
@@ -254,6 +242,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           ...components.relay,
           logger: logger.child({ component: 'relay' }),
           registry,
+          sessions,
           ...(egress !== undefined ? { buckets: [egress] } : {}),
         })
 
@@ -423,21 +412,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           res.end(method === 'HEAD' ? undefined : leaves)
           return
         }
-        case 'sessions': {
-          if (method !== 'POST') throw new MethodNotAllowedError('use POST /v1/sessions')
-          const text = await readBody(req, MAX_RECEIPT_BODY_BYTES)
-          let body: unknown
-          try {
-            body = JSON.parse(text)
-          } catch {
-            throw new InvalidArgumentError('the session request is not JSON')
-          }
-          sendJson(res, 201, await sessions.open(body))
-          return
-        }
+        case 'sessions':
         case 'receipts':
-          if (method !== 'POST') throw new MethodNotAllowedError('use POST /v1/receipts')
-          sendJson(res, 200, await sessions.accept(await readBody(req, MAX_RECEIPT_BODY_BYTES)))
+          await answerPayment(route.kind, req, res, sessions)
           return
         case 'manifest': {
           if (method === 'PUT') {

@@ -13,7 +13,7 @@ import { Registry } from 'prom-client'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
-import { type Announcer, announceNode } from '../src/tracker/index.ts'
+import { type Announcer, announceNode, createAnnouncer, type MeshReachability } from '../src/tracker/index.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -144,6 +144,76 @@ describe('announcing a node to its tracker', () => {
     const second = await startTracker(trackerDir, trackerKey, port)
     cleanup.push(() => second.stop())
     await until(() => (second.index.get(account.address)?.status === 'active' ? true : undefined), 30_000)
+    expect(announcer.state).toBe('registered')
+  })
+})
+
+describe('announcing mesh reachability', () => {
+  it('reports its mesh reachability in heartbeats and registers a new record when its addresses change, not when they only reorder', async () => {
+    const tracker = await startTracker(await tempDir('shoal-announce-tracker-'))
+    cleanup.push(() => tracker.stop())
+    const { node, account } = await startNode(tracker.url)
+    const direct = '/ip4/127.0.0.1/tcp/4001'
+    const other = '/ip4/127.0.0.1/tcp/4002'
+    const circuit =
+      '/ip4/127.0.0.1/tcp/4003/p2p/12D3KooWRkGLz4YbVmrsWK75VjFTs8NvaBu42xhAmQaP4KeJpw1L/p2p-circuit'
+    let addrs = [direct, other]
+    let claim: MeshReachability = 'private'
+    const announcer = createAnnouncer(
+      {
+        trackerUrl: tracker.url,
+        record: {
+          peerId: node.mesh!.peerId,
+          multiaddrs: addrs,
+          httpUrl: `${node.url}/`,
+          region: 'eu-west',
+          capacity: 5_000_000,
+          payout: account.address,
+        },
+        heartbeatIntervalMs: 50,
+        reregisterMinMs: 0,
+      },
+      {
+        account,
+        figures: () => node.figures(),
+        logger: pino({ level: 'silent' }),
+        multiaddrs: () => addrs,
+        reachability: () => claim,
+      },
+    )
+    cleanup.push(() => announcer.stop())
+    announcer.start()
+    await announcer.registered()
+    type View = {
+      record: { message: { multiaddrs: string[]; timestamp: number } }
+      heartbeat: { reachability?: string; timestamp: number } | null
+    }
+    const view = async () =>
+      (await (await fetch(`${tracker.url}/v1/nodes/${account.address}`)).json()) as View
+    const first = await until(async () => {
+      const v = await view()
+      return v.heartbeat?.reachability === 'private' ? v : undefined
+    })
+    expect(first.record.message.multiaddrs).toEqual([direct, other])
+
+    // the same addresses in another order: heartbeats go on, no new record
+    addrs = [other, direct]
+    const later = await until(async () => {
+      const v = await view()
+      return (v.heartbeat?.timestamp ?? 0) > first.heartbeat!.timestamp + 200 ? v : undefined
+    })
+    expect(later.record.message.timestamp).toBe(first.record.message.timestamp)
+
+    // a relay reservation: a new signed record with the circuit address, and the claim
+    addrs = [circuit, direct, other]
+    claim = 'relayed'
+    const moved = await until(async () => {
+      const v = await view()
+      return v.record.message.multiaddrs.includes(circuit) && v.heartbeat?.reachability === 'relayed'
+        ? v
+        : undefined
+    })
+    expect(moved.record.message.timestamp).toBeGreaterThan(first.record.message.timestamp)
     expect(announcer.state).toBe('registered')
   })
 })

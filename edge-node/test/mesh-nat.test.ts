@@ -3,11 +3,13 @@
  * namespace behind a veth pair whose host side masquerades what leaves it, and a
  * firewall in the namespace drops every connection opened from outside (a home
  * router). It holds a reservation on a relay node on the host (circuit relay v2); the
- * SDK mesh client and another edge node reach it only through that relay.
+ * SDK mesh client and another edge node reach it only through that relay. It registers
+ * with a tracker whose probes cannot reach its HTTP URL: the tracker records it as
+ * reachable through the mesh only, and `createClient` with the mesh fetches from it.
  *
  * Needs root, `ip` (iproute2) and `iptables` (installed with apt-get when missing).
- * The relay listens on the host end of the veth pair: an address that exists only on
- * this machine. Where namespaces cannot be made, the test fails saying why.
+ * The relay and the tracker listen on the host end of the veth pair: an address that
+ * exists only on this machine. Where namespaces cannot be made, the test fails saying why.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,10 +17,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createMeshClient } from '@shoal/client-sdk/node'
+import { createClient } from '@shoal/client-sdk'
+import { createMeshClient, createMeshDispatch } from '@shoal/client-sdk/node'
+import type { Tracker } from '@shoal/tracker'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+import { startTestTracker } from './helpers/tracker.ts'
 
 const helper = fileURLToPath(new URL('./helpers/nat-node.ts', import.meta.url))
 const tag = process.pid % 250
@@ -127,6 +132,7 @@ describe('mesh: a node behind NAT serves through a relay', () => {
   const dirs: string[] = []
   const nodes: EdgeNode[] = []
   let child: ChildProcess | undefined
+  let tracker: Tracker | undefined
 
   beforeAll(() => setUpNamespace())
   afterAll(async () => {
@@ -137,6 +143,7 @@ describe('mesh: a node behind NAT serves through a relay', () => {
       await exited
     }
     for (const node of nodes) await node.stop()
+    await tracker?.stop()
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })
     tearDownNamespace()
   })
@@ -153,6 +160,9 @@ describe('mesh: a node behind NAT serves through a relay', () => {
   it('the SDK and another node fetch from the NATed node through the relay; a direct dial fails', async () => {
     const relay = await startNode({ listen: [`/ip4/${hostIp}/tcp/0`], relayServer: true })
     const relayAddr = relay.mesh!.multiaddrs()[0]!
+    const trackerDir = await mkdtemp(join(tmpdir(), 'shoal-nat-tracker-'))
+    dirs.push(trackerDir)
+    tracker = await startTestTracker(trackerDir, { host: hostIp, probeTimeoutMs: 300 })
     child = spawn(
       'ip',
       [
@@ -165,6 +175,7 @@ describe('mesh: a node behind NAT serves through a relay', () => {
         relayAddr,
         nsIp,
         String(SIZE),
+        tracker.url,
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     )
@@ -172,7 +183,13 @@ describe('mesh: a node behind NAT serves through a relay', () => {
       createInterface({ input: child!.stdout! }).once('line', resolve)
       child!.once('exit', (code) => reject(new Error(`the NATed node exited with ${code}`)))
     })
-    const nated = JSON.parse(line) as { peerId: string; multiaddrs: string[]; record: string[]; cid: string }
+    const nated = JSON.parse(line) as {
+      peerId: string
+      multiaddrs: string[]
+      record: string[]
+      cid: string
+      node: string
+    }
     const circuit = nated.multiaddrs.filter((m) => m.includes('/p2p-circuit'))
     const direct = nated.multiaddrs.filter((m) => m.startsWith(`/ip4/${nsIp}/`))
     expect(circuit.length).toBeGreaterThan(0)
@@ -190,6 +207,34 @@ describe('mesh: a node behind NAT serves through a relay', () => {
       const viaRelay = { peerId: nated.peerId, multiaddrs: circuit }
       expect(await sdk.has(viaRelay, nated.cid)).toBe(true)
       expect(Buffer.from(await sdk.fetch(viaRelay, nated.cid)).equals(pattern(SIZE))).toBe(true)
+
+      // the tracker's probes cannot reach its URL; its heartbeats say it is relayed
+      const deadline = Date.now() + 15_000
+      let view: { status?: string; reachability?: { via?: string; url?: boolean; mesh?: string } } = {}
+      while (view.reachability?.via !== 'mesh') {
+        if (Date.now() > deadline) throw new Error(`not recorded as mesh-reachable: ${JSON.stringify(view)}`)
+        await new Promise((r) => setTimeout(r, 100))
+        const res = await request(`${tracker.url}/v1/nodes/${nated.node}`)
+        view = (await res.body.json()) as typeof view
+      }
+      expect(view).toMatchObject({ status: 'unreachable', reachability: { url: false, mesh: 'relayed' } })
+      // a plain client is never handed its URL; createClient with the mesh fetches through the relay
+      const plain = createClient({ tracker: tracker.url })
+      await expect(plain.fetch(`shoal://${nated.cid}`)).rejects.toMatchObject({
+        code: 'SHOAL_ERR_UNAVAILABLE',
+      })
+      await plain.stop()
+      // (a fresh mesh client: it dials the relay address first, not the unreachable direct one)
+      const fresh = createMeshClient({ timeoutMs: 3000 })
+      await fresh.start()
+      const client = createClient({ tracker: tracker.url }, { mesh: createMeshDispatch(fresh) })
+      try {
+        const res = await client.fetch(`shoal://${nated.cid}`)
+        expect(Buffer.from(await res.arrayBuffer()).equals(pattern(SIZE))).toBe(true)
+      } finally {
+        await client.stop()
+        await fresh.stop()
+      }
     } finally {
       await sdk.stop()
     }

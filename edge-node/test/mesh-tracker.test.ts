@@ -11,11 +11,11 @@ import {
   signNodeRecord,
   signSiteManifest,
 } from '@shoal/protocol'
-import { createSqliteStore, createTracker } from '@shoal/tracker'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+import { startTestTracker } from './helpers/tracker.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -34,22 +34,7 @@ describe('mesh discovery through the tracker', () => {
   it('a node with no neighbours finds the holder of a CID in the tracker selection and fetches from it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shoal-mesh-tracker-'))
     cleanups.push(() => rm(dir, { recursive: true, force: true }))
-    const tracker = createTracker(
-      {
-        port: 0,
-        allowPrivateUrls: true,
-        probeIntervalMs: 300,
-        probeTimeoutMs: 1000,
-        auditIntervalMs: 0,
-        stateFlushIntervalMs: 100,
-        shutdownGraceMs: 200,
-      },
-      {
-        store: createSqliteStore({ path: join(dir, 'tracker.db') }),
-        account: privateKeyToAccount(generatePrivateKey()),
-      },
-    )
-    await tracker.start()
+    const tracker = await startTestTracker(dir)
     cleanups.push(() => tracker.stop())
 
     let hits = 0

@@ -148,6 +148,42 @@ describe('payment sessions on the node', () => {
     expect(book.epoch(epoch()).receipts.map((r) => r.message.bytes)).toEqual([4500])
   })
 
+  it('meters relayed bytes only into a relay session (kind 1) of the ticket that carried them', async () => {
+    const s = sessions()
+    await s.open({ session: hex32(20), ticket, epoch: epoch(), kind: RECEIPT_KIND.relay })
+    await s.open({ session: hex32(21), ticket, epoch: epoch(), kind: RECEIPT_KIND.content })
+    const id = ticketId(ticket.message)
+    const receipt = (session: Hex, bytes: number, kind: number) =>
+      signBandwidthReceipt(client, {
+        node: node.address,
+        client: client.address,
+        session,
+        bytes,
+        epoch: epoch(),
+        ticket: id,
+        kind: kind as 0 | 1,
+      }).then(encodeBandwidthReceipt)
+    s.meterRelay(hex32(20), id, 3000)
+    s.meterRelay(hex32(20), hex32(5), 9000) // another ticket's bytes: not this session's
+    s.meterRelay(hex32(21), id, 9000) // a content session is not metered by the relay
+    s.meter(hex32(20), 9000) // nor a relay session by content responses
+    await expect(s.accept(await receipt(hex32(20), 3001, 1))).rejects.toMatchObject({
+      code: 'SHOAL_ERR_FORBIDDEN',
+    })
+    await expect(s.accept(await receipt(hex32(20), 3000, 1))).resolves.toEqual({
+      session: hex32(20),
+      bytes: 3000,
+    })
+    await expect(s.accept(await receipt(hex32(21), 1, 0))).rejects.toMatchObject({
+      code: 'SHOAL_ERR_FORBIDDEN',
+    })
+    // a relay receipt on a content session (or the reverse) is refused
+    await expect(s.accept(await receipt(hex32(20), 3000, 0))).rejects.toMatchObject({
+      code: 'SHOAL_ERR_FORBIDDEN',
+    })
+    expect(book.epoch(epoch()).receipts.map((r) => [r.message.kind, r.message.bytes])).toEqual([[1, 3000]])
+  })
+
   it('refuses sessions when it cannot know its tracker or has no key', async () => {
     const blind = createSessions(
       { maxSessions: 10 },

@@ -1,9 +1,11 @@
+import { EventEmitter } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import { ProxyAgent, request } from 'undici'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createEdgeNode } from '../src/node.ts'
 import { createRelay, type Relay, relayAuthorization, relayMultiaddr } from '../src/relay/index.ts'
 import {
@@ -351,6 +353,57 @@ describe('relay limits', () => {
       else t.socket.once('close', () => resolve())
     })
     expect(t.socket.destroyed).toBe(true)
+  })
+
+  it('keeps a few listeners per tunnel socket, capped or not (regression: MaxListenersExceededWarning on every tunnel)', async () => {
+    // a tunnel used to hang 11 close listeners on the client's socket (two pipelines);
+    // with the default lowered to 8, any pile-up on the relay's sockets warns
+    const previous = EventEmitter.defaultMaxListeners
+    const warnings: { count: number; type: string }[] = []
+    const onWarning = (w: Error & { emitter?: unknown; type?: string; count?: number }) => {
+      if (w.name === 'MaxListenersExceededWarning' && w.emitter instanceof net.Socket)
+        warnings.push({ type: String(w.type), count: Number(w.count) })
+    }
+    process.on('warning', onWarning)
+    EventEmitter.defaultMaxListeners = 8
+    limited = startRelay({ clientBytesPerSecond: 64 * 2 ** 20 })
+    await limited.start()
+    try {
+      for (const r of [relay, limited]) {
+        const p = Number(new URL(r.url).port)
+        for (let i = 0; i < 3; i++) {
+          const t = await raw(
+            p,
+            `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nproxy-authorization: ${auth}\r\n\r\n`,
+            {
+              untilHead: true,
+            },
+          )
+          expect(t.status).toBe(200)
+          const got: Buffer[] = []
+          t.socket.removeAllListeners('data')
+          t.socket.on('data', (d: Buffer) => got.push(d))
+          t.socket.write(Buffer.alloc(50_000, i))
+          await vi.waitFor(() => expect(Buffer.concat(got).length).toBe(50_000))
+          t.socket.destroy()
+        }
+        // keep-alive forwards on one connection do not add up either
+        const dispatcher = new ProxyAgent({ uri: r.url, token: auth, proxyTunnel: false, connections: 1 })
+        try {
+          for (let i = 0; i < 15; i++) {
+            const res = await request(`${origin.url}/bytes/1000`, { dispatcher })
+            expect((await res.body.arrayBuffer()).byteLength).toBe(1000)
+          }
+        } finally {
+          await dispatcher.close()
+        }
+      }
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).toEqual([])
+    } finally {
+      EventEmitter.defaultMaxListeners = previous
+      process.off('warning', onWarning)
+    }
   })
 
   it('delivers every byte under per-client and relay-wide caps, metered once', async () => {

@@ -17,6 +17,7 @@ import { type ApiServer, createApiServer } from './http/server.ts'
 import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+import { createReachability } from './reachability/reachability.ts'
 import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
 import { createReceiptVerifier } from './receipts/verifier.ts'
 import { createRegistry, type NodeMeta, type Registry } from './registry/registry.ts'
@@ -130,6 +131,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
 
   let prober: Prober
   const relays = createRelayDirectory({ allowPrivateUrls: options.allowPrivateUrls }, { index: indexProxy })
+  const reachability = createReachability({}, { index: indexProxy, clock })
   const registry = createRegistry(
     {
       recordMaxAgeSeconds: options.recordMaxAgeSeconds,
@@ -151,7 +153,9 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       onRemoved: (address) => {
         prober.remove(address)
         relays.delete(address)
+        reachability.delete(address)
       },
+      onHeartbeat: (address, claim) => reachability.note(address, claim),
     },
   )
 
@@ -353,6 +357,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
           auditor,
           regions,
           relays,
+          reachability,
           ...(components.register !== undefined ? { register: components.register } : {}),
           ...(metrics !== undefined ? { metrics } : {}),
           clock,

@@ -232,6 +232,8 @@ describe('the network dashboard', () => {
         expect(row.short).toBe(`${n.node.slice(0, 6)}…${n.node.slice(-4)}`)
         expect(row.region).toBe(n.region)
         expect(row.status).toBe(n.status)
+        expect(row.reachability).toBe(n.reachability ?? '—')
+        expect(['url', 'none']).toContain(n.reachability)
         expect(row.score).toBe(formatScore(n.score))
         for (const p of PARTS) expect(row[p], `${n.node} ${p}`).toBe(formatScore(n.components[p]))
         expect(row.latencyMs).toBe(formatMs(n.latencyMs))

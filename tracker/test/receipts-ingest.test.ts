@@ -110,6 +110,24 @@ describe('POST /v1/receipts', () => {
     expect((await fetch(`${t.url}/v1/receipts/0x${'00'.repeat(32)}`)).status).toBe(404)
   })
 
+  it('takes relay receipts (kind 1) in the same batch as content ones', async () => {
+    const { t, node, client, epoch, receipt } = await setup()
+    const receipts = [
+      await signBandwidthReceipt(client, receipt()),
+      await signBandwidthReceipt(
+        client,
+        receipt({ session: `0x${'33'.repeat(32)}`, bytes: 4096, kind: RECEIPT_KIND.relay }),
+      ),
+    ]
+    const answer = await submitReceiptBatch({ trackerUrl: t.url, account: node.account, epoch, receipts })
+    expect(answer).toMatchObject({ count: 2, accepted: 2, rejected: 0 })
+    const stored = await t.tracker.store.listEpochReceipts(epoch)
+    expect(stored.map((r) => [r.kind, r.bytes]).sort((a, b) => a[0]! - b[0]!)).toEqual([
+      [0, 1_048_576],
+      [1, 4096],
+    ])
+  })
+
   it('refuses a batch that does not cover its receipts, a foreign signer, an unregistered node, an open or closed epoch', async () => {
     const { t, node, client, epoch, receipt } = await setup()
     const r1 = await signBandwidthReceipt(client, receipt())

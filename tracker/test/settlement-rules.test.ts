@@ -79,6 +79,19 @@ describe('computeSettlement', () => {
     expect(out.ticketBytes).toEqual([{ ticket: ticketId(1), bytes: 2.5 * GIB }])
   })
 
+  it('pays relay receipts (kind 1) like content, against the same ticket budget and selections', () => {
+    const relayed = receipt(1, 1, GIB, { kind: 1, session: hex(77, 32) })
+    const content = receipt(1, 1, GIB)
+    const t = ticket(1, { budget: 1.5 * GIB })
+    const out = computeSettlement(input([relayed, content], { tickets: new Map([[t.id, t]]) }))
+    expect(out.report.paidReceipts).toBe(2)
+    expect(out.report.overBudgetBytes).toBe(GIB / 2)
+    expect(out.cumulative.get(payout(1))).toBe(1500n)
+    // a relay the tracker never handed to the ticket earns nothing, as for content
+    const unselected = computeSettlement(input([relayed], { selected: new Set() }))
+    expect(unselected.verdicts.map((v) => v.reason)).toEqual(['not-selected'])
+  })
+
   it('cuts over-budget tickets (across epochs) and over-capacity nodes pro rata', () => {
     const rs = [receipt(1, 1, 2 * GIB), receipt(2, 1, 2 * GIB)]
     const t = ticket(1, { budget: 10 * GIB })

@@ -6,6 +6,7 @@
 export * from './content-type.ts'
 export * from './keystore.ts'
 export * from './mesh-client.ts'
+export * from './mesh-dispatch.ts'
 export * from './mesh-protocol.ts'
 export * from './mesh-transport.ts'
 export { callNode, DEFAULT_NODE_TIMEOUT_MS, type NodeCall } from './node-http.ts'

@@ -4,11 +4,10 @@
  * HTTP address. Every chunk is checked against the CID's leaves before it is yielded.
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError,
   type Cid,
-  chunkCount,
   InvalidArgumentError,
   InvalidCidError,
   isCidText,
@@ -44,6 +43,19 @@ export interface MeshClient {
   stop(): Promise<void>
   /** Whether `node` holds `cid` (`/shoal/have/1.0.0`). */
   has(node: MeshNode, cid: string | Cid, options?: { signal?: AbortSignal }): Promise<boolean>
+  /** The CID's leaves (32 bytes per chunk), verified against the CID. */
+  leaves(node: MeshNode, cid: string | Cid, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /**
+   * Bytes `[start, end)` of the object, verified chunk by chunk (the chunks covering the
+   * span are fetched and checked; only the span is yielded).
+   */
+  range(
+    node: MeshNode,
+    cid: string | Cid,
+    start: number,
+    end: number,
+    options?: MeshFetchOptions,
+  ): AsyncGenerator<Uint8Array, void, undefined>
   /** The object's verified bytes, streamed chunk by chunk (the chunks' parts, uncopied). */
   stream(
     node: MeshNode,
@@ -80,11 +92,33 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
   const signalOf = (signal?: AbortSignal) =>
     AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
 
+  /**
+   * The connection to use: an open one to the peer (a direct one first, else a relayed
+   * one), else a dial of its relay addresses first and then its own. Asking libp2p for
+   * all at once tries the direct ones first, and behind NAT those hang until a timeout;
+   * once relayed, DCUtR moves the connection to a direct one where it can.
+   */
+  const connect = async (p2p: Libp2p, peerId: string, addrs: Multiaddr[], signal?: AbortSignal) => {
+    const open = p2p.getConnections().filter((c) => c.status === 'open' && c.remotePeer.toString() === peerId)
+    const existing = open.find((c) => c.limits === undefined) ?? open[0]
+    if (existing !== undefined) return existing
+    const relayed = addrs.filter((m) => m.toString().includes('/p2p-circuit'))
+    const direct = addrs.filter((m) => !m.toString().includes('/p2p-circuit'))
+    if (relayed.length === 0 || direct.length === 0) return p2p.dial(addrs, { signal: signalOf(signal) })
+    try {
+      return await p2p.dial(relayed, { signal: signalOf(signal) })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      return p2p.dial(direct, { signal: signalOf(signal) })
+    }
+  }
+
   const dial = async (node: MeshNode, protocol: string, signal?: AbortSignal) => {
     const addrs = node.multiaddrs.map((a) => {
       try {
         const m = multiaddr(a)
-        return a.includes('/p2p/') ? m : m.encapsulate(`/p2p/${node.peerId}`)
+        // a circuit address names the relay's /p2p/ first: only a trailing one is the node's
+        return a.endsWith(`/p2p/${node.peerId}`) ? m : m.encapsulate(`/p2p/${node.peerId}`)
       } catch (cause) {
         throw new InvalidArgumentError(`"${a}" is not a multiaddr`, { cause })
       }
@@ -92,7 +126,7 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     if (addrs.length === 0) throw new InvalidArgumentError('the node has no multiaddrs')
     const p2p = running()
     try {
-      const connection = await p2p.dial(addrs, { signal: signalOf(signal) })
+      const connection = await connect(p2p, node.peerId, addrs, signal)
       return {
         peer: connection.remotePeer,
         stream: await connection.newStream(protocol, {
@@ -106,12 +140,28 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     }
   }
 
-  async function* stream(node: MeshNode, cidInput: string | Cid, options: MeshFetchOptions = {}) {
+  async function* range(
+    node: MeshNode,
+    cidInput: string | Cid,
+    start: number,
+    end: number,
+    options: MeshFetchOptions = {},
+  ) {
     const cid = toCid(cidInput)
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end > cid.size ||
+      start > end
+    )
+      throw new InvalidArgumentError(`[${start}, ${end}) is not a span of ${cid.text}`)
+    if (start === end) return
     let leaves = options.leaves
-    const count = chunkCount(cid)
-    for (let from = 0; from < count; from += MESH_LIMITS.maxChunksPerRequest) {
-      const to = Math.min(count, from + MESH_LIMITS.maxChunksPerRequest)
+    const first = Math.floor(start / cid.chunkSize)
+    const last = Math.ceil(end / cid.chunkSize)
+    for (let from = first; from < last; from += MESH_LIMITS.maxChunksPerRequest) {
+      const to = Math.min(last, from + MESH_LIMITS.maxChunksPerRequest)
       const { stream: s } = await dial(node, CHUNK_PROTOCOL, options.signal)
       for await (const chunk of requestChunks(s, cid, from, to, {
         ...(leaves === undefined ? {} : { leaves }),
@@ -121,9 +171,21 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
         ...(options.signal ? { signal: options.signal } : {}),
         stallTimeoutMs: timeoutMs,
       })) {
-        for (const part of chunk.bytes) yield part
+        // the chunk's offset in the object; only the parts inside [start, end) are yielded
+        let at = chunk.index * cid.chunkSize
+        for (const part of chunk.bytes) {
+          const lo = Math.max(start - at, 0)
+          const hi = Math.min(end - at, part.length)
+          if (hi > lo) yield lo === 0 && hi === part.length ? part : part.subarray(lo, hi)
+          at += part.length
+        }
       }
     }
+  }
+
+  const stream = (node: MeshNode, cidInput: string | Cid, options: MeshFetchOptions = {}) => {
+    const cid = toCid(cidInput)
+    return range(node, cid, 0, cid.size, options)
   }
 
   return {
@@ -145,6 +207,23 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
       const [has] = await askHave(s, [cid], { signal: signalOf(options.signal) })
       return has === true
     },
+    async leaves(node, cidInput, options = {}) {
+      const cid = toCid(cidInput)
+      let leaves: Uint8Array | undefined
+      const { stream: s } = await dial(node, CHUNK_PROTOCOL, options.signal)
+      for await (const _ of requestChunks(s, cid, 0, 0, {
+        onLeaves: (l) => {
+          leaves = l
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+        stallTimeoutMs: timeoutMs,
+      })) {
+        // no chunk is asked for
+      }
+      if (leaves === undefined) throw new UnavailableError(`mesh node ${node.peerId} sent no leaves`)
+      return leaves
+    },
+    range,
     stream,
     async fetch(node, cid, options = {}) {
       const parsed = toCid(cid)

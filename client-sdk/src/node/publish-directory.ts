@@ -288,6 +288,8 @@ export async function publishDirectory(dir: string, options: PublishOptions): Pr
         while (next < candidates.length) {
           throwIfAborted(signal)
           const node = (candidates[next++] as SelectedNode).httpUrl
+          // publishing pushes over HTTP: a mesh-only node (never selected without mesh=1) is skipped
+          if (node === undefined) continue
           let sent = 0
           let settled = false
           try {

@@ -6,20 +6,36 @@
  * too busy, shutting down) or cannot be reached, the request goes to the next relay,
  * as long as nothing of the response reached the caller and the body can be sent again.
  * A relay's refusal of the destination itself (403) is the answer, not a failover.
+ *
+ * With a `signer` (the ticket's client key) the dispatcher pays for what it relays: it
+ * opens a relay session (kind 1) on each relay it uses (`POST /v1/sessions` on the relay's
+ * port), names it in `shoal-session` on every proxied request and `CONNECT`, and signs
+ * cumulative relay receipts for the bytes it saw go through (request bodies it sent,
+ * response heads' bodies it received), the same receipts as content (docs/receipts.md).
  */
+
+import { Readable } from 'node:stream'
 import {
   AbortError,
   InvalidArgumentError,
+  RECEIPT_KIND,
   type RecordSigner,
   type Signed,
   type Ticket,
+  ticketId,
   UnavailableError,
 } from '@shoal/protocol'
 import { Dispatcher, ProxyAgent } from 'undici'
+import { type Address, getAddress, isAddress, zeroAddress } from 'viem'
 import type { ShoalClient } from '../client.ts'
 import { unavailable } from '../errors.ts'
+import type { ClientEvent } from '../events.ts'
+import type { Source } from '../pipeline/dispatch.ts'
+import { createPayments, type FetchPayment, type Payments } from '../receipts/payments.ts'
+import { createTicketBook, type TicketBook } from '../receipts/tickets.ts'
 import { type RelayCandidate, requestRelayTicket, selectRelays } from '../relay-select.ts'
 import { RELAY_ERROR_HEADER, relayAuthorization } from '../relay-ticket.ts'
+import { createTrackerClient } from '../tracker-client.ts'
 
 export const DEFAULT_RELAY_COUNT = 3
 /** How long a relay that failed is skipped. */
@@ -28,6 +44,10 @@ export const DEFAULT_RELAY_COOLDOWN_MS = 30_000
 export const DEFAULT_RELAY_REFRESH_MS = 60_000
 /** A ticket is renewed this long before it expires. */
 const TICKET_MARGIN_SECONDS = 60
+/** Relayed bytes between two relay receipts (default). */
+export const DEFAULT_RELAY_RECEIPT_EVERY_BYTES = 2 ** 20
+/** Timeout of relay session and receipt calls (ms). */
+const PAYMENT_TIMEOUT_MS = 10_000
 
 export interface RelayDispatcherInit {
   /** The client's region: relays there come first. */
@@ -52,6 +72,13 @@ export interface RelayDispatcherInit {
   refreshMs?: number
   /** TLS options for https destinations reached through tunnels (e.g. a private CA). */
   requestTls?: ProxyAgent.Options['requestTls']
+  /**
+   * The ticket's client key: with it the dispatcher opens relay sessions and signs
+   * cumulative relay receipts (kind 1) for the relayed bytes. Needs a tracker (epochs).
+   */
+  signer?: RecordSigner
+  /** Relayed bytes between two receipts (default 1 MiB); a receipt also ends each exchange. */
+  receiptEveryBytes?: number
 }
 
 export interface RelayDispatcherComponents {
@@ -60,6 +87,8 @@ export interface RelayDispatcherComponents {
   fetch?: typeof globalThis.fetch
   /** Clock in ms (tests). */
   now?: () => number
+  /** Session and receipt outcomes, as the client's `session` and `receipt` events. */
+  emit?: (event: ClientEvent) => void
 }
 
 type Handler = Dispatcher.DispatchHandler
@@ -103,6 +132,27 @@ function shouldFailOver(err: Error): boolean {
   return m !== null && FAILOVER_STATUS.has(Number(m[1]))
 }
 
+/** Bytes of a request body the dispatcher can count (streamed bodies are not counted). */
+function bodyLength(body: unknown): number {
+  if (typeof body === 'string') return Buffer.byteLength(body)
+  return body instanceof Uint8Array ? body.length : 0
+}
+
+function isAsyncIterable(body: unknown): body is AsyncIterable<Uint8Array | string> {
+  return typeof body === 'object' && body !== null && Symbol.asyncIterator in body
+}
+
+/** The same body, counting the bytes as the dispatcher sends them. */
+async function* countBody(
+  body: AsyncIterable<Uint8Array | string>,
+  onBytes: (n: number) => void,
+): AsyncGenerator<Uint8Array | string> {
+  for await (const chunk of body) {
+    onBytes(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length)
+    yield chunk
+  }
+}
+
 function replayable(body: unknown): boolean {
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
 }
@@ -131,6 +181,7 @@ export class RelayDispatcher extends Dispatcher {
   #relays: { at: number; list: RelayCandidate[] } | undefined
   #ticket: Signed<Ticket> | undefined
   #closed = false
+  readonly #payments: Payments | undefined
 
   constructor(init: RelayDispatcherInit, components: RelayDispatcherComponents) {
     super()
@@ -147,8 +198,52 @@ export class RelayDispatcher extends Dispatcher {
       if (!/^http:\/\/[^/]+\/?$/.test(url))
         throw new InvalidArgumentError(`relay "${url}" is not http://host:port`)
     }
+    if (init.signer !== undefined && components.tracker === undefined)
+      throw new InvalidArgumentError('paying relays (signer) needs a tracker for the epoch')
     this.#init = init
     this.#components = components
+    this.#payments =
+      init.signer === undefined
+        ? undefined
+        : createPayments(
+            {
+              receiptEveryBytes: init.receiptEveryBytes ?? DEFAULT_RELAY_RECEIPT_EVERY_BYTES,
+              timeoutMs: PAYMENT_TIMEOUT_MS,
+              kind: RECEIPT_KIND.relay,
+            },
+            {
+              account: init.signer,
+              tickets: this.#ticketBook(init.signer, components.tracker!.url),
+              fetch: components.fetch ?? globalThis.fetch,
+              emit: components.emit ?? (() => {}),
+              ...(components.now !== undefined ? { clock: components.now } : {}),
+            },
+          )
+  }
+
+  /** The payments' view of tickets: the dispatcher's relay ticket, and the tracker's epochs. */
+  #ticketBook(signer: RecordSigner, trackerUrl: string): TicketBook {
+    const book = createTicketBook({
+      tracker: createTrackerClient({
+        url: trackerUrl,
+        ...(this.#components.fetch !== undefined ? { fetch: this.#components.fetch } : {}),
+      }),
+      client: signer.address,
+      ...(this.#components.now !== undefined ? { clock: this.#components.now } : {}),
+    })
+    return {
+      ...book,
+      ticketFor: async (_target, options = {}) => {
+        const ticket = await this.#getTicket(options.signal)
+        return {
+          id: ticketId(ticket.message),
+          ticket,
+          publisher: this.#init.payer ?? zeroAddress,
+          epoch: 0,
+          epochEndsAt: 0,
+        }
+      },
+    }
   }
 
   get #now(): number {
@@ -160,7 +255,7 @@ export class RelayDispatcher extends Dispatcher {
     return (this.#relays?.list ?? []).map((r) => r.relayUrl)
   }
 
-  async #candidates(signal?: AbortSignal): Promise<RelayCandidate[]> {
+  async #candidates(ticket: Signed<Ticket>, signal?: AbortSignal): Promise<RelayCandidate[]> {
     if (this.#init.relays !== undefined)
       return this.#init.relays.map((u) => ({ node: '', region: '', score: 0, relayUrl: new URL(u).origin }))
     const refreshMs = this.#init.refreshMs ?? DEFAULT_RELAY_REFRESH_MS
@@ -176,6 +271,8 @@ export class RelayDispatcher extends Dispatcher {
           count: this.#init.count ?? DEFAULT_RELAY_COUNT,
           ...(this.#init.region !== undefined ? { region: this.#init.region } : {}),
           ...(exclude.length > 0 ? { exclude } : {}),
+          // the tracker notes it handed these relays to this ticket: settlement pays only those
+          ticket: ticketId(ticket.message),
           ...(signal !== undefined ? { signal } : {}),
         },
         this.#components.fetch,
@@ -215,6 +312,8 @@ export class RelayDispatcher extends Dispatcher {
     else next = source
     if (next !== this.#ticket) {
       this.#ticket = next
+      // relays are selected for a ticket: a new one is selected afresh
+      this.#relays = undefined
       // agents carry the old ticket in their token
       const old = [...this.#agents.values()]
       this.#agents.clear()
@@ -223,16 +322,25 @@ export class RelayDispatcher extends Dispatcher {
     return next
   }
 
-  #agent(relayUrl: string, ticket: Signed<Ticket>): ProxyAgent {
-    let agent = this.#agents.get(relayUrl)
+  #agent(relayUrl: string, ticket: Signed<Ticket>, session: Record<string, string> | undefined): ProxyAgent {
+    const key = `${relayUrl} ${session?.['shoal-session'] ?? ''}`
+    let agent = this.#agents.get(key)
     if (agent === undefined) {
+      // an agent of this relay for an older session (the epoch moved on) is done with
+      for (const [k, old] of this.#agents) {
+        if (!k.startsWith(`${relayUrl} `)) continue
+        this.#agents.delete(k)
+        old.close().catch(() => {})
+      }
       agent = new ProxyAgent({
         uri: relayUrl,
         token: relayAuthorization(ticket),
         proxyTunnel: false,
+        // sent to the relay on CONNECT and on forwarded requests; the relay strips it
+        ...(session !== undefined ? { headers: session } : {}),
         ...(this.#init.requestTls !== undefined ? { requestTls: this.#init.requestTls } : {}),
       })
-      this.#agents.set(relayUrl, agent)
+      this.#agents.set(key, agent)
     }
     return agent
   }
@@ -256,7 +364,7 @@ export class RelayDispatcher extends Dispatcher {
     let renewed = false
     for (;;) {
       if (signal?.aborted === true) throw new AbortError('aborted', { cause: signal.reason })
-      const list = await this.#candidates(signal)
+      const list = await this.#candidates(await this.#getTicket(signal), signal)
       const relay = list.find((r) => !tried.has(r.relayUrl) && !this.#isCooling(r.relayUrl))
       if (relay === undefined) {
         throw unavailable(
@@ -266,7 +374,19 @@ export class RelayDispatcher extends Dispatcher {
       }
       tried.add(relay.relayUrl)
       const ticket = await this.#getTicket(signal)
-      const outcome = await this.#attempt(this.#agent(relay.relayUrl, ticket), opts, handler)
+      const pay = this.#payments?.forFetch({ cid: '' })
+      const source: Source = {
+        kind: 'node',
+        url: `${relay.relayUrl}/`,
+        ...(isAddress(relay.node, { strict: false }) ? { address: getAddress(relay.node) as Address } : {}),
+      }
+      const session = await pay?.headerFor(source, signal ?? new AbortController().signal)
+      const outcome = await this.#attempt(
+        this.#agent(relay.relayUrl, ticket, session),
+        opts,
+        handler,
+        pay === undefined ? undefined : { pay, source },
+      )
       if (outcome.committed) return
       failures.push({ source: relay.relayUrl, error: outcome.error })
       if (outcome.expired === true && !renewed && this.#init.ticket === undefined) {
@@ -282,10 +402,37 @@ export class RelayDispatcher extends Dispatcher {
     }
   }
 
-  #attempt(agent: ProxyAgent, opts: Dispatcher.DispatchOptions, handler: Handler): Promise<Outcome> {
+  #attempt(
+    agent: ProxyAgent,
+    opts: Dispatcher.DispatchOptions,
+    handler: Handler,
+    paying: { pay: FetchPayment; source: Source } | undefined,
+  ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       let committed = false
       let refused = false
+      // the relay's own answers (refusals) carry no relayed bytes and are not paid
+      let relayed = false
+      const credit = (n: number) => {
+        if (relayed && n > 0) paying?.pay.credit(paying.source, n)
+      }
+      const settle = () => {
+        if (relayed) paying?.pay.end()
+      }
+      // request body bytes sent: credited once the destination's answer shows they were relayed
+      let sent = bodyLength(opts.body)
+      const counted =
+        paying !== undefined && sent === 0 && isAsyncIterable(opts.body)
+          ? {
+              ...opts,
+              body: Readable.from(
+                countBody(opts.body, (n) => {
+                  if (relayed) credit(n)
+                  else sent += n
+                }),
+              ),
+            }
+          : opts
       const commit = () => {
         if (!committed) {
           committed = true
@@ -295,6 +442,7 @@ export class RelayDispatcher extends Dispatcher {
       const wrapped: Handler = {
         onRequestStart: (controller, context) => handler.onRequestStart?.(controller, context),
         onRequestUpgrade: (controller, statusCode, headers, socket) => {
+          relayed = true
           commit()
           handler.onRequestUpgrade?.(controller, statusCode, headers, socket)
         },
@@ -311,13 +459,21 @@ export class RelayDispatcher extends Dispatcher {
             }
             commit()
           }
+          if (!refused && statusCode >= 200 && headerOf(headers, RELAY_ERROR_HEADER) === undefined) {
+            relayed = true
+            credit(sent)
+          }
           handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
         },
         onResponseData: (controller, chunk) => {
-          if (!refused) handler.onResponseData?.(controller, chunk)
+          if (refused) return
+          credit(chunk.length)
+          handler.onResponseData?.(controller, chunk)
         },
         onResponseEnd: (controller, trailers) => {
-          if (!refused) handler.onResponseEnd?.(controller, trailers)
+          if (refused) return
+          settle()
+          handler.onResponseEnd?.(controller, trailers)
         },
         onResponseError: (controller, error) => {
           if (refused) return
@@ -333,10 +489,11 @@ export class RelayDispatcher extends Dispatcher {
             return
           }
           commit()
+          settle()
           handler.onResponseError?.(controller ?? idleController(), error)
         },
       }
-      agent.dispatch(opts, wrapped)
+      agent.dispatch(counted, wrapped)
     })
   }
 
@@ -348,6 +505,7 @@ export class RelayDispatcher extends Dispatcher {
   // biome-ignore lint/suspicious/noExplicitAny: Dispatcher overloads close/destroy with callback forms
   override async close(): Promise<any> {
     this.#closed = true
+    await this.#payments?.flush()
     const agents = [...this.#agents.values()]
     this.#agents.clear()
     await Promise.all(agents.map((a) => a.close()))

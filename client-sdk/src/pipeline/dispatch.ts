@@ -15,6 +15,11 @@ export interface Source {
   url: string
   /** The node's address, when known (for reports). */
   address?: Address
+  /**
+   * A node reachable only through the mesh: dial `peerId` at `multiaddrs` (its `url` is
+   * then `shoal-mesh://<peerId>/`, a name for stats and events, never fetched over HTTP).
+   */
+  mesh?: { peerId: string; multiaddrs: string[] }
 }
 
 export interface SourceRequest {

@@ -10,6 +10,7 @@
 import {
   encodeBandwidthReceipt,
   RECEIPT_KIND,
+  type ReceiptKind,
   type RecordSigner,
   signBandwidthReceipt,
 } from '@shoal/protocol'
@@ -30,6 +31,8 @@ export interface PaymentsInit {
   receiptEveryBytes: number
   /** Per-call timeout of session and receipt requests (ms). */
   timeoutMs: number
+  /** What the sessions pay for: content (default) or relayed bytes (the relay dispatcher). */
+  kind?: ReceiptKind
 }
 
 export interface PaymentsComponents {
@@ -80,6 +83,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
   const { account, tickets, emit } = components
   const doFetch = components.fetch
   const clock = components.clock ?? Date.now
+  const kind = init.kind ?? RECEIPT_KIND.content
   const sessions = new Map<string, Promise<Session | undefined>>()
   const failedAt = new Map<string, number>()
   const inflight = new Set<Promise<void>>()
@@ -107,7 +111,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
         bytes,
         epoch: s.epoch,
         ticket: s.grant.id,
-        kind: RECEIPT_KIND.content,
+        kind,
       })
       const res = await post(`${s.nodeUrl}v1/receipts`, encodeBandwidthReceipt(signed))
       const answer = (await res.json().catch(() => undefined)) as {
@@ -153,7 +157,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
     try {
       const res = await post(
         `${source.url}v1/sessions`,
-        `{"session":"${id}","ticket":${JSON.stringify(grant.ticket)},"epoch":${epoch},"kind":${RECEIPT_KIND.content}}`,
+        `{"session":"${id}","ticket":${JSON.stringify(grant.ticket)},"epoch":${epoch},"kind":${kind}}`,
       )
       const answer = (await res.json().catch(() => undefined)) as {
         node?: unknown
@@ -208,7 +212,8 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
           return (await ticketOf(signal))?.id
         },
         async headerFor(source, signal) {
-          if (source.kind !== 'node') return undefined
+          // a mesh-only node has no HTTP port to open a session on (docs/mesh.md)
+          if (source.kind !== 'node' || source.mesh !== undefined) return undefined
           const g = await ticketOf(signal)
           if (g === undefined) return undefined
           const epoch = await tickets.epoch({ signal })

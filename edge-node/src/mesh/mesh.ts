@@ -28,6 +28,7 @@ import {
   isShoalError,
   RECORD_LIMITS,
 } from '@shoal/protocol'
+import ipaddr from 'ipaddr.js'
 import type { Logger } from 'pino'
 import type { ContentSource } from '../content/sources.ts'
 import type { TokenBucket } from '../limits/token-bucket.ts'
@@ -103,6 +104,14 @@ export interface Mesh {
    * record's limits (16 addresses of at most 256 characters).
    */
   recordMultiaddrs(): string[]
+  /**
+   * How peers reach this node, as reported to the tracker: `relayed` when it holds a
+   * circuit relay reservation (a `/p2p-circuit` address), `public` when the operator
+   * announced addresses or one of its addresses is a public IP (listened on, mapped by
+   * UPnP or confirmed by AutoNAT), `private` when all are loopback or private, `unknown`
+   * before start.
+   */
+  reachability(): 'public' | 'relayed' | 'private' | 'unknown'
   /** Peer ids of the connected neighbours. */
   neighbours(): string[]
   /** Dials peers until the neighbour set is full; failures are logged, not thrown. */
@@ -116,6 +125,12 @@ export interface Mesh {
   readonly libp2p: Libp2p | undefined
   start(): Promise<void>
   stop(): Promise<void>
+}
+
+/** A unicast address on the public internet (not loopback, private, CGNAT, link-local…). */
+function isPublicIp(host: string): boolean {
+  if (!ipaddr.isValid(host)) return false
+  return ipaddr.process(host).range() === 'unicast'
 }
 
 function shuffled<T>(items: readonly T[]): T[] {
@@ -207,7 +222,8 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       const addrs = peer.multiaddrs.flatMap((a) => {
         try {
           const m = multiaddr(a)
-          return [a.includes('/p2p/') ? m : m.encapsulate(`/p2p/${peer.peerId}`)]
+          // a circuit address names the relay's /p2p/ first: only a trailing one is the peer's
+          return [a.endsWith(`/p2p/${peer.peerId}`) ? m : m.encapsulate(`/p2p/${peer.peerId}`)]
         } catch {
           return []
         }
@@ -410,6 +426,19 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         0,
         RECORD_LIMITS.multiaddrs,
       )
+    },
+    reachability: () => {
+      if (libp2p === undefined) return 'unknown'
+      const addrs = libp2p.getMultiaddrs()
+      if (addrs.some((m) => String(m).includes('/p2p-circuit'))) return 'relayed'
+      if ((init.announce ?? []).length > 0) return 'public'
+      const hosts = addrs.flatMap((m) =>
+        m
+          .getComponents()
+          .filter((c) => c.name === 'ip4' || c.name === 'ip6')
+          .map((c) => c.value ?? ''),
+      )
+      return hosts.some((h) => isPublicIp(h)) ? 'public' : 'private'
     },
     neighbours: () => neighbours().map(String),
     banned: () => [...bans.keys()].filter(isBanned),

@@ -19,6 +19,7 @@ import {
   isShoalError,
   NotFoundError,
   RateLimitedError,
+  RECEIPT_KIND,
   type Signed,
   StaleError,
   type Ticket,
@@ -86,8 +87,17 @@ export interface Sessions {
   open(body: unknown): Promise<{ session: Hex; node: Address }>
   /** `POST /v1/receipts`: answers once the receipt is durable. */
   accept(body: string): Promise<{ session: Hex; bytes: number }>
-  /** Counts `n` body bytes for the session named by a `shoal-session` header; unknown ones are ignored. */
+  /**
+   * Counts `n` body bytes for the content session (kind 0) named by a `shoal-session`
+   * header; unknown ones are ignored.
+   */
   meter(header: string | undefined, n: number): void
+  /**
+   * Counts `n` relayed bytes for the relay session (kind 1) named by a `shoal-session`
+   * header on a relay request, when that session is open on the ticket that authorized
+   * the request; anything else is ignored.
+   */
+  meterRelay(header: string | undefined, ticket: Hex, n: number): void
   /** Open sessions. */
   readonly size: number
   /** Drops expired sessions. */
@@ -270,7 +280,15 @@ export function createSessions(init: SessionsInit, components: SessionsComponent
     meter(header, n) {
       if (header === undefined) return
       const s = open.get(header)
-      if (s === undefined) return
+      if (s === undefined || s.kind !== RECEIPT_KIND.content) return
+      s.metered += n
+      metrics?.sessionBytes.inc(n)
+    },
+
+    meterRelay(header, ticket, n) {
+      if (header === undefined) return
+      const s = open.get(header)
+      if (s === undefined || s.kind !== RECEIPT_KIND.relay || s.ticketId !== ticket) return
       s.metered += n
       metrics?.sessionBytes.inc(n)
     },

@@ -31,6 +31,8 @@ import httpProxy from 'http-proxy'
 import pino, { type Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.ts'
+import { answerPayment } from '../receipts/http.ts'
+import type { Sessions } from '../receipts/sessions.ts'
 import { createEgressPolicy, type EgressPolicyComponents, egressRefused, refusalOf } from './egress-policy.ts'
 import { createClientLimits } from './limits.ts'
 import { createRelayMeter, type RelayMeter } from './meter.ts'
@@ -43,9 +45,13 @@ import {
 } from './options.ts'
 import { meteredPipe, meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
+import { meteredTunnel } from './tunnel.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
 export { RELAY_ERROR_HEADER }
+
+/** The request header naming the client's relay payment session (docs/receipts.md). */
+export const SESSION_HEADER = 'shoal-session'
 
 /** Request headers that concern the hop to the relay, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -58,6 +64,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // names the client's relay payment session: for this relay, never the destination
+  SESSION_HEADER,
 ])
 
 export interface RelayComponents extends EgressPolicyComponents {
@@ -66,6 +74,12 @@ export interface RelayComponents extends EgressPolicyComponents {
   /** Extra buckets every relayed byte goes through (e.g. the node's egress cap). */
   buckets?: TokenBucket[]
   meter?: RelayMeter
+  /**
+   * The node's payment sessions: with them the relay answers `POST /v1/sessions` and
+   * `POST /v1/receipts` on its port and meters relayed bytes into the relay session
+   * (kind 1) a request names in `shoal-session`.
+   */
+  sessions?: Pick<Sessions, 'open' | 'accept' | 'meterRelay'>
 }
 
 export interface Relay {
@@ -123,6 +137,20 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
   // bound once: these are counted on every chunk
   const upBytes = metrics?.bytes.labels({ direction: 'up' })
   const downBytes = metrics?.bytes.labels({ direction: 'down' })
+  const sessions = components.sessions
+  /** Meters relayed bytes: per ticket, in the metric, and in the named payment session. */
+  const counter = (who: RelayClient, session: string | undefined, direction: 'up' | 'down') => {
+    const total = direction === 'up' ? upBytes : downBytes
+    return (n: number) => {
+      meter.add(who, direction, n)
+      total?.inc(n)
+      sessions?.meterRelay(session, who.ticket, n)
+    }
+  }
+  const sessionOf = (req: IncomingMessage): string | undefined => {
+    const v = req.headers[SESSION_HEADER]
+    return typeof v === 'string' ? v : undefined
+  }
   const sockets = new Set<Duplex>()
   let url = ''
   let stopping = false
@@ -197,6 +225,7 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
   // ---- absolute-form requests (plain http) ----
   interface Exchange {
     who: RelayClient
+    session: string | undefined
     release: () => void
   }
   const exchanges = new WeakMap<IncomingMessage, Exchange>()
@@ -219,19 +248,10 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       raw.push(name, proxyRes.rawHeaders[i + 1]!)
     }
     const head = raw.reduce((n, s) => n + s.length + 2, 16)
-    meter.add(ex.who, 'down', head)
-    downBytes?.inc(head)
+    const down = counter(ex.who, ex.session, 'down')
+    down(head)
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, raw)
-    meteredPipe(
-      proxyRes,
-      res,
-      limits.buckets(ex.who.client),
-      (n) => {
-        meter.add(ex.who, 'down', n)
-        downBytes?.inc(n)
-      },
-      () => {},
-    )
+    meteredPipe(proxyRes, res, limits.buckets(ex.who.client), down, () => {})
   })
 
   const forward = async (req: IncomingMessage, res: ServerResponse) => {
@@ -241,6 +261,10 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
         const text = JSON.stringify({ status: 'ok', relay: true })
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length })
         res.end(text)
+        return
+      }
+      if (sessions !== undefined && (target === '/v1/sessions' || target === '/v1/receipts')) {
+        await answerPayment(target === '/v1/sessions' ? 'sessions' : 'receipts', req, res, sessions)
         return
       }
       throw new InvalidArgumentError('this is a relay: send absolute-form http:// requests, or CONNECT')
@@ -272,7 +296,8 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       refusal(err, { kind: 'forward', host: dest.hostname, port, who })
       throw err
     }
-    exchanges.set(req, { who, release })
+    const session = sessionOf(req)
+    exchanges.set(req, { who, session, release })
     const named = String(req.headers.connection ?? '')
       .toLowerCase()
       .split(',')
@@ -286,12 +311,9 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       (n, [k, v]) => n + k.length + String(v).length + 4,
       req.url.length + 16,
     )
-    meter.add(who, 'up', head)
-    upBytes?.inc(head)
-    const body = meteredThrottle(limits.buckets(who.client), (n) => {
-      meter.add(who, 'up', n)
-      upBytes?.inc(n)
-    })
+    const up = counter(who, session, 'up')
+    up(head)
+    const body = meteredThrottle(limits.buckets(who.client), up)
     req.pipe(body)
     metrics?.requests.inc({ kind: 'forward' })
     proxy.web(
@@ -364,36 +386,14 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     }
     client.setTimeout(options.idleTimeoutMs, idle)
     upstream.setTimeout(options.idleTimeoutMs, idle)
-    const buckets = limits.buckets(who.client)
-    const done = () => {
-      client.destroy()
-      upstream.destroy()
-    }
     upstream.once('close', () => metrics?.tunnels.dec())
+    const session = sessionOf(req)
+    const up = counter(who, session, 'up')
     if (head.length > 0) {
-      meter.add(who, 'up', head.length)
+      up(head.length)
       upstream.write(head)
     }
-    meteredPipe(
-      client,
-      upstream,
-      buckets,
-      (n) => {
-        meter.add(who, 'up', n)
-        upBytes?.inc(n)
-      },
-      done,
-    )
-    meteredPipe(
-      upstream,
-      client,
-      buckets,
-      (n) => {
-        meter.add(who, 'down', n)
-        downBytes?.inc(n)
-      },
-      done,
-    )
+    meteredTunnel(client, upstream, limits.buckets(who.client), up, counter(who, session, 'down'), () => {})
   }
 
   const server = http.createServer({ maxHeaderSize: options.maxHeaderBytes })

@@ -5,6 +5,11 @@
  * longer knows the session (it lost its state, or another replica answers) the node
  * registers again; when the tracker cannot be reached it retries with capped
  * exponential backoff, so a tracker outage never stops the node from serving.
+ *
+ * With the mesh on, each heartbeat also says how the node's mesh addresses are reached
+ * (`reachability`: `public`, `relayed` through a circuit relay, `private`, `unknown`),
+ * and when the node's addresses change (a relay reservation comes or goes) it signs and
+ * registers a new record, so the tracker hands out only addresses the node signed.
  */
 import {
   encodeNodeRecord,
@@ -46,12 +51,25 @@ export interface AnnouncerInit {
   maxBackoffMs?: number
   /** Per request. Default 10 s. */
   timeoutMs?: number
+  /**
+   * Least time between two registrations for changed addresses (each costs the tracker a
+   * signature recovery; addresses that flap must not turn heartbeats into registrations).
+   * Default 30 s.
+   */
+  reregisterMinMs?: number
 }
+
+/** How the node's mesh addresses are reached, as its heartbeats report it to the tracker. */
+export type MeshReachability = 'public' | 'relayed' | 'private' | 'unknown'
 
 export interface AnnouncerComponents {
   account: RecordSigner & { address: Address }
   figures: () => NodeFigures
   logger: Logger
+  /** The record's multiaddrs now; when they differ from the registered ones, the node registers again. */
+  multiaddrs?: () => string[]
+  /** The mesh's reachability, sent with each heartbeat. */
+  reachability?: () => MeshReachability
 }
 
 export type AnnouncerState = 'idle' | 'registering' | 'registered' | 'retrying' | 'stopped'
@@ -94,6 +112,9 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
   let running: Promise<void> | undefined
   let failures = 0
   let lastRecordTimestamp = 0
+  let registeredAddrs = [...init.record.multiaddrs].sort().join(' ')
+  let registeredAt = 0
+  const reregisterMinMs = init.reregisterMinMs ?? 30_000
   let lastBeat = 0
   let lastServed = { at: Date.now(), bytes: 0 }
   const waiters: { resolve: () => void; reject: (err: Error) => void }[] = []
@@ -115,7 +136,13 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
   const register = async () => {
     // a record timestamp must grow: the tracker refuses an equal one as a replay
     const timestamp = Math.max(Math.floor(Date.now() / 1000), lastRecordTimestamp + 1)
-    const signed = await signNodeRecord(account, { ...init.record, node: account.address, timestamp })
+    const multiaddrs = components.multiaddrs?.() ?? init.record.multiaddrs
+    const signed = await signNodeRecord(account, {
+      ...init.record,
+      multiaddrs,
+      node: account.address,
+      timestamp,
+    })
     const pair = createSessionKeyPair()
     const binding = await signTrackerSession(account, {
       node: account.address,
@@ -125,6 +152,8 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
     const body = `{"record":${encodeNodeRecord(signed)},"session":{"publicKey":"${pair.publicKey}","signature":"${binding.signature}"}}`
     const answer = await post('/v1/nodes', body)
     lastRecordTimestamp = timestamp
+    registeredAddrs = [...multiaddrs].sort().join(' ')
+    registeredAt = Date.now()
     const s = answer.session as { id: string; publicKey: string } | undefined
     if (s === undefined) throw new Error('the tracker did not agree a heartbeat session')
     session = { id: s.id, key: deriveSessionKey(pair.privateKey, s.publicKey, s.id, account.address) }
@@ -153,6 +182,7 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
       servedBytes: f.servedBytes,
       servedRequests: f.servedRequests,
       connections: f.connections,
+      ...(components.reachability !== undefined ? { reachability: components.reachability() } : {}),
     })
     const answer = await post('/v1/nodes/heartbeat', body, {
       [HEARTBEAT_MAC_HEADER]: macHeartbeat(current.key, body),
@@ -183,7 +213,16 @@ export function createAnnouncer(init: AnnouncerInit, components: AnnouncerCompon
         schedule(0)
         return
       }
-      await beat(session)
+      const addrs = components.multiaddrs?.()
+      if (
+        addrs !== undefined &&
+        [...addrs].sort().join(' ') !== registeredAddrs &&
+        Date.now() - registeredAt >= reregisterMinMs
+      ) {
+        logger.info({ multiaddrs: addrs }, 'mesh addresses changed: registering the new record')
+        await register()
+      }
+      await beat(session!)
       failures = 0
       schedule(interval)
     } catch (err) {

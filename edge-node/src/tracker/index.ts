@@ -10,7 +10,13 @@ import { loadOrCreateMeshKey } from '../mesh/identity.ts'
 import type { EdgeNode } from '../node.ts'
 import { type Announcer, createAnnouncer } from './announcer.ts'
 
-export { type Announcer, type AnnouncerInit, createAnnouncer, type NodeFigures } from './announcer.ts'
+export {
+  type Announcer,
+  type AnnouncerInit,
+  createAnnouncer,
+  type MeshReachability,
+  type NodeFigures,
+} from './announcer.ts'
 
 /**
  * Registers a started node with `node.options.trackerUrl` and keeps it registered.
@@ -32,10 +38,12 @@ export async function announceNode(
   // peer id the mesh listens under, and the addresses it and the relay are reached at
   const peerId =
     node.mesh?.peerId ?? peerIdFromPrivateKey(await loadOrCreateMeshKey(node.options.dataDir)).toString()
-  const multiaddrs = [
+  const addresses = () => [
     ...(components.multiaddrs ?? node.mesh?.recordMultiaddrs() ?? []),
     ...(node.relay === undefined ? [] : [node.relay.multiaddr]),
   ]
+  const multiaddrs = addresses()
+  const mesh = node.mesh
   const announcer = createAnnouncer(
     {
       trackerUrl,
@@ -51,7 +59,15 @@ export async function announceNode(
         ? {}
         : { heartbeatIntervalMs: components.heartbeatIntervalMs }),
     },
-    { account, figures: () => node.figures(), logger: components.logger },
+    {
+      account,
+      figures: () => node.figures(),
+      logger: components.logger,
+      // the mesh's addresses move (relay reservations): the record follows them, and each
+      // heartbeat says how the mesh reaches the node (docs/tracker.md, Reachability)
+      ...(mesh !== undefined && components.multiaddrs === undefined ? { multiaddrs: addresses } : {}),
+      ...(mesh !== undefined ? { reachability: () => mesh.reachability() } : {}),
+    },
   )
   announcer.start()
   return announcer

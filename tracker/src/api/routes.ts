@@ -21,6 +21,7 @@ import type { Route } from '../http/server.ts'
 import type { TrackerMetrics } from '../metrics.ts'
 import type { ResolvedTrackerOptions } from '../options.ts'
 import type { Prober } from '../probe/prober.ts'
+import type { ReachabilityDirectory } from '../reachability/reachability.ts'
 import type { ReceiptIngest } from '../receipts/ingest.ts'
 import type { NodeMeta, Registry } from '../registry/registry.ts'
 import type { RelayDirectory } from '../relays/relays.ts'
@@ -62,6 +63,8 @@ export interface ApiServices {
   regions: ReadonlySet<string>
   /** Nodes that announce a relay. */
   relays?: RelayDirectory
+  /** How clients reach each node: its URL (the probe says) or only the mesh. */
+  reachability?: ReachabilityDirectory<NodeMeta>
   register?: PromRegistry
   metrics?: TrackerMetrics
   clock: () => number
@@ -84,6 +87,7 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number, n
   let region: string | undefined
   let exclude: string[] | undefined
   let ticket: string | undefined
+  let mesh = false
   for (const [key, value] of params) {
     switch (key) {
       case 'cid':
@@ -114,16 +118,20 @@ function parseSelectQuery(query: string, maxCount: number, maxExclude: number, n
           throw new InvalidArgumentError('ticket must be a ticket id: 32 bytes of lowercase 0x-hex')
         ticket = value
         break
+      case 'mesh':
+        if (value !== '1' && value !== '0') throw new InvalidArgumentError('mesh must be 1 or 0')
+        mesh = value === '1'
+        break
       default:
         throw new InvalidArgumentError(`unknown query parameter ${JSON.stringify(key)}`)
     }
   }
   if (!needCid) {
     if (cid !== undefined) throw new InvalidArgumentError('relays are not chosen by cid')
-    return { cid: undefined, count, region, exclude }
+    return { cid: undefined, count, region, exclude, ticket }
   }
   if (cid === undefined) throw new InvalidArgumentError('cid is required')
-  return { cid: parseCid(cid), count, region, exclude, ticket }
+  return { cid: parseCid(cid), count, region, exclude, ticket, mesh }
 }
 
 /** Every route of the API. */
@@ -226,6 +234,7 @@ export function createRoutes(s: ApiServices): Route[] {
               }
             : { status: 'retired' }),
           heartbeat: registry.figures(address) ?? null,
+          reachability: s.reachability?.of(address) ?? null,
           integrityEvents: events.map(({ cid, chunk, source, at, detail }) => ({
             cid,
             chunk,
@@ -252,17 +261,30 @@ export function createRoutes(s: ApiServices): Route[] {
           ...(region !== undefined ? { region } : {}),
           ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
         })
-        if (q.ticket !== undefined && picked.length > 0) {
-          s.selections?.record(
-            q.ticket,
-            picked.map((p) => p.node),
-          )
+        // a mesh client (mesh=1) also takes nodes reachable only through the mesh, after
+        // the ones whose URL the probes reach, with their peer id and addresses, no URL
+        const meshPicked =
+          q.mesh && picked.length < q.count && s.reachability !== undefined
+            ? s.reachability.pickMesh({
+                root: q.cid.root,
+                count: q.count - picked.length,
+                ...(region !== undefined ? { region } : {}),
+                ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
+              })
+            : []
+        if (q.ticket !== undefined && picked.length + meshPicked.length > 0) {
+          s.selections?.record(q.ticket, [...picked.map((p) => p.node), ...meshPicked.map((p) => p.node)])
         }
         let out = `{"cid":"${q.cid.text}","nodes":[`
         for (let i = 0; i < picked.length; i++) {
           const p = picked[i]!
           if (i > 0) out += ','
           out += `{"node":"${p.node}","region":"${p.region}","score":${Number(p.score.toFixed(6))},${p.meta?.json ?? ''}}`
+        }
+        for (let i = 0; i < meshPicked.length; i++) {
+          const p = meshPicked[i]!
+          if (i > 0 || picked.length > 0) out += ','
+          out += `{"node":"${p.node}","region":"${p.region}","score":0,"reachability":"mesh",${p.meta.meshJson}}`
         }
         out += ']}'
         sendJson(res, 200, out)
@@ -282,6 +304,12 @@ export function createRoutes(s: ApiServices): Route[] {
             ...(q.region !== undefined ? { region: q.region } : {}),
             ...(q.exclude !== undefined ? { exclude: q.exclude } : {}),
           }) ?? []
+        // like select: the relays handed to a ticket are the ones settlement pays for it
+        if (q.ticket !== undefined && picked.length > 0)
+          s.selections?.record(
+            q.ticket,
+            picked.map((p) => p.node),
+          )
         sendJson(res, 200, {
           relays: picked.map((p) => ({ ...p, score: Number(p.score.toFixed(6)) })),
         })

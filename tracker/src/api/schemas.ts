@@ -6,6 +6,7 @@
 
 import { type Address, getAddress, type Hex } from 'viem'
 import { z } from 'zod/v4'
+import { MESH_REACHABILITY } from '../reachability/reachability.ts'
 import { MAX_RATE, MAX_RTT_MS } from '../scoring/index.ts'
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/
@@ -66,6 +67,11 @@ export const heartbeatSchema = z.strictObject({
   servedBytes: count(MAX_COUNTER),
   servedRequests: count(MAX_COUNTER),
   connections: count(10_000_000),
+  /**
+   * The node's own view of its mesh addresses (AutoNAT, relay reservations): `public`,
+   * `relayed` (reachable through a circuit relay), `private` or `unknown`. Optional.
+   */
+  reachability: z.enum(MESH_REACHABILITY).optional(),
 })
 export type HeartbeatBody = z.output<typeof heartbeatSchema>
 

@@ -15,6 +15,7 @@ import { createDashboardFiles, DASHBOARD_FILE_PATHS, sendDashboardFile } from '@
 import { NotFoundError } from '@shoal/protocol'
 import type { ApiServices } from '../api/routes.ts'
 import type { Route } from '../http/server.ts'
+import type { Reachability } from '../reachability/reachability.ts'
 import { SCORE_FORMULA, type ScoreComponents } from '../scoring/index.ts'
 
 /** Version of `data.json`'s shape; bumped only when a field changes meaning or goes away. */
@@ -48,6 +49,8 @@ export interface DashboardNode {
   integrityFailures: number
   capacity: number
   heartbeatAt: number | null
+  /** How clients reach the node: `url` (probes answer), `mesh` (only through the mesh), `none`. */
+  reachability: Reachability | null
 }
 
 export interface TrackerDashboardData {
@@ -110,6 +113,7 @@ export async function dashboardData(
       integrityFailures: e.figures.integrityFailures,
       capacity: e.figures.capacity,
       heartbeatAt: e.figures.heartbeatAt,
+      reachability: s.reachability?.of(e.node).via ?? null,
     })
   }
   all.sort((a, b) => b.score - a.score || (a.node < b.node ? -1 : 1))

@@ -44,6 +44,11 @@ export interface NodeMeta {
   json: string
   /** The relay the record announces (a `/…/tcp/<port>/http` multiaddr), if any. */
   relayUrl?: string
+  /**
+   * `"peerId":…,"multiaddrs":[…]` with the record's libp2p addresses only (not its relay's
+   * `/http` one): what a mesh client is handed for a node reachable only through the mesh.
+   */
+  meshJson?: string
 }
 
 export interface RegistryInit {
@@ -64,6 +69,8 @@ export interface RegistryComponents {
   onNode?: (address: string, httpUrl: string, region: string, restored: boolean) => void
   /** Told when a node leaves the index (retired through another replica). */
   onRemoved?: (address: string) => void
+  /** Told each accepted heartbeat's mesh reachability claim (`undefined` when it has none). */
+  onHeartbeat?: (address: string, reachability: HeartbeatBody['reachability']) => void
 }
 
 export interface RegisterResult {
@@ -114,8 +121,12 @@ const FLUSH_BATCH = 500
 
 export function metaOf(record: NodeRecord): NodeMeta {
   const relayUrl = relayUrlOf(record.multiaddrs)
+  const mesh = record.multiaddrs.filter((m) => !/\/(?:http|https)$/.test(m))
   return {
     ...(relayUrl !== undefined ? { relayUrl } : {}),
+    ...(mesh.length > 0
+      ? { meshJson: `"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(mesh)}` }
+      : {}),
     httpUrl: record.httpUrl,
     timestamp: record.timestamp,
     json: `"httpUrl":${JSON.stringify(record.httpUrl)},"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(record.multiaddrs)}`,
@@ -266,8 +277,10 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
         servedBytes: body.servedBytes,
         servedRequests: body.servedRequests,
         connections: body.connections,
+        ...(body.reachability !== undefined ? { reachability: body.reachability } : {}),
         receivedAt: now,
       }
+      components.onHeartbeat?.(body.node, body.reachability)
       dirty.add(key)
       return status
     },

@@ -100,6 +100,8 @@ function render(d) {
       name,
       el('td', n.region, { 'data-field': 'region' }),
       el('td', n.status, { 'data-field': 'status', class: `status-${n.status}` }),
+      // how clients reach it: its URL (the probes answer), only the mesh, or not at all
+      el('td', n.reachability ?? '—', { 'data-field': 'reachability' }),
       score,
       ...PARTS.map((p) =>
         el('td', formatScore(n.components[p]), {
@@ -115,7 +117,7 @@ function render(d) {
   }
   if (d.nodes.length === 0) {
     const row = el('tr')
-    row.append(el('td', 'No nodes registered yet.', { colspan: 11, class: 'empty' }))
+    row.append(el('td', 'No nodes registered yet.', { colspan: 12, class: 'empty' }))
     body.append(row)
   }
 
