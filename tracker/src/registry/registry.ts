@@ -116,6 +116,8 @@ export interface Registry {
 const RESTORE_PAGE = 5_000
 /** Sync looks this far behind its last run, so replicas' clocks may disagree by up to a minute. */
 const SYNC_LOOKBACK_MS = 60_000
+/** Pages one sync call reads at most. */
+const SYNC_PAGES = 100
 /** Rows per store write; small enough that one batch holds the event loop for only a few ms. */
 const FLUSH_BATCH = 500
 
@@ -150,6 +152,8 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
   const sessions = new Map<string, SessionEntry>()
   let dirty = new Set<string>()
   let syncedFrom = clock()
+  /** Where an unfinished sync (its page budget spent) goes on from, next time. */
+  let syncCursor: { since: number; after: string } | undefined
 
   /**
    * The session a heartbeat names: from memory, else from the store. A cached session
@@ -343,10 +347,16 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
 
     async sync(options) {
       const startedAt = clock()
-      let since = syncedFrom - SYNC_LOOKBACK_MS
+      let since = syncCursor?.since ?? syncedFrom - SYNC_LOOKBACK_MS
+      let after = syncCursor?.after
       let applied = 0
-      for (let pages = 0; pages < 100; pages++) {
-        const rows = await store.listNodesUpdated({ since, limit: RESTORE_PAGE }, options)
+      for (let pages = 0; ; pages++) {
+        if (pages === SYNC_PAGES) {
+          // a bounded amount of work per call: the next call goes on from here
+          syncCursor = { since, after: after! }
+          return applied
+        }
+        const rows = await store.listNodesUpdated({ since, after, limit: RESTORE_PAGE }, options)
         for (const row of rows) {
           if (row.status !== 'registered') {
             if (index.remove(row.address)) {
@@ -368,9 +378,14 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
           applied++
         }
         if (rows.length < RESTORE_PAGE) break
+        // the next page starts after this one's last row, even when many rows share its time
         since = rows[rows.length - 1]!.updatedAt
+        after = rows[rows.length - 1]!.address
         await yieldToLoop()
       }
+      // caught up: the next call looks back from now (when it started, the lookback covers
+      // registrations written with a slower clock or committed late by another replica)
+      syncCursor = undefined
       syncedFrom = startedAt
       return applied
     },

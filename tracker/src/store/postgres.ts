@@ -496,10 +496,18 @@ export function createPostgresStore(init: PostgresStoreInit): TrackerStore {
 
     async listNodesUpdated(q, options) {
       checkSignal(options)
-      const rows = await query(
-        'SELECT * FROM nodes WHERE updated_at >= $1 ORDER BY updated_at, address_key LIMIT $2',
-        [q.since, checkLimit(q.limit)],
-      )
+      const limit = checkLimit(q.limit)
+      const rows =
+        q.after === undefined
+          ? await query(
+              'SELECT * FROM nodes WHERE updated_at >= $1 ORDER BY updated_at, address_key LIMIT $2',
+              [q.since, limit],
+            )
+          : await query(
+              `SELECT * FROM nodes WHERE updated_at >= $1 AND (updated_at > $1 OR address_key > $2)
+               ORDER BY updated_at, address_key LIMIT $3`,
+              [q.since, keyOf(q.after), limit],
+            )
       return rows.map(nodeOf)
     },
 

@@ -515,9 +515,18 @@ export function createSqliteStore(init: SqliteStoreInit): TrackerStore {
 
     async listNodesUpdated(query, options) {
       checkSignal(options)
-      const rows = stmt(
-        'SELECT * FROM nodes WHERE updated_at >= ? ORDER BY updated_at, address_key LIMIT ?',
-      ).all(query.since, checkLimit(query.limit)) as Row[]
+      const limit = checkLimit(query.limit)
+      const rows = (
+        query.after === undefined
+          ? stmt('SELECT * FROM nodes WHERE updated_at >= ? ORDER BY updated_at, address_key LIMIT ?').all(
+              query.since,
+              limit,
+            )
+          : stmt(
+              `SELECT * FROM nodes WHERE updated_at >= ? AND (updated_at > ? OR address_key > ?)
+               ORDER BY updated_at, address_key LIMIT ?`,
+            ).all(query.since, query.since, keyOf(query.after), limit)
+      ) as Row[]
       return rows.map(nodeOf)
     },
 

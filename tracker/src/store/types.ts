@@ -246,10 +246,16 @@ export interface TrackerStore {
   removeNode(address: string, options?: StoreCallOptions): Promise<boolean>
   countNodes(options?: StoreCallOptions): Promise<number>
   /**
-   * Nodes whose registration changed at or after `since` (ms), oldest change first,
-   * `limit` at a time: how a replica learns of registrations made through another one.
+   * Nodes whose registration changed at or after `since` (ms), oldest change first (then
+   * by address), `limit` at a time: how a replica learns of registrations made through
+   * another one. The next page starts after the last row's `(updatedAt, address)`: pass
+   * its `updatedAt` as `since` and its address as `after`, so a page of equal times never
+   * repeats.
    */
-  listNodesUpdated(query: { since: number; limit: number }, options?: StoreCallOptions): Promise<NodeRow[]>
+  listNodesUpdated(
+    query: { since: number; after?: string; limit: number },
+    options?: StoreCallOptions,
+  ): Promise<NodeRow[]>
   /** Registered nodes in address order (lowercase), with their saved state, `limit` at a time. */
   listNodes(query: { after?: string; limit: number }, options?: StoreCallOptions): Promise<NodeListPage>
 

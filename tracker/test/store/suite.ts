@@ -216,6 +216,25 @@ export function runStoreSuite(name: string, makeStore: () => Promise<StoreFixtur
       expect(changed.map((n) => [n.address, n.status])).toEqual([[A, 'retired']])
     })
 
+    it('pages through registrations changed at the same time without repeating or skipping one', async () => {
+      const { store } = await fresh()
+      // a bulk change: every row has the same time, more rows than a page
+      for (const address of [MIXED, C, A]) await store.putNode(nodeInput(address, { updatedAt: 5_000 }))
+      await store.putNode(nodeInput(B, { updatedAt: 6_000 }))
+      const seen: string[] = []
+      let since = 0
+      let after: string | undefined
+      for (let page = 0; page < 10; page++) {
+        const rows = await store.listNodesUpdated({ since, after, limit: 2 })
+        seen.push(...rows.map((n) => n.address))
+        if (rows.length < 2) break
+        since = rows[rows.length - 1]!.updatedAt
+        after = rows[rows.length - 1]!.address
+      }
+      // by time, then by address whatever its case
+      expect(seen).toEqual([A, C, MIXED, B])
+    })
+
     it('overwrites state rows, and removing a node removes its session and state', async () => {
       const { store } = await fresh()
       await store.putNode(nodeInput(A))
