@@ -54,6 +54,9 @@ async function tracker(nodes: number, seed: string): Promise<{ url: string; stop
   const store = createSqliteStore({ path: join(dir, 'tracker.db') })
   await store.open()
   const now = Date.now()
+  // the fleet registered before this tracker started (as after a restart), not all within
+  // the last minute, which replica sync would read again as fresh registrations
+  const registeredAt = now - 3_600_000
   const states: NodeStateRow[] = []
   for (let i = 0; i < nodes; i++) {
     const { address, sessionId, key } = benchNode(seed, i)
@@ -80,7 +83,7 @@ async function tracker(nodes: number, seed: string): Promise<{ url: string; stop
         capacity: message.capacity,
         recordTimestamp: message.timestamp,
         record: JSON.stringify({ message, signature: SIGNATURE }),
-        updatedAt: now,
+        updatedAt: registeredAt,
       },
       session: { id: sessionId, key, createdAt: now },
     })
@@ -88,7 +91,7 @@ async function tracker(nodes: number, seed: string): Promise<{ url: string; stop
       node: address,
       region,
       capacity: message.capacity,
-      registeredAt: now,
+      registeredAt,
       flagged: false,
       latencyMs: 20 + (i % 200),
       lastAnsweredAt: now,

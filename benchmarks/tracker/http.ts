@@ -10,7 +10,10 @@
  *   and a small JSON for POST): the ceiling of node:http on this machine. Runs alternate
  *   tracker / baseline, REPS times, and figures are medians.
  * - Selection: `GET /v1/select?cid=…&count=5&region=…`, 1 000 distinct CIDs cycled by a wrk
- *   script, nine in ten naming one of the fleet's four regions.
+ *   script, nine in ten naming one of the fleet's four regions. Measured with 10 000
+ *   registered nodes (`select_http_rps`), then again with trackers holding 100 000 and
+ *   1 000 000 (`select_http_rps_100k`, `select_http_rps_1m`), each run paired with a
+ *   baseline run just before it.
  * - Heartbeats: `POST /v1/nodes/heartbeat`, each a fresh, strictly increasing timestamp
  *   for one of the 10 000 nodes with its HMAC (made just before each run, sent once).
  *   Only 2xx answers count.
@@ -95,7 +98,8 @@ async function startServer(args: string[]): Promise<Server> {
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => reject(new Error('benchmark server did not start in 120 s')), 120_000)
+    // a tracker of a million nodes fills its SQLite store and index first: minutes
+    const timer = setTimeout(() => reject(new Error('benchmark server did not start in 15 min')), 900_000)
     child.stdout.on('data', (d: Buffer) => {
       out += d
       const m = /READY (\S+)/.exec(out)
@@ -212,6 +216,57 @@ async function eip712VerifyPerSecond(): Promise<number> {
   return n / ((performance.now() - start) / 1000)
 }
 
+/** Selection over HTTP with 100k and 1M registered nodes, each run paired with a baseline run. */
+async function largeFleets(script: string, paths: string, seed: string): Promise<Record<string, Metric>> {
+  const metrics: Record<string, Metric> = {}
+  for (const nodes of [100_000, 1_000_000]) {
+    const label = nodes >= 1_000_000 ? `${nodes / 1_000_000}m` : `${nodes / 1000}k`
+    console.log(`starting a tracker with ${nodes} nodes (CPU 0)`)
+    const started = performance.now()
+    const tracker = await startServer(['tracker', String(nodes), seed])
+    const startSeconds = (performance.now() - started) / 1000
+    const base = await startServer(['baseline'])
+    const select: WrkResult[] = []
+    const selectBase: WrkResult[] = []
+    try {
+      wrk(tracker, script, [paths])
+      for (let rep = 0; rep < REPS; rep++) {
+        selectBase.push(wrk(base, undefined))
+        select.push(wrk(tracker, script, [paths]))
+        console.log(
+          `  ${label} rep ${rep + 1}: select ${Math.round(select[rep]!.okPerSecond)}/s (node:http ${Math.round(selectBase[rep]!.okPerSecond)}/s)`,
+        )
+      }
+    } finally {
+      await tracker.stop()
+      await base.stop()
+    }
+    metrics[`select_http_rps_${label}`] = {
+      value: round(median(select.map((r) => r.okPerSecond)), 0),
+      unit: 'req/s',
+      detail: {
+        nodes,
+        count: 5,
+        connections: CONNECTIONS,
+        runs: REPS,
+        seconds: SECONDS,
+        p99_ms: round(median(select.map((r) => r.p99Ms)), 2),
+        node_http_baseline_rps: round(median(selectBase.map((r) => r.okPerSecond)), 0),
+        ratio_vs_node_http: round(
+          median(select.map((r, i) => r.okPerSecond / selectBase[i]!.okPerSecond)),
+          3,
+        ),
+        per_server_cpu_second: round(median(select.map((r) => r.okPerServerCpuSecond)), 0),
+        non2xx: select.reduce((sum, r) => sum + r.non2xx, 0),
+        tracker_start_s: round(startSeconds, 1),
+        server_cpu: 0,
+        load_cpu: 1,
+      },
+    }
+  }
+  return metrics
+}
+
 export async function httpSuite(): Promise<Record<string, Metric>> {
   ensureWrk()
   const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-http-'))
@@ -254,6 +309,11 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
   } finally {
     await tracker.stop()
     await base.stop()
+  }
+  let large: Record<string, Metric>
+  try {
+    large = await largeFleets(selectScript, selectPaths, seed)
+  } finally {
     await rm(dir, { recursive: true, force: true })
   }
   const signedPerSecond = await eip712VerifyPerSecond()
@@ -262,6 +322,7 @@ export async function httpSuite(): Promise<Record<string, Metric>> {
   const p99 = (rs: WrkResult[]) => median(rs.map((r) => r.p99Ms))
   const ratio = (a: WrkResult[], b: WrkResult[]) => median(a.map((r, i) => r.okPerSecond / b[i]!.okPerSecond))
   return {
+    ...large,
     select_http_rps: {
       value: round(ok(runs.select), 0),
       unit: 'req/s',
