@@ -16,6 +16,8 @@ export interface NginxInit {
   origin: string
   /** CPU list for `taskset -c`. */
   cpu: string
+  /** Another config than the proxy_cache one (the relay benchmark's plain proxy_pass), given the temp prefix and the `user` line. */
+  config?: (prefix: string, user: string) => string
 }
 
 export interface Nginx {
@@ -92,7 +94,7 @@ export async function startNginx(init: NginxInit): Promise<Nginx> {
   for (const dir of ['logs', 'cache', 'tmp']) mkdirSync(join(prefix, dir), { recursive: true })
   // as root the master would drop its worker to `nobody`, which cannot write the temp prefix
   const user = process.getuid?.() === 0 ? 'user root root;' : ''
-  const config = nginxConfig(prefix, init, user)
+  const config = (init.config ?? ((p: string, u: string) => nginxConfig(p, init, u)))(prefix, user)
   const file = join(prefix, 'nginx.conf')
   writeFileSync(file, config)
   execFileSync('nginx', ['-t', '-q', '-c', file, '-p', prefix], { stdio: 'inherit' })
