@@ -13,7 +13,8 @@
  * - `relay_throughput_ratio`: `http://` objects as absolute-form requests through the
  *   relay (`http-proxy`, egress check, metering) ÷ direct http. Floors: a bare Node
  *   proxy (`http.request` on a keep-alive agent, `pipe`; `server.ts bare`) and nginx
- *   `proxy_pass` (one worker, upstream keep-alive, 1 MiB of proxy buffers), ÷ direct.
+ *   `proxy_pass` (`../edge/nginx.ts` without its cache: one worker, upstream keep-alive,
+ *   1 MiB of proxy buffers), ÷ direct.
  * - `connect_throughput_ratio`: `https://` objects through a CONNECT tunnel ÷ direct
  *   https (TLS end to end in both). Floor: the bare Node proxy's tunnel (`pipe` both
  *   ways, no ticket, no metering) ÷ direct.
@@ -101,41 +102,7 @@ const nginx = await startNginx({
   port: nginxPort,
   origin: new URL(urls.httpUrl).host,
   cpu: pinned ? '0' : '0-1',
-  config: (prefix, user) => `worker_processes 1;
-${user}
-daemon off;
-master_process on;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log warn;
-events {
-  worker_connections 1024;
-}
-http {
-  access_log off;
-  sendfile off;
-  tcp_nodelay on;
-  keepalive_requests 100000000;
-  client_body_temp_path ${prefix}/tmp/client_body;
-  proxy_temp_path ${prefix}/tmp/proxy;
-  fastcgi_temp_path ${prefix}/tmp/fastcgi;
-  uwsgi_temp_path ${prefix}/tmp/uwsgi;
-  scgi_temp_path ${prefix}/tmp/scgi;
-  upstream origin {
-    server ${new URL(urls.httpUrl).host};
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:${nginxPort};
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffer_size 64k;
-      proxy_buffers 16 64k;
-    }
-  }
-}
-`,
+  cache: false,
 })
 
 /** Bytes per second fetching `url` with `dispatcher` for `ms`, IN_FLIGHT at a time; `moved` counts the bytes. */
@@ -238,7 +205,7 @@ try {
         bare_node_ratio: forward.ratio('bare_node'),
         nginx_ratio: forward.ratio('nginx'),
         baselines:
-          'bare_node: http.request on a keep-alive agent and pipe, no ticket or metering; nginx: proxy_pass, one worker, upstream keep-alive, proxy_buffers 16 64k; both pinned like the relay',
+          'bare_node: http.request on a keep-alive agent and pipe, no ticket or metering; nginx: the edge benchmark config without its cache (proxy_pass, one worker, upstream keep-alive, proxy_buffers 16 64k); both pinned like the relay',
       },
     },
     connect_throughput_ratio: {
