@@ -25,6 +25,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -39,6 +40,8 @@ const SIZE = OBJECT * OBJECTS
 const RUNS = 7
 const WARMUP = 2
 
+// the machine's 1-minute load average when the run began (other work on the cores moves every figure)
+const loadAtStart = round(loadavg()[0]!, 2)
 const pinned = spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' }).status === 0
 
 interface Ready {
@@ -231,6 +234,7 @@ try {
         chunk_kib: 256,
         runs: RUNS,
         pinned,
+        load_average: [loadAtStart, round(loadavg()[0]!, 2)],
         ratios: ratios.map((r) => round(r)),
         // CPU per MiB moved, which a busy machine disturbs less than throughput
         receiver_cpu_ms_per_mib: round(cpu.receiver / cpu.mib, 2),

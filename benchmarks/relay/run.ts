@@ -24,7 +24,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { relayAuthorization } from '@shoal/client-sdk'
@@ -42,6 +42,8 @@ const RUN_MS = 1_000
 const WARMUP_MS = 500
 const IN_FLIGHT = 4
 
+// the machine's 1-minute load average when the run began (other work on the cores moves every figure)
+const loadAtStart = round(loadavg()[0]!, 2)
 const pinned = spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' }).status === 0
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-relay-'))
@@ -163,7 +165,15 @@ async function compare(target: string, arms: readonly Arm[]) {
   }
   return {
     ratio: (name: string) => round(median(ratios(name))),
-    detail: { ...detail, runs: RUNS, run_ms: RUN_MS, in_flight: IN_FLIGHT, object_bytes: 2 ** 20, pinned },
+    detail: {
+      ...detail,
+      runs: RUNS,
+      run_ms: RUN_MS,
+      in_flight: IN_FLIGHT,
+      object_bytes: 2 ** 20,
+      pinned,
+      load_average: [loadAtStart, round(loadavg()[0]!, 2)],
+    },
   }
 }
 
