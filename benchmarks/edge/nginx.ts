@@ -16,6 +16,8 @@ export interface NginxInit {
   origin: string
   /** CPU list for `taskset -c`. */
   cpu: string
+  /** Cache what passes (the default), or only pass it on: the relay benchmark's plain `proxy_pass`. */
+  cache?: boolean
 }
 
 export interface Nginx {
@@ -36,6 +38,7 @@ export interface Nginx {
  *   clients, no access log, a short cache key.
  */
 export function nginxConfig(prefix: string, init: NginxInit, user: string): string {
+  const cache = init.cache ?? true
   return `worker_processes 1;
 ${user}
 daemon off;
@@ -63,8 +66,7 @@ http {
   fastcgi_temp_path ${prefix}/tmp/fastcgi;
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
-  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=edge:64m max_size=16g inactive=1h use_temp_path=off;
-  upstream origin {
+${cache ? `  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=edge:64m max_size=16g inactive=1h use_temp_path=off;\n` : ''}  upstream origin {
     server ${init.origin};
     keepalive 64;
   }
@@ -74,11 +76,7 @@ http {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_cache edge;
-      proxy_cache_key $uri;
-      proxy_cache_valid 200 1h;
-      proxy_cache_lock on;
-      proxy_buffers 16 64k;
+${cache ? '      proxy_cache edge;\n      proxy_cache_key $uri;\n      proxy_cache_valid 200 1h;\n      proxy_cache_lock on;\n' : ''}      proxy_buffers 16 64k;
       proxy_buffer_size 16k;
     }
   }

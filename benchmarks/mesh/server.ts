@@ -3,7 +3,9 @@
  * `run.ts`: one real edge node (mesh on, 127.0.0.1) holding `count` objects of `size`
  * bytes in its memory tier (hot content: at most 8 MiB an object enters memory), and a
  * raw TCP server that writes the same bytes, all objects back to back, to every
- * connection. Answers `{ type: 'ready', cids, peerId, multiaddrs, tcpPort }`;
+ * connection. The node's libp2p also answers `RAW_PROTOCOL` with the same bytes on a
+ * bare stream (1 MiB sends, as the chunk protocol's, no frames, nothing to verify):
+ * what TCP + Noise + Yamux alone reach, the floor under the chunk protocol. Answers `{ type: 'ready', cids, peerId, multiaddrs, tcpPort }`;
  * `{ type: 'stop' }` stops both.
  */
 import { randomFillSync } from 'node:crypto'
@@ -13,6 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createEdgeNode } from '@shoal/edge-node'
 import { computeCid } from '@shoal/protocol'
+
+const RAW_PROTOCOL = '/shoal-bench/raw/1.0.0'
 
 const size = Number(process.argv[2] ?? 8 * 2 ** 20)
 const count = Number(process.argv[3] ?? 8)
@@ -44,6 +48,16 @@ for (const { cid, body } of objects)
 if (objects.some(({ cid }) => node.content.peek(cid) === undefined))
   throw new Error('the objects are not all in the memory tier')
 
+await node.mesh!.libp2p!.handle(
+  RAW_PROTOCOL,
+  async (stream) => {
+    for (let at = 0; at < bytes.length; at += 2 ** 20)
+      if (!stream.send(bytes.subarray(at, at + 2 ** 20))) await stream.onDrain()
+    await stream.close()
+  },
+  { runOnLimitedConnection: true },
+)
+
 const tcp = net.createServer({ noDelay: true }, (socket) => {
   socket.on('error', () => socket.destroy())
   socket.end(bytes)
@@ -64,4 +78,5 @@ process.send?.({
   peerId: node.mesh!.peerId,
   multiaddrs: node.mesh!.multiaddrs(),
   tcpPort: (tcp.address() as net.AddressInfo).port,
+  rawProtocol: RAW_PROTOCOL,
 })

@@ -1,21 +1,30 @@
 /**
  * `npm run bench -- relay`: 1 MiB objects through a Shoal relay ÷ the same objects
- * fetched directly, same run, same origin.
+ * fetched directly, same run, same origin, beside a floor measured the same way.
  *
- * The origins and the relay run in two child processes pinned to CPU 0 (`server.ts`); this
- * process, the load generator (undici, 4 requests in flight, keep-alive), is pinned to
- * CPU 1. Each run fetches for one second; 7 pairs alternate direct / relayed (short
- * pairs, so a burst of load from elsewhere on the machine hits both sides), and each
- * figure is the median of the per-pair ratios.
+ * The origins, the relay and the floors run pinned to CPU 0 (`server.ts`, nginx); this
+ * process, the load generator (undici, 4 requests in flight, keep-alive on every hop),
+ * is pinned to CPU 1. After a warm-up of every arm, 7 rounds each fetch for one second
+ * through every arm, the order rotating each round (a burst of load from elsewhere on
+ * the machine hits every arm alike); each figure is the median of the per-round ratios.
+ * On two cores a relayed byte costs CPU 0 the origin's write plus the relay's read and
+ * write, so the floors say what any proxy on that core reaches:
  *
  * - `relay_throughput_ratio`: `http://` objects as absolute-form requests through the
- *   relay (`http-proxy`, egress check, metering) ÷ direct http.
+ *   relay (`http-proxy`, egress check, metering) ÷ direct http. Floors: a bare Node
+ *   proxy (`http.request` on a keep-alive agent, `pipe`; `server.ts bare`) and nginx
+ *   `proxy_pass` (`../edge/nginx.ts` without its cache: one worker, upstream keep-alive,
+ *   1 MiB of proxy buffers), ÷ direct.
  * - `connect_throughput_ratio`: `https://` objects through a CONNECT tunnel ÷ direct
- *   https (TLS end to end in both).
+ *   https (TLS end to end in both). Floor: the bare Node proxy's tunnel (`pipe` both
+ *   ways, no ticket, no metering) ÷ direct.
+ *
+ * Beside each proxy's throughput, the CPU time it used per MiB moved (from /proc),
+ * which a busy machine disturbs less than throughput.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { relayAuthorization } from '@shoal/client-sdk'
@@ -23,6 +32,8 @@ import { signTicket } from '@shoal/protocol'
 import { Agent, type Dispatcher, ProxyAgent, request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { selfSignedCertificate } from '../../test-support/tls.ts'
+import { startNginx } from '../edge/nginx.ts'
+import { cpuSeconds, freePort } from '../edge/procs.ts'
 import { median, printResult, round, writeResult } from '../src/results.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -31,6 +42,8 @@ const RUN_MS = 1_000
 const WARMUP_MS = 500
 const IN_FLIGHT = 4
 
+// the machine's 1-minute load average when the run began (other work on the cores moves every figure)
+const loadAtStart = round(loadavg()[0]!, 2)
 const pinned = spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' }).status === 0
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-relay-'))
@@ -48,9 +61,10 @@ const ticket = await signTicket(issuer, {
 })
 
 function startServer(
-  role: 'origin' | 'relay',
+  role: 'origin' | 'relay' | 'bare',
 ): Promise<{ child: ChildProcess; urls: Record<string, string> }> {
   const args = [
+    ...process.execArgv,
     '--disable-warning=ExperimentalWarning',
     join(here, 'server.ts'),
     role,
@@ -78,14 +92,28 @@ async function stopServer(child: ChildProcess): Promise<void> {
 
 const origin = await startServer('origin')
 const relay = await startServer('relay')
+const bare = await startServer('bare')
 const urls = {
   httpUrl: origin.urls.httpUrl!,
   httpsUrl: origin.urls.httpsUrl!,
   relayUrl: relay.urls.relayUrl!,
+  bareUrl: bare.urls.bareUrl!,
 }
+const nginxPort = await freePort()
+const nginx = await startNginx({
+  port: nginxPort,
+  origin: new URL(urls.httpUrl).host,
+  cpu: pinned ? '0' : '0-1',
+  cache: false,
+})
 
-/** Bytes per second fetching `url` with `dispatcher` for `ms`, IN_FLIGHT at a time. */
-async function throughput(url: string, dispatcher: Dispatcher, ms: number): Promise<number> {
+/** Bytes per second fetching `url` with `dispatcher` for `ms`, IN_FLIGHT at a time; `moved` counts the bytes. */
+async function throughput(
+  url: string,
+  dispatcher: Dispatcher,
+  ms: number,
+  moved = { bytes: 0 },
+): Promise<number> {
   const until = performance.now() + ms
   let bytes = 0
   const started = performance.now()
@@ -97,33 +125,54 @@ async function throughput(url: string, dispatcher: Dispatcher, ms: number): Prom
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  moved.bytes += bytes
   return bytes / ((performance.now() - started) / 1000)
 }
 
-async function compare(target: string, direct: Dispatcher, relayed: Dispatcher) {
-  await throughput(target, direct, WARMUP_MS)
-  await throughput(target, relayed, WARMUP_MS)
-  const ratios: number[] = []
-  const directRates: number[] = []
-  const relayRates: number[] = []
+interface Arm {
+  name: string
+  dispatcher: Dispatcher
+  /** The proxy's processes, whose CPU time per MiB moved is recorded (a busy machine disturbs it less). */
+  pids?: () => number[]
+}
+
+/** Every arm through `target`, `RUNS` rounds in rotating order; ratios to the first arm (direct). */
+async function compare(target: string, arms: readonly Arm[]) {
+  for (const arm of arms) await throughput(target, arm.dispatcher, WARMUP_MS)
+  const rates = new Map<string, number[]>(arms.map((a) => [a.name, []]))
+  const cpu = new Map<string, { seconds: number; bytes: number }>(
+    arms.map((a) => [a.name, { seconds: 0, bytes: 0 }]),
+  )
   for (let i = 0; i < RUNS; i++) {
-    const d = await throughput(target, direct, RUN_MS)
-    const r = await throughput(target, relayed, RUN_MS)
-    directRates.push(d)
-    relayRates.push(r)
-    ratios.push(r / d)
+    for (let j = 0; j < arms.length; j++) {
+      const arm = arms[(i + j) % arms.length]!
+      const pids = arm.pids?.() ?? []
+      const used = cpu.get(arm.name)!
+      const before = cpuSeconds(pids)
+      rates.get(arm.name)!.push(await throughput(target, arm.dispatcher, RUN_MS, used))
+      used.seconds += cpuSeconds(pids) - before
+    }
+  }
+  const direct = rates.get(arms[0]!.name)!
+  const ratios = (name: string) => rates.get(name)!.map((r, i) => r / direct[i]!)
+  const detail: Record<string, unknown> = {}
+  for (const arm of arms) {
+    detail[`${arm.name}_mib_s`] = round(median(rates.get(arm.name)!) / 2 ** 20, 1)
+    if (arm !== arms[0]) detail[`${arm.name}_ratios`] = ratios(arm.name).map((x) => round(x))
+    const used = cpu.get(arm.name)!
+    if (arm.pids !== undefined)
+      detail[`${arm.name}_cpu_ms_per_mib`] = round((used.seconds * 1000) / (used.bytes / 2 ** 20), 2)
   }
   return {
-    value: round(median(ratios)),
+    ratio: (name: string) => round(median(ratios(name))),
     detail: {
-      direct_mib_s: round(median(directRates) / 2 ** 20, 1),
-      relay_mib_s: round(median(relayRates) / 2 ** 20, 1),
-      ratios: ratios.map((x) => round(x)),
+      ...detail,
       runs: RUNS,
       run_ms: RUN_MS,
       in_flight: IN_FLIGHT,
       object_bytes: 2 ** 20,
       pinned,
+      load_average: [loadAtStart, round(loadavg()[0]!, 2)],
     },
   }
 }
@@ -131,21 +180,65 @@ async function compare(target: string, direct: Dispatcher, relayed: Dispatcher) 
 const token = relayAuthorization(ticket)
 const directAgent = new Agent({ connect: { ca: cert }, connections: IN_FLIGHT })
 const forwardAgent = new ProxyAgent({ uri: urls.relayUrl, token, proxyTunnel: false, connections: IN_FLIGHT })
+const nginxAgent = new ProxyAgent({
+  uri: `http://127.0.0.1:${nginxPort}`,
+  proxyTunnel: false,
+  connections: IN_FLIGHT,
+})
 const tunnelAgent = new ProxyAgent({
   uri: urls.relayUrl,
   token,
   requestTls: { ca: cert },
   connections: IN_FLIGHT,
 })
+const bareForwardAgent = new ProxyAgent({ uri: urls.bareUrl, proxyTunnel: false, connections: IN_FLIGHT })
+const bareAgent = new ProxyAgent({ uri: urls.bareUrl, requestTls: { ca: cert }, connections: IN_FLIGHT })
 try {
-  const forward = await compare(`${urls.httpUrl}/object`, directAgent, forwardAgent)
-  const tunnel = await compare(`${urls.httpsUrl}/object`, directAgent, tunnelAgent)
+  const forward = await compare(`${urls.httpUrl}/object`, [
+    { name: 'direct', dispatcher: directAgent },
+    { name: 'relay', dispatcher: forwardAgent, pids: () => [relay.child.pid!] },
+    { name: 'bare_node', dispatcher: bareForwardAgent, pids: () => [bare.child.pid!] },
+    { name: 'nginx', dispatcher: nginxAgent, pids: () => nginx.pids() },
+  ])
+  const tunnel = await compare(`${urls.httpsUrl}/object`, [
+    { name: 'direct', dispatcher: directAgent },
+    { name: 'relay', dispatcher: tunnelAgent, pids: () => [relay.child.pid!] },
+    { name: 'bare_node', dispatcher: bareAgent, pids: () => [bare.child.pid!] },
+  ])
   const result = await writeResult('relay', {
-    relay_throughput_ratio: { value: forward.value, unit: 'ratio', goal: 0.5, detail: forward.detail },
-    connect_throughput_ratio: { value: tunnel.value, unit: 'ratio', goal: 0.7, detail: tunnel.detail },
+    relay_throughput_ratio: {
+      value: forward.ratio('relay'),
+      unit: 'ratio',
+      goal: 0.5,
+      detail: {
+        ...forward.detail,
+        bare_node_ratio: forward.ratio('bare_node'),
+        nginx_ratio: forward.ratio('nginx'),
+        baselines:
+          'bare_node: http.request on a keep-alive agent and pipe, no ticket or metering; nginx: the edge benchmark config without its cache (proxy_pass, one worker, upstream keep-alive, proxy_buffers 16 64k); both pinned like the relay',
+      },
+    },
+    connect_throughput_ratio: {
+      value: tunnel.ratio('relay'),
+      unit: 'ratio',
+      goal: 0.7,
+      detail: {
+        ...tunnel.detail,
+        bare_node_ratio: tunnel.ratio('bare_node'),
+        baselines:
+          'bare_node: a Node CONNECT tunnel, pipe both ways, no ticket or metering, pinned like the relay',
+      },
+    },
   })
   printResult(result)
 } finally {
-  await Promise.all([directAgent.close(), forwardAgent.close(), tunnelAgent.close()])
-  await Promise.all([stopServer(origin.child), stopServer(relay.child)])
+  await Promise.all([
+    directAgent.close(),
+    forwardAgent.close(),
+    nginxAgent.close(),
+    bareForwardAgent.close(),
+    tunnelAgent.close(),
+    bareAgent.close(),
+  ])
+  await Promise.all([stopServer(origin.child), stopServer(relay.child), stopServer(bare.child), nginx.stop()])
 }
