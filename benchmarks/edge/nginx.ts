@@ -81,6 +81,19 @@ http {
       proxy_buffers 16 64k;
       proxy_buffer_size 16k;
     }
+    # The same, storing an object only at its second request (for the miss runs' reference)
+    location /min2/ {
+      proxy_pass http://origin/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache edge;
+      proxy_cache_key $uri;
+      proxy_cache_valid 200 1h;
+      proxy_cache_min_uses 2;
+      proxy_cache_lock on;
+      proxy_buffers 16 64k;
+      proxy_buffer_size 16k;
+    }
   }
 }
 `
