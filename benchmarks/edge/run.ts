@@ -88,6 +88,7 @@ const MISS_DISK_CACHE = '16GiB'
 const PASSPHRASE = 'shoal-edge-benchmark'
 const SHOAL_BIN = fileURLToPath(new URL('../../edge-node/bin/shoal-node.ts', import.meta.url))
 const ORIGIN_SCRIPT = fileURLToPath(new URL('./origin.ts', import.meta.url))
+const BARE_PROXY_SCRIPT = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url))
 const SIZES = Object.keys(OBJECT_SIZES) as SizeName[]
 
 const { values: argv } = parseArgs({
@@ -281,18 +282,24 @@ async function startShoal(
   }
 }
 
-async function startOrigin(): Promise<Child & { port: number }> {
+/** Starts a helper script that prints `{"port":N}` once listening (the origin, the bare proxy). */
+async function startHelper(
+  what: string,
+  cpu: string,
+  script: string,
+  args: string[] = [],
+): Promise<Child & { port: number }> {
   const child = spawnPinned(
-    ORIGIN_CPU,
+    cpu,
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', ORIGIN_SCRIPT],
+    ['--disable-warning=ExperimentalWarning', script, ...args],
     {
       stdout: 'pipe',
     },
   )
   const port = await new Promise<number>((resolve, reject) => {
     let text = ''
-    const timer = setTimeout(() => reject(new Error('the origin did not start within 20 s')), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s`)), 20_000)
     child.process.stdout?.on('data', (d: Buffer) => {
       text += d.toString()
       const nl = text.indexOf('\n')
@@ -300,10 +307,12 @@ async function startOrigin(): Promise<Child & { port: number }> {
       clearTimeout(timer)
       resolve((JSON.parse(text.slice(0, nl)) as { port: number }).port)
     })
-    child.process.once('exit', (code) => reject(new Error(`the origin exited with ${code}`)))
+    child.process.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)))
   })
   return { pid: child.pid, port, stop: child.stop }
 }
+
+const startOrigin = () => startHelper('the origin', ORIGIN_CPU, ORIGIN_SCRIPT)
 
 /** Fetches each object through `port` until the origin stops seeing requests: it is cached. */
 async function warmCache(name: string, port: number, originPort: number): Promise<void> {
@@ -486,12 +495,17 @@ end
    */
   const passThrough: Target = { name: 'shoal_passthrough', port: missShoal.port, pids: missShoal.pids }
   const nginxMin2: Target = { name: 'nginx_min_uses2', port: nginx.port, pids: () => nginx.pids() }
-  const missTargets = [missShoal, originTarget, nginxTarget, passThrough, firstUse, nginxMin2]
+  // The floor of a Node proxy: node:http in, undici out, nothing else (no cache)
+  const bare = await startHelper('the bare proxy', SERVER_CPU, BARE_PROXY_SCRIPT, [String(origin.port)])
+  stops.push(bare.stop)
+  const bareProxy: Target = { name: 'bare_node_proxy', port: bare.port, pids: () => [bare.pid] }
+  const missTargets = [missShoal, originTarget, nginxTarget, passThrough, firstUse, nginxMin2, bareProxy]
   const misses: Record<string, Run[]> = Object.fromEntries(missTargets.map((t) => [t.name, [] as Run[]]))
   const missRatios: number[] = []
   const nginxMissRatios: number[] = []
   const firstUseRatios: number[] = []
   const nginxMin2Ratios: number[] = []
+  const bareRatios: number[] = []
   let originRequestsThroughShoal = 0
   let runId = 0
   const missRun = async (target: Target, seconds: number): Promise<Run> => {
@@ -527,6 +541,7 @@ end
     nginxMissRatios.push(lap.nginx!.rps / lap.origin!.rps)
     firstUseRatios.push(lap.shoal_first_use!.rps / lap.origin!.rps)
     nginxMin2Ratios.push(lap.nginx_min_uses2!.rps / lap.origin!.rps)
+    bareRatios.push(lap.bare_node_proxy!.rps / lap.origin!.rps)
   }
   pin(origin.pid, ORIGIN_CPU)
   const missHwmMiB = statusMiB(missShoal.pid, 'VmHWM')
@@ -612,6 +627,11 @@ end
         nginx_min_uses2_cpu_us_per_req: rnd(med(misses.nginx_min_uses2!, 'cpuUs')),
         nginx_min_uses2:
           'nginx with proxy_cache_min_uses 2 (a location of the same nginx): stores an object at its second request',
+        bare_node_proxy_rps: Math.round(med(misses.bare_node_proxy!, 'rps')),
+        bare_node_proxy_ratio_vs_origin: round(median(bareRatios)),
+        bare_node_proxy_cpu_us_per_req: rnd(med(misses.bare_node_proxy!, 'cpuUs')),
+        bare_node_proxy:
+          'benchmarks/edge/bare-proxy.ts: node:http in, an undici Agent out, no cache or header rules: the floor of a Node proxy here',
         passthrough:
           'origin answers Cache-Control: no-store: Shoal proxies without storing (the miss cost minus the store)',
         origin_requests_through_shoal: originRequestsThroughShoal,
