@@ -207,7 +207,8 @@ describe('tiered store: admission to disk at the second use', () => {
     await expect(purged.commit()).rejects.toEqual(code('SHOAL_ERR_CONFLICT'))
     expect(store.has('p')).toBe(false)
 
-    // A purge right after the second use: the write it started (q1) or queued (q2) leaves nothing.
+    // A purge right after the second use: the writes it queued leave nothing (one in
+    // progress fails its commit: the disk tier's own purge rule, store-disk.test.ts).
     await fill(store, 'q1', body)
     await fill(store, 'q2', body)
     store.memory.get('q1')

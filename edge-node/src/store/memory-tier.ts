@@ -169,7 +169,11 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
       return undefined
     }
     cache.set(key, entry, { size })
-    if (cache.peek(key) !== entry) return undefined
+    if (cache.peek(key) !== entry) {
+      // Pushed out at once (S3-FIFO's small queue can be smaller than one large object).
+      report()
+      return undefined
+    }
     if (state === undefined) unsaved.delete(key)
     else unsaved.set(key, state)
     report()

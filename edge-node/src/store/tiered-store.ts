@@ -172,7 +172,8 @@ export function createTieredStore(
 
   const queueSave = (entry: MemoryEntry): void => {
     toSave.set(entry.key, entry)
-    saving ??= drain().finally(() => {
+    // Started on the next turn of the event loop: a hit that queues a write is answered first.
+    saving ??= new Promise<void>((resolve) => setImmediate(resolve)).then(drain).finally(() => {
       saving = undefined
       if (toSave.size > 0) queueSave(toSave.values().next().value as MemoryEntry)
     })
