@@ -5,10 +5,9 @@
  *
  *   node benchmarks/edge/bare-proxy.ts ORIGIN_PORT   → prints {"port":N} once listening on 127.0.0.1
  */
-import { once } from 'node:events'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Agent } from 'undici'
+import { serveHelper } from './origin.ts'
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding']
 
@@ -30,14 +29,7 @@ async function main(): Promise<void> {
       res.end()
     }
   })
-  server.keepAliveTimeout = 65_000
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
-  process.on('SIGTERM', () => {
-    server.closeAllConnections()
-    server.close(() => process.exit(0))
-  })
+  await serveHelper(server)
 }
 
 await main()

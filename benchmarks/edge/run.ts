@@ -503,9 +503,8 @@ end
   const misses: Record<string, Run[]> = Object.fromEntries(missTargets.map((t) => [t.name, [] as Run[]]))
   const missRatios: number[] = []
   const nginxMissRatios: number[] = []
-  const firstUseRatios: number[] = []
-  const nginxMin2Ratios: number[] = []
-  const bareRatios: number[] = []
+  /** Per-lap req/s ÷ the origin's, by target name. */
+  const ratiosVsOrigin: Record<string, number[]> = {}
   let originRequestsThroughShoal = 0
   let runId = 0
   const missRun = async (target: Target, seconds: number): Promise<Run> => {
@@ -539,9 +538,10 @@ end
     for (const target of order) misses[target.name]!.push(lap[target.name]!)
     missRatios.push(lap.shoal!.rps / lap.origin!.rps)
     nginxMissRatios.push(lap.nginx!.rps / lap.origin!.rps)
-    firstUseRatios.push(lap.shoal_first_use!.rps / lap.origin!.rps)
-    nginxMin2Ratios.push(lap.nginx_min_uses2!.rps / lap.origin!.rps)
-    bareRatios.push(lap.bare_node_proxy!.rps / lap.origin!.rps)
+    for (const target of order) {
+      ratiosVsOrigin[target.name] ??= []
+      ratiosVsOrigin[target.name]!.push(lap[target.name]!.rps / lap.origin!.rps)
+    }
   }
   pin(origin.pid, ORIGIN_CPU)
   const missHwmMiB = statusMiB(missShoal.pid, 'VmHWM')
@@ -590,6 +590,13 @@ end
       },
     }
   }
+  /** A reference target of the miss laps: its figures, and what it is. */
+  const missReference = (name: string, what: string) => ({
+    [`${name}_rps`]: Math.round(med(misses[name]!, 'rps')),
+    [`${name}_ratio_vs_origin`]: round(median(ratiosVsOrigin[name]!)),
+    [`${name}_cpu_us_per_req`]: rnd(med(misses[name]!, 'cpuUs')),
+    [name]: what,
+  })
   const r64 = hits['64k']!
   const result = {
     hit_ratio_vs_nginx_1k: hitMetric('1k', 0.85),
@@ -617,21 +624,18 @@ end
         shoal_passthrough_cpu_us_per_req: rnd(med(misses.shoal_passthrough!, 'cpuUs')),
         disk_admission:
           'second-use (default): an object pulled once stays in memory only; written to disk off the response path when asked for again',
-        shoal_first_use_rps: Math.round(med(misses.shoal_first_use!, 'rps')),
-        shoal_first_use_ratio_vs_origin: round(median(firstUseRatios)),
-        shoal_first_use_cpu_us_per_req: rnd(med(misses.shoal_first_use!, 'cpuUs')),
-        shoal_first_use:
+        ...missReference(
+          'shoal_first_use',
           'the same node with --disk-admission first-use: every pulled object written to disk at once',
-        nginx_min_uses2_rps: Math.round(med(misses.nginx_min_uses2!, 'rps')),
-        nginx_min_uses2_ratio_vs_origin: round(median(nginxMin2Ratios)),
-        nginx_min_uses2_cpu_us_per_req: rnd(med(misses.nginx_min_uses2!, 'cpuUs')),
-        nginx_min_uses2:
+        ),
+        ...missReference(
+          'nginx_min_uses2',
           'nginx with proxy_cache_min_uses 2 (a location of the same nginx): stores an object at its second request',
-        bare_node_proxy_rps: Math.round(med(misses.bare_node_proxy!, 'rps')),
-        bare_node_proxy_ratio_vs_origin: round(median(bareRatios)),
-        bare_node_proxy_cpu_us_per_req: rnd(med(misses.bare_node_proxy!, 'cpuUs')),
-        bare_node_proxy:
+        ),
+        ...missReference(
+          'bare_node_proxy',
           'benchmarks/edge/bare-proxy.ts: node:http in, an undici Agent out, no cache or header rules: the floor of a Node proxy here',
+        ),
         passthrough:
           'origin answers Cache-Control: no-store: Shoal proxies without storing (the miss cost minus the store)',
         origin_requests_through_shoal: originRequestsThroughShoal,
