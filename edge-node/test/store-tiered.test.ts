@@ -339,6 +339,22 @@ describe('tiered store: admission to disk at the second use', () => {
     expect(other.version).toBe(0)
   })
 
+  it('bounds the bytes waiting for a disk write; a clean close writes what was left out', async () => {
+    // A quarter of 64 KiB may wait: one 12 KiB object, not two.
+    const store = await open(64 * KiB, 16 * KiB)
+    await fill(store, 'a', Buffer.alloc(12 * KiB, 1))
+    await fill(store, 'b', Buffer.alloc(12 * KiB, 2))
+    store.memory.get('a')
+    store.memory.get('b')
+    await store.saved()
+    expect(store.disk.has('a')).toBe(true)
+    expect(store.disk.has('b')).toBe(false)
+    expect(store.memory.get('b')?.body.equals(Buffer.alloc(12 * KiB, 2))).toBe(true)
+    await store.close()
+    const again = await open(64 * KiB, 16 * KiB)
+    expect((await diskBody(again, 'b'))?.equals(Buffer.alloc(12 * KiB, 2))).toBe(true)
+  })
+
   it('replaces on disk an object that is on disk already', async () => {
     const store = await open()
     await store.put('x', { old: true }, Buffer.from('old body'))

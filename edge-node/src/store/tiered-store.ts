@@ -39,6 +39,12 @@ export interface TieredStoreComponents {
  */
 const GHOST_KEY_BYTES = 16 * 1024
 const MIN_GHOST_KEYS = 1024
+/**
+ * Bytes of reused objects waiting for their disk write, at most: a quarter of the memory
+ * tier. Past it (reuse faster than the disk writes), an object is not queued; it keeps
+ * being served from memory, and a clean close still writes it.
+ */
+const SAVE_QUEUE_SHARE = 0.25
 
 export interface ObjectStoreInit {
   memory: MemoryTierInit
@@ -123,7 +129,23 @@ export function createTieredStore(
   const maxGhosts = Math.max(MIN_GHOST_KEYS, Math.floor(memory.maxBytes / GHOST_KEY_BYTES))
   /** Reused memory-only objects waiting to be written to disk, by key, oldest first. */
   const toSave = new Map<string, MemoryEntry>()
+  let queuedBytes = 0
+  const maxQueuedBytes = Math.floor(memory.maxBytes * SAVE_QUEUE_SHARE)
   let saving: Promise<void> | undefined
+  const dequeue = (key: string): void => {
+    const entry = toSave.get(key)
+    if (entry === undefined) return
+    toSave.delete(key)
+    queuedBytes -= entry.size
+  }
+  /** Queues a write; false when the queue is full (`force` queues anyway: a clean close). */
+  const enqueue = (entry: MemoryEntry, force = false): boolean => {
+    dequeue(entry.key)
+    if (!force && queuedBytes + entry.size > maxQueuedBytes) return false
+    toSave.set(entry.key, entry)
+    queuedBytes += entry.size
+    return true
+  }
   /** Memory-only writers in progress by key: a delete makes their commit fail. */
   const memoryWriters = new Map<string, Set<{ invalidated: boolean }>>()
 
@@ -149,7 +171,7 @@ export function createTieredStore(
         }
         // A newer body came into memory while this one was written: the disk now holds an
         // older one than memory, so the newer one is written after it.
-        toSave.set(key, current)
+        enqueue(current, true)
       },
     })
     await writer.commit({ body })
@@ -160,7 +182,7 @@ export function createTieredStore(
       const next = toSave.entries().next()
       if (next.done === true) return
       const [key, entry] = next.value
-      toSave.delete(key)
+      dequeue(key)
       try {
         await save(entry)
       } catch (err) {
@@ -170,13 +192,17 @@ export function createTieredStore(
     }
   }
 
-  const queueSave = (entry: MemoryEntry): void => {
-    toSave.set(entry.key, entry)
-    // Started on the next turn of the event loop: a hit that queues a write is answered first.
+  /** Runs the queue until it is empty; started on the next turn of the event loop. */
+  const startSaving = (): void => {
+    // A hit that queues a write is answered first.
     saving ??= new Promise<void>((resolve) => setImmediate(resolve)).then(drain).finally(() => {
       saving = undefined
-      if (toSave.size > 0) queueSave(toSave.values().next().value as MemoryEntry)
+      if (toSave.size > 0) startSaving()
     })
+  }
+  const queueSave = (entry: MemoryEntry): void => {
+    if (enqueue(entry)) startSaving()
+    else logger?.debug('disk write queue full: a reused object stays in memory only', { size: entry.size })
   }
 
   const unsubscribeReuse = memory.onReuse(queueSave)
@@ -288,7 +314,7 @@ export function createTieredStore(
           const through = createWriter(key, finalMeta, rest)
           return through.write(body).then(() => through.commit())
         }
-        toSave.delete(key)
+        dequeue(key)
         ghosts.delete(key)
         const result: PutResult = {
           key,
@@ -330,7 +356,7 @@ export function createTieredStore(
     const inner = disk.createWriter(key, meta, {
       ...options,
       onCommit(result) {
-        toSave.delete(key)
+        dequeue(key)
         let body: Buffer | undefined
         if (whole !== undefined) body = filled === whole.length ? whole : undefined
         else if (pieces !== undefined) body = Buffer.concat(pieces, collected)
@@ -411,8 +437,8 @@ export function createTieredStore(
       unsubscribe()
       try {
         // What was reused but is not on disk yet is written now; one-hit objects are let go.
-        for (const entry of memory.unsavedReused()) toSave.set(entry.key, entry)
-        if (toSave.size > 0) queueSave(toSave.values().next().value as MemoryEntry)
+        for (const entry of memory.unsavedReused()) enqueue(entry, true)
+        if (toSave.size > 0) startSaving()
         await store.saved()
         await disk.close(options)
       } finally {
@@ -489,7 +515,7 @@ export function createTieredStore(
     async delete(key, options = {}) {
       checkKey(key)
       for (const writer of memoryWriters.get(key) ?? []) writer.invalidated = true
-      toSave.delete(key)
+      dequeue(key)
       const inMemory = memory.delete(key)
       const onDisk = await disk.delete(key, options)
       return inMemory || onDisk
