@@ -365,15 +365,37 @@ describe('tiered store: admission to disk at the second use', () => {
     expect(store.memory.get('x')?.body.equals(body)).toBe(true)
   })
 
-  it('objects too large for memory, or of unknown length, go to disk at the commit', async () => {
+  it('objects too large for memory go to disk at the commit; of unknown length, once they outgrow it', async () => {
     const store = await open(4 * MiB, 64 * KiB)
     const large = randomBytes(100 * KiB)
     await fill(store, 'large', large)
     expect((await diskBody(store, 'large'))?.equals(large)).toBe(true)
-    const writer = store.createWriter('unknown', {}, { admitOnReuse: true })
-    await writer.write(Buffer.from('no declared length'))
-    await writer.commit()
-    expect(store.disk.has('unknown')).toBe(true)
+    // No declared length: held in memory while it fits, like any other…
+    const small = store.createWriter('unknown', {}, { admitOnReuse: true })
+    await small.write(Buffer.from('no declared '))
+    await small.write(Buffer.from('length'))
+    expect(small.bytesWritten).toBe(18)
+    const result = await small.commit()
+    expect(result).toMatchObject({ size: 18, version: 0 })
+    expect(store.disk.has('unknown')).toBe(false)
+    expect(store.memory.get('unknown')?.body.toString()).toBe('no declared length')
+    // …and handed to the disk, pieces so far included, once it outgrows memory.
+    const body = randomBytes(150 * KiB)
+    const grows = store.createWriter('grows', { g: 1 }, { admitOnReuse: true })
+    for (let at = 0; at < body.length; at += 40 * KiB) await grows.write(body.subarray(at, at + 40 * KiB))
+    expect(grows.bytesWritten).toBe(body.length)
+    expect((await grows.commit()).version).toBeGreaterThan(0)
+    expect((await diskBody(store, 'grows'))?.equals(body)).toBe(true)
+    // The same through the commit's body, and a purge before the overflow still wins.
+    const last = store.createWriter('last', {}, { admitOnReuse: true })
+    await last.write(body.subarray(0, 10 * KiB))
+    await last.commit({ body: body.subarray(10 * KiB) })
+    expect((await diskBody(store, 'last'))?.equals(body)).toBe(true)
+    const purged = store.createWriter('purged', {}, { admitOnReuse: true })
+    await purged.write(body.subarray(0, 10 * KiB))
+    await store.delete('purged')
+    await expect(purged.write(body.subarray(10 * KiB))).rejects.toEqual(code('SHOAL_ERR_CONFLICT'))
+    expect(store.has('purged')).toBe(false)
   })
 
   it('checks the body like the disk writer, and a delete wins over a fill or a pending write', async () => {

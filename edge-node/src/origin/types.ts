@@ -25,8 +25,8 @@ export interface OriginCacheInit {
   /** Largest object cached; larger ones pass through. Default: the disk tier's limit. */
   maxObjectBytes?: number
   /**
-   * When a pulled object goes to disk. `second-use` (default): an object of declared
-   * length that fits in memory is held in memory only, and written to disk (off the
+   * When a pulled object goes to disk. `second-use` (default): an object that fits in
+   * memory is held in memory only, and written to disk (off the
    * response path) when it is asked for again; an object asked for once never touches
    * the disk (nginx `proxy_cache_min_uses 2`, but served from memory meanwhile).
    * `first-use`: every stored object is written to disk as it is pulled.

@@ -146,6 +146,8 @@ export function createTieredStore(
     queuedBytes += entry.size
     return true
   }
+  /** Largest object held in memory only: what both tiers would take. */
+  const memoryOnlyMax = Math.min(memory.maxObjectBytes, disk.maxObjectBytes)
   /** Memory-only writers in progress by key: a delete makes their commit fail. */
   const memoryWriters = new Map<string, Set<{ invalidated: boolean }>>()
 
@@ -226,17 +228,23 @@ export function createTieredStore(
   /**
    * A writer whose commit puts the body in memory only, marked unsaved: the disk admits it
    * at its second use. Checks what the disk writer would (length, SHA-256, a delete while
-   * it writes); a body memory cannot take after all goes to disk at the commit.
+   * it writes); a body memory cannot take after all goes to disk at the commit. Without a
+   * declared length (`expected` undefined) the pieces are copied as they come, and once
+   * they outgrow memory's `maxObjectBytes` the writer hands them to a disk writer.
    */
   const memoryOnlyWriter = (
     key: string,
     meta: StoreMetaInput,
     options: PutOptions,
-    expected: number,
+    expected: number | undefined,
   ): ObjectWriter => {
     const { signal, expectedSha256, onCommit } = options
     if (signal?.aborted) throw abortError(signal)
-    let whole: Buffer | undefined = Buffer.allocUnsafeSlow(expected)
+    let whole: Buffer | undefined = expected === undefined ? undefined : Buffer.allocUnsafeSlow(expected)
+    let pieces: Buffer[] | undefined = expected === undefined ? [] : undefined
+    /** The disk writer that took over a body of undeclared length too large for memory. */
+    let through: ObjectWriter | undefined
+    const { admitOnReuse: _, ...writeThrough } = options
     let filled = 0
     let state: 'open' | 'committed' | 'aborted' = 'open'
     const handle = { invalidated: false }
@@ -253,42 +261,76 @@ export function createTieredStore(
     const fail = (err: Error): Promise<never> => {
       state = 'aborted'
       whole = undefined
+      pieces = undefined
       finish()
       return Promise.reject(err)
     }
-    const append = (chunk: Uint8Array): Error | undefined => {
+    const append = (chunk: Uint8Array): Error | 'overflow' | undefined => {
       if (!(chunk instanceof Uint8Array)) return new InvalidArgumentError('a body piece must be a Uint8Array')
-      if (filled + chunk.byteLength > expected) {
+      if (expected === undefined) {
+        if (filled + chunk.byteLength > memoryOnlyMax) return 'overflow'
+        pieces?.push(Buffer.from(chunk))
+      } else if (filled + chunk.byteLength > expected) {
         return new IntegrityError(`body is longer than the expected ${expected} bytes`)
-      }
-      whole?.set(chunk, filled)
+      } else whole?.set(chunk, filled)
       filled += chunk.byteLength
       return undefined
+    }
+    /** Too large for memory after all: a disk writer takes the pieces so far, then `chunk`. */
+    const overflow = async (chunk: Uint8Array, writeOptions?: AbortOptions): Promise<void> => {
+      if (handle.invalidated) throw new ConflictError('the entry was deleted while it was being written')
+      const held = pieces ?? []
+      pieces = undefined
+      finish()
+      const writer = createWriter(key, meta, writeThrough)
+      through = writer
+      try {
+        for (const piece of held) await writer.write(piece, writeOptions)
+        await writer.write(chunk, writeOptions)
+      } catch (err) {
+        await writer.abort(err)
+        throw err
+      }
     }
     return {
       key,
       get bytesWritten() {
-        return filled
+        return through?.bytesWritten ?? filled
       },
       write(chunk, writeOptions) {
+        if (through !== undefined) return through.write(chunk, writeOptions)
         if (state !== 'open') return Promise.reject(new InvalidArgumentError(`the writer is ${state}`))
         if (signal?.aborted) return fail(abortError(signal, 'the write was aborted'))
         if (writeOptions?.signal?.aborted)
           return fail(abortError(writeOptions.signal, 'the write was aborted'))
         const err = append(chunk)
+        if (err === 'overflow') {
+          return overflow(chunk, writeOptions).catch((cause: unknown) => {
+            state = 'aborted'
+            throw cause
+          })
+        }
         return err === undefined ? Promise.resolve() : fail(err)
       },
       commit(commitOptions = {}) {
+        if (through !== undefined) return through.commit(commitOptions)
         if (state !== 'open') return Promise.reject(new InvalidArgumentError(`the writer is ${state}`))
         if (signal?.aborted) return fail(abortError(signal, 'the write was aborted'))
         if (commitOptions.signal?.aborted) return fail(abortError(commitOptions.signal))
         if (commitOptions.body !== undefined) {
           const err = append(commitOptions.body)
+          if (err === 'overflow') {
+            const last = commitOptions.body
+            return overflow(last).then(() =>
+              (through as ObjectWriter).commit({ ...commitOptions, body: undefined }),
+            )
+          }
           if (err !== undefined) return fail(err)
         }
-        if (filled !== expected)
+        if (expected !== undefined && filled !== expected)
           return fail(new IntegrityError(`body is ${filled} bytes, expected ${expected}`))
-        const body = whole as Buffer
+        const body = expected === undefined ? Buffer.concat(pieces ?? [], filled) : (whole as Buffer)
+        pieces = undefined
         const sha256 = expectedSha256 === undefined ? undefined : sha256Hex(body)
         if (sha256 !== undefined && sha256 !== expectedSha256) {
           return fail(new IntegrityError('body does not match the expected SHA-256'))
@@ -310,9 +352,8 @@ export function createTieredStore(
               sha256 === undefined ? { unsaved: true } : { sha256, unsaved: true },
             )
         if (entry === undefined) {
-          const { admitOnReuse: _, ...rest } = options
-          const through = createWriter(key, finalMeta, rest)
-          return through.write(body).then(() => through.commit())
+          const writer = createWriter(key, finalMeta, writeThrough)
+          return writer.write(body).then(() => writer.commit())
         }
         dequeue(key)
         ghosts.delete(key)
@@ -328,10 +369,12 @@ export function createTieredStore(
         onCommit?.(result)
         return Promise.resolve(result)
       },
-      abort() {
+      abort(reason) {
+        if (through !== undefined) return through.abort(reason)
         if (state === 'open') {
           state = 'aborted'
           whole = undefined
+          pieces = undefined
           finish()
         }
         return Promise.resolve()
@@ -341,12 +384,11 @@ export function createTieredStore(
 
   const createWriter = (key: string, meta: StoreMetaInput, options: PutOptions = {}): ObjectWriter => {
     const expected = options.expectedSize
-    if (options.admitOnReuse === true && expected !== undefined) {
+    if (options.admitOnReuse === true) {
       checkKey(key)
-      checkInteger('expectedSize', expected, 0)
-      if (expected > 0 && expected <= memory.maxObjectBytes && !ghosts.has(key) && !disk.has(key)) {
-        return memoryOnlyWriter(key, meta, options, expected)
-      }
+      if (expected !== undefined) checkInteger('expectedSize', expected, 0)
+      const fits = expected === undefined || (expected > 0 && expected <= memoryOnlyMax)
+      if (fits && !ghosts.has(key) && !disk.has(key)) return memoryOnlyWriter(key, meta, options, expected)
       ghosts.delete(key)
     }
     let whole: Buffer | undefined

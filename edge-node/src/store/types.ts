@@ -71,11 +71,13 @@ export interface PutOptions extends AbortOptions {
   expectedSha256?: string
   /**
    * Admission to disk at the second use (the tiered store; the disk tier ignores it): a
-   * body of declared `expectedSize` that fits in memory is held only in memory, and
-   * written to disk off the response path when it is read again. An object never asked
+   * body that fits in memory (declared by `expectedSize`, or found so as it is written)
+   * is held only in memory, and written to disk off the response path when it is read
+   * again. An object never asked
    * for again never touches the disk, and is lost at a restart. Written to disk at once
    * instead when its key is already on disk or was dropped from memory unread not long
-   * ago (a second miss is a second use). Default false: on disk at the commit.
+   * ago (a second miss is a second use), or when it outgrows memory's `maxObjectBytes`.
+   * Default false: on disk at the commit.
    */
   admitOnReuse?: boolean
   /**
