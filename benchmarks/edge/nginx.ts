@@ -79,6 +79,19 @@ ${cache ? `  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=edge:64m max_
 ${cache ? '      proxy_cache edge;\n      proxy_cache_key $uri;\n      proxy_cache_valid 200 1h;\n      proxy_cache_lock on;\n' : ''}      proxy_buffers 16 64k;
       proxy_buffer_size 16k;
     }
+    # The same, storing an object only at its second request (for the miss runs' reference)
+    location /min2/ {
+      proxy_pass http://origin/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache edge;
+      proxy_cache_key $uri;
+      proxy_cache_valid 200 1h;
+      proxy_cache_min_uses 2;
+      proxy_cache_lock on;
+      proxy_buffers 16 64k;
+      proxy_buffer_size 16k;
+    }
   }
 }
 `

@@ -60,6 +60,14 @@ async function main(): Promise<void> {
     res.writeHead(200, object.headers)
     res.end(req.method === 'HEAD' ? undefined : object.body)
   })
+  await serveHelper(server)
+}
+
+/**
+ * Listens on 127.0.0.1 (a free port), prints `{"port":N}` for `run.ts`, and exits on
+ * SIGTERM: the benchmark's helper processes (this origin, the bare proxy).
+ */
+export async function serveHelper(server: http.Server): Promise<void> {
   server.keepAliveTimeout = 65_000
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

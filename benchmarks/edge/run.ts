@@ -11,19 +11,22 @@
  * - nginx (`./nginx.ts`): one worker, `sendfile off`, `proxy_cache`, `taskset -c 0`;
  * - wrk `-t1 -c32 --latency`, `taskset -c 1`, the same settings for every target.
  *
- * Hits (1 KiB, 64 KiB, 1 MiB): each object is warmed into both caches, each target gets
- * a 2 s warm-up run, then REPS runs of HIT_SECONDS alternating Shoal and nginx (A B, B A,
- * …). Each hit ratio is the median of the per-repetition ratios (neighbours in time, so
- * drift cancels). Shoal's `/metrics` is scraped before and after: the fast-path response
+ * Hits (1 KiB, 64 KiB, 1 MiB): each object is warmed into every cache, each target gets
+ * a 2 s warm-up run, then REPS laps of HIT_SECONDS runs rotating Shoal (default memory
+ * policy, S3-FIFO), nginx and Shoal with `--memory-policy lru` (A B C, B C A, …). Each hit
+ * ratio is the median of the per-lap ratios (neighbours in time, so drift cancels); the
+ * detail records LRU against nginx and S3-FIFO against LRU the same way. Shoal's `/metrics` is scraped before and after: the fast-path response
  * count must grow by at least every request wrk completed, with no handoff to node:http.
  * Shoal's RSS is sampled during its 64 KiB runs; `VmHWM` is read after all hit runs.
  *
  * Misses (64 KiB): a fresh Shoal with a disk tier big enough never to evict; a wrk Lua
- * script asks for a new path each request. REPS runs of MISS_SECONDS rotate four targets:
- * Shoal filling its cache, the origin alone (moved to CPU 0, the server core, like any
- * server under test), nginx filling its proxy_cache (the same question asked of the
- * baseline), and Shoal passing `no-store` responses through (the miss cost without the
- * store). Shoal and nginx runs keep the origin on CPU 1.
+ * script asks for a new path each request. REPS runs of MISS_SECONDS rotate six targets:
+ * Shoal filling its cache (objects go to disk at their second use, the default), the
+ * origin alone (moved to CPU 0, the server core, like any server under test), nginx
+ * filling its proxy_cache (the same question asked of the baseline), Shoal passing
+ * `no-store` responses through (the miss cost without the store), Shoal with
+ * `--disk-admission first-use` (every object to disk at once) and nginx with
+ * `proxy_cache_min_uses 2`. Shoal and nginx runs keep the origin on CPU 1.
  *
  * Every run records the server's CPU time per request (from /proc), which holds up when
  * other work shares the machine, and the share of a core the server got. Each run waits
@@ -85,6 +88,7 @@ const MISS_DISK_CACHE = '16GiB'
 const PASSPHRASE = 'shoal-edge-benchmark'
 const SHOAL_BIN = fileURLToPath(new URL('../../edge-node/bin/shoal-node.ts', import.meta.url))
 const ORIGIN_SCRIPT = fileURLToPath(new URL('./origin.ts', import.meta.url))
+const BARE_PROXY_SCRIPT = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url))
 const SIZES = Object.keys(OBJECT_SIZES) as SizeName[]
 
 const { values: argv } = parseArgs({
@@ -223,7 +227,12 @@ interface Shoal extends Target, Child {
   readonly dataDir: string
 }
 
-async function startShoal(originPort: number, diskCache?: string): Promise<Shoal> {
+async function startShoal(
+  name: string,
+  originPort: number,
+  diskCache?: string,
+  extra: string[] = [],
+): Promise<Shoal> {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'shoal-bench-edge-node-'))
   const child = spawnPinned(
@@ -244,11 +253,12 @@ async function startShoal(originPort: number, diskCache?: string): Promise<Shoal
       ...(diskCache === undefined ? [] : ['--disk-cache', diskCache]),
       '--log-level',
       'warn',
+      ...extra,
     ],
     { env: { ...process.env, SHOAL_KEY_PASSPHRASE: PASSPHRASE } },
   )
   const shoal: Shoal = {
-    name: 'shoal',
+    name,
     port,
     dataDir,
     pid: child.pid,
@@ -272,18 +282,24 @@ async function startShoal(originPort: number, diskCache?: string): Promise<Shoal
   }
 }
 
-async function startOrigin(): Promise<Child & { port: number }> {
+/** Starts a helper script that prints `{"port":N}` once listening (the origin, the bare proxy). */
+async function startHelper(
+  what: string,
+  cpu: string,
+  script: string,
+  args: string[] = [],
+): Promise<Child & { port: number }> {
   const child = spawnPinned(
-    ORIGIN_CPU,
+    cpu,
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', ORIGIN_SCRIPT],
+    ['--disable-warning=ExperimentalWarning', script, ...args],
     {
       stdout: 'pipe',
     },
   )
   const port = await new Promise<number>((resolve, reject) => {
     let text = ''
-    const timer = setTimeout(() => reject(new Error('the origin did not start within 20 s')), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s`)), 20_000)
     child.process.stdout?.on('data', (d: Buffer) => {
       text += d.toString()
       const nl = text.indexOf('\n')
@@ -291,10 +307,12 @@ async function startOrigin(): Promise<Child & { port: number }> {
       clearTimeout(timer)
       resolve((JSON.parse(text.slice(0, nl)) as { port: number }).port)
     })
-    child.process.once('exit', (code) => reject(new Error(`the origin exited with ${code}`)))
+    child.process.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)))
   })
   return { pid: child.pid, port, stop: child.stop }
 }
+
+const startOrigin = () => startHelper('the origin', ORIGIN_CPU, ORIGIN_SCRIPT)
 
 /** Fetches each object through `port` until the origin stops seeing requests: it is cached. */
 async function warmCache(name: string, port: number, originPort: number): Promise<void> {
@@ -340,8 +358,11 @@ async function main(): Promise<void> {
   const originTarget: Target = { name: 'origin', port: origin.port, pids: () => [origin.pid] }
 
   // ---- hits ---------------------------------------------------------------------------
-  const shoal = await startShoal(origin.port)
+  // Shoal with its default memory policy (S3-FIFO), and with LRU: the hit runs compare both
+  const shoal = await startShoal('shoal', origin.port)
   stops.push(shoal.stop)
+  const shoalLru = await startShoal('shoal_lru', origin.port, undefined, ['--memory-policy', 'lru'])
+  stops.push(shoalLru.stop)
   const nginxPort = await freePort()
   const nginx: Nginx = await startNginx({
     port: nginxPort,
@@ -351,53 +372,91 @@ async function main(): Promise<void> {
   stops.push(nginx.stop)
   const nginxTarget: Target = { name: 'nginx', port: nginx.port, pids: () => nginx.pids() }
   await warmCache('shoal', shoal.port, origin.port)
+  await warmCache('shoal_lru', shoalLru.port, origin.port)
   await warmCache('nginx', nginx.port, origin.port)
   // start-up (the node key's scrypt, 256 MiB with geth's parameters) is not load: measure from here
   const startupHwmMiB = statusMiB(shoal.pid, 'VmHWM')
   const peakReset = resetPeakRss(shoal.pid)
   const rssAfterWarmMiB = statusMiB(shoal.pid, 'VmRSS')
 
-  const fastBefore = await fastPathCounters(shoal.port)
-  let shoalHitRequests = 0
-  const hits: Record<string, { shoal: Run[]; nginx: Run[]; ratios: number[]; rssPeakMiB?: number }> = {}
+  const shoals = [shoal, shoalLru]
+  const fastBefore = await Promise.all(shoals.map((s) => fastPathCounters(s.port)))
+  const shoalHitRequests = [0, 0]
+  const hits: Record<
+    string,
+    {
+      shoal: Run[]
+      nginx: Run[]
+      lru: Run[]
+      ratios: number[]
+      lruRatios: number[]
+      policyRatios: number[]
+      rssPeakMiB?: number
+    }
+  > = {}
   for (const size of SIZES) {
     const path = `/${size}/object`
-    const runs = { shoal: [] as Run[], nginx: [] as Run[], ratios: [] as number[], rssPeakMiB: 0 }
+    const runs = {
+      shoal: [] as Run[],
+      nginx: [] as Run[],
+      lru: [] as Run[],
+      ratios: [] as number[],
+      lruRatios: [] as number[],
+      policyRatios: [] as number[],
+      rssPeakMiB: 0,
+    }
     hits[size] = runs
     const originBefore = await originCount(origin.port)
-    for (const target of [shoal, nginxTarget]) {
+    const targets: Target[] = [shoal, nginxTarget, shoalLru]
+    const count = (target: Target, requests: number) => {
+      const i = shoals.indexOf(target as Shoal)
+      if (i >= 0) shoalHitRequests[i]! += requests
+    }
+    for (const target of targets) {
       const warm = await measure(target, path, WARM_SECONDS)
-      if (target === shoal) shoalHitRequests += warm.requests
+      count(target, warm.requests)
       console.log(`${size} warm-up ${target.name}: ${fmt(warm)}`)
     }
     for (let rep = 0; rep < REPS; rep++) {
-      const order = rep % 2 === 0 ? [shoal, nginxTarget] : [nginxTarget, shoal]
+      // each target in each position in turn (A B C, B C A, C A B)
+      const order = targets.map((_, k) => targets[(k + rep) % targets.length]!)
       const lap = await runLap(`${size} rep ${rep + 1}`, order, order, async (target) => {
         const rss = target === shoal && size === '64k' ? sampleRss(shoal.pid) : undefined
         const run = await measure(target, path, HIT_SECONDS)
         if (rss !== undefined) runs.rssPeakMiB = Math.max(runs.rssPeakMiB, rss.stop())
         if (run.errors > 0) throw new Error(`${target.name} ${path}: ${run.errors} errors in ${run.requests}`)
-        if (target === shoal) shoalHitRequests += run.requests
+        count(target, run.requests)
         return run
       })
       runs.shoal.push(lap.shoal!)
       runs.nginx.push(lap.nginx!)
+      runs.lru.push(lap.shoal_lru!)
       runs.ratios.push(lap.shoal!.rps / lap.nginx!.rps)
+      runs.lruRatios.push(lap.shoal_lru!.rps / lap.nginx!.rps)
+      runs.policyRatios.push(lap.shoal!.rps / lap.shoal_lru!.rps)
     }
     const originAfter = await originCount(origin.port)
     if (originAfter !== originBefore)
       throw new Error(`${originAfter - originBefore} requests reached the origin during the ${size} hit runs`)
   }
-  const fastAfter = await fastPathCounters(shoal.port)
   const hwmMiB = statusMiB(shoal.pid, 'VmHWM')
-  const fastResponses = fastAfter.responses - fastBefore.responses
-  // each scrape opens its own connection, which the fast path hands to node:http: one handoff
-  const runHandoffs = fastAfter.handoffs - fastBefore.handoffs - 1
-  if (fastResponses < shoalHitRequests || runHandoffs !== 0)
-    throw new Error(
-      `hits did not all take the fast path: ${fastResponses} fast-path responses for ${shoalHitRequests} requests, ${runHandoffs} handoffs`,
-    )
+  const fastPath = await Promise.all(
+    shoals.map(async (s, i) => {
+      const after = await fastPathCounters(s.port)
+      const responses = after.responses - fastBefore[i]!.responses
+      // each scrape opens its own connection, which the fast path hands to node:http: one handoff
+      const handoffs = after.handoffs - fastBefore[i]!.handoffs - 1
+      if (responses < shoalHitRequests[i]! || handoffs !== 0)
+        throw new Error(
+          `${s.name}: hits did not all take the fast path: ${responses} fast-path responses for ${shoalHitRequests[i]} requests, ${handoffs} handoffs`,
+        )
+      return { responses, handoffs }
+    }),
+  )
+  const fastResponses = fastPath[0]!.responses
+  const runHandoffs = fastPath[0]!.handoffs
   await shoal.stop()
+  await shoalLru.stop()
 
   // ---- misses -------------------------------------------------------------------------
   const scriptDir = mkdtempSync(join(tmpdir(), 'shoal-bench-edge-wrk-'))
@@ -420,21 +479,38 @@ end
 `,
   )
   const createUs = probeCreateUs(join(tmpdir(), `shoal-bench-edge-probe-${process.pid}`))
-  const missShoal = await startShoal(origin.port, MISS_DISK_CACHE)
+  const missShoal = await startShoal('shoal', origin.port, MISS_DISK_CACHE)
   stops.push(missShoal.stop)
   resetPeakRss(missShoal.pid)
-  /** The miss targets: Shoal and nginx filling their caches, the origin alone, and Shoal passing `no-store` through. */
+  // The same node writing every object to disk as it is pulled (the behaviour before admission at the second use)
+  const firstUse = await startShoal('shoal_first_use', origin.port, MISS_DISK_CACHE, [
+    '--disk-admission',
+    'first-use',
+  ])
+  stops.push(firstUse.stop)
+  /**
+   * The miss targets: Shoal (default: to disk at the second use) and nginx filling their
+   * caches, the origin alone, Shoal passing `no-store` through, Shoal writing every object
+   * to disk at once, and nginx with `proxy_cache_min_uses 2` (its own admission at the second use).
+   */
   const passThrough: Target = { name: 'shoal_passthrough', port: missShoal.port, pids: missShoal.pids }
-  const missTargets = [missShoal, originTarget, nginxTarget, passThrough]
+  const nginxMin2: Target = { name: 'nginx_min_uses2', port: nginx.port, pids: () => nginx.pids() }
+  // The floor of a Node proxy: node:http in, undici out, nothing else (no cache)
+  const bare = await startHelper('the bare proxy', SERVER_CPU, BARE_PROXY_SCRIPT, [String(origin.port)])
+  stops.push(bare.stop)
+  const bareProxy: Target = { name: 'bare_node_proxy', port: bare.port, pids: () => [bare.pid] }
+  const missTargets = [missShoal, originTarget, nginxTarget, passThrough, firstUse, nginxMin2, bareProxy]
   const misses: Record<string, Run[]> = Object.fromEntries(missTargets.map((t) => [t.name, [] as Run[]]))
   const missRatios: number[] = []
   const nginxMissRatios: number[] = []
+  /** Per-lap req/s ÷ the origin's, by target name. */
+  const ratiosVsOrigin: Record<string, number[]> = {}
   let originRequestsThroughShoal = 0
   let runId = 0
   const missRun = async (target: Target, seconds: number): Promise<Run> => {
     pin(origin.pid, target === originTarget ? SERVER_CPU : ORIGIN_CPU)
     const before = await originCount(origin.port)
-    const base = target === passThrough ? '/64k-nostore/' : '/64k/'
+    const base = target === passThrough ? '/64k-nostore/' : target === nginxMin2 ? '/min2/64k/' : '/64k/'
     const run = await measure(target, '/', seconds, {
       file: script,
       args: [base, `${target.name}${++runId}`],
@@ -451,8 +527,9 @@ end
   }
   for (let rep = 0; rep < REPS; rep++) {
     const order = missTargets.map((_, k) => missTargets[(k + rep) % missTargets.length]!)
-    // the pass-through run is a diagnostic: it does not decide whether a lap is repeated
-    const checked = order.filter((target) => target !== passThrough)
+    // the diagnostic runs do not decide whether a lap is repeated
+    const decisive: Target[] = [missShoal, originTarget, nginxTarget]
+    const checked = order.filter((target) => decisive.includes(target))
     const lap = await runLap(`64k miss rep ${rep + 1}`, order, checked, async (target) => {
       const run = await missRun(target, MISS_SECONDS)
       if (run.errors > 0) throw new Error(`${target.name} misses: ${run.errors} errors in ${run.requests}`)
@@ -461,6 +538,10 @@ end
     for (const target of order) misses[target.name]!.push(lap[target.name]!)
     missRatios.push(lap.shoal!.rps / lap.origin!.rps)
     nginxMissRatios.push(lap.nginx!.rps / lap.origin!.rps)
+    for (const target of order) {
+      ratiosVsOrigin[target.name] ??= []
+      ratiosVsOrigin[target.name]!.push(lap[target.name]!.rps / lap.origin!.rps)
+    }
   }
   pin(origin.pid, ORIGIN_CPU)
   const missHwmMiB = statusMiB(missShoal.pid, 'VmHWM')
@@ -487,6 +568,13 @@ end
         shoal_rps: Math.round(med(r.shoal, 'rps')),
         nginx_rps: Math.round(med(r.nginx, 'rps')),
         ratios: r.ratios.map((x) => round(x)),
+        memory_policy:
+          's3-fifo (the default); shoal_lru_* is the same node with --memory-policy lru, in the same laps',
+        shoal_lru_rps: Math.round(med(r.lru, 'rps')),
+        shoal_lru_ratio_vs_nginx: round(median(r.lruRatios)),
+        shoal_lru_cpu_us_per_req: rnd(med(r.lru, 'cpuUs')),
+        s3fifo_vs_lru_ratios: r.policyRatios.map((x) => round(x)),
+        s3fifo_vs_lru: round(median(r.policyRatios)),
         ratio_of_medians: round(med(r.shoal, 'rps') / med(r.nginx, 'rps')),
         shoal_rps_runs: list(r.shoal, 'rps'),
         nginx_rps_runs: list(r.nginx, 'rps'),
@@ -502,6 +590,13 @@ end
       },
     }
   }
+  /** A reference target of the miss laps: its figures, and what it is. */
+  const missReference = (name: string, what: string) => ({
+    [`${name}_rps`]: Math.round(med(misses[name]!, 'rps')),
+    [`${name}_ratio_vs_origin`]: round(median(ratiosVsOrigin[name]!)),
+    [`${name}_cpu_us_per_req`]: rnd(med(misses[name]!, 'cpuUs')),
+    [name]: what,
+  })
   const r64 = hits['64k']!
   const result = {
     hit_ratio_vs_nginx_1k: hitMetric('1k', 0.85),
@@ -527,6 +622,20 @@ end
         nginx_miss_cpu_us_per_req: rnd(med(misses.nginx!, 'cpuUs')),
         shoal_passthrough_rps: Math.round(med(misses.shoal_passthrough!, 'rps')),
         shoal_passthrough_cpu_us_per_req: rnd(med(misses.shoal_passthrough!, 'cpuUs')),
+        disk_admission:
+          'second-use (default): an object pulled once stays in memory only; written to disk off the response path when asked for again',
+        ...missReference(
+          'shoal_first_use',
+          'the same node with --disk-admission first-use: every pulled object written to disk at once',
+        ),
+        ...missReference(
+          'nginx_min_uses2',
+          'nginx with proxy_cache_min_uses 2 (a location of the same nginx): stores an object at its second request',
+        ),
+        ...missReference(
+          'bare_node_proxy',
+          'benchmarks/edge/bare-proxy.ts: node:http in, an undici Agent out, no cache or header rules: the floor of a Node proxy here',
+        ),
         passthrough:
           'origin answers Cache-Control: no-store: Shoal proxies without storing (the miss cost minus the store)',
         origin_requests_through_shoal: originRequestsThroughShoal,
@@ -570,7 +679,7 @@ end
         miss_run_vm_hwm_mib: rnd(missHwmMiB),
         fast_path_responses: fastResponses,
         fast_path_handoffs_during_runs: runHandoffs,
-        wrk_requests_completed: shoalHitRequests,
+        wrk_requests_completed: shoalHitRequests[0],
       },
     },
   }
@@ -580,7 +689,9 @@ end
     fast_path: {
       responses: fastResponses,
       handoffs_during_runs: runHandoffs,
-      wrk_requests_completed: shoalHitRequests,
+      wrk_requests_completed: shoalHitRequests[0],
+      lru_responses: fastPath[1]!.responses,
+      lru_wrk_requests_completed: shoalHitRequests[1],
     },
   })
   const machine = {

@@ -9,6 +9,8 @@ import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions } fro
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7480
 export const DEFAULT_MEMORY_CACHE_BYTES = 64 * 2 ** 20
+/** The memory tier's eviction policy (benchmarks/results/edge.json compares both). */
+export const DEFAULT_MEMORY_POLICY = 's3-fifo'
 export const DEFAULT_DISK_CACHE_BYTES = 2 * 2 ** 30
 /** Largest object the node caches or accepts in a push. */
 export const DEFAULT_MAX_OBJECT_BYTES = 4 * 2 ** 30
@@ -44,6 +46,13 @@ export interface EdgeNodeOptions {
   /** Where the disk cache, the node key and the receipt book live. */
   dataDir: string
   memoryCacheBytes?: number
+  /** Eviction policy of the memory tier: `s3-fifo` (default, scan-resistant) or `lru`. */
+  memoryPolicy?: 'lru' | 's3-fifo'
+  /**
+   * When an origin object goes to disk: at its `second-use` (default; objects asked for
+   * once stay in memory only) or at its `first-use`. See docs/operator.md.
+   */
+  diskAdmission?: 'first-use' | 'second-use'
   diskCacheBytes?: number
   maxObjectBytes?: number
   /** Global egress cap in bytes per second; unlimited when absent. */
@@ -155,6 +164,14 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     DEFAULT_MEMORY_CACHE_BYTES,
     0,
   )
+  const memoryPolicy = init.memoryPolicy ?? DEFAULT_MEMORY_POLICY
+  if (memoryPolicy !== 'lru' && memoryPolicy !== 's3-fifo')
+    throw new InvalidArgumentError(`memoryPolicy must be lru or s3-fifo, got ${String(memoryPolicy)}`)
+  const diskAdmission = init.diskAdmission ?? 'second-use'
+  if (diskAdmission !== 'first-use' && diskAdmission !== 'second-use')
+    throw new InvalidArgumentError(
+      `diskAdmission must be first-use or second-use, got ${String(diskAdmission)}`,
+    )
   const diskCacheBytes = positiveInt('diskCacheBytes', init.diskCacheBytes, DEFAULT_DISK_CACHE_BYTES)
   const maxObjectBytes = positiveInt('maxObjectBytes', init.maxObjectBytes, DEFAULT_MAX_OBJECT_BYTES)
   if (init.egressBytesPerSecond !== undefined)
@@ -187,6 +204,8 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     port,
     dataDir: init.dataDir,
     memoryCacheBytes,
+    memoryPolicy,
+    diskAdmission,
     diskCacheBytes,
     maxObjectBytes,
     egressBytesPerSecond: init.egressBytesPerSecond,

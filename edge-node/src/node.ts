@@ -143,7 +143,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   const maxObjectBytes = Math.min(options.maxObjectBytes, options.diskCacheBytes)
   const store = createObjectStore(
     {
-      memory: { maxBytes: options.memoryCacheBytes },
+      memory: { maxBytes: options.memoryCacheBytes, policy: options.memoryPolicy },
       // a cache can refetch: no fsync per object; after a crash, bodies that were not
       // synced are checked whole before they are served (see the store's README)
       disk: {
@@ -202,7 +202,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     { logger, ...(manifestSource === undefined ? {} : { source: manifestSource }) },
   )
   const origins: OriginCache = createOriginCache(
-    { viaName: options.viaName, maxObjectBytes },
+    { viaName: options.viaName, maxObjectBytes, diskAdmission: options.diskAdmission },
     { store, upstream, logger, metrics },
   )
   const originSites = new Map(options.sites.map((site) => [site.name, site]))

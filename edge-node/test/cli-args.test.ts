@@ -16,6 +16,27 @@ describe('shoal-node arguments', () => {
     const resolved = resolveOptions(cmd.options)
     expect(resolved.port).toBe(7480)
     expect(resolved.memoryCacheBytes).toBe(64 * 2 ** 20)
+    expect(resolved.memoryPolicy).toBe('s3-fifo')
+    expect(resolved.diskAdmission).toBe('second-use')
+  })
+
+  it('reads the memory policy and the disk admission from flags, env and the config file', () => {
+    const flags = parseCommand(
+      ['start', '--memory-policy', 'lru', '--disk-admission', 'first-use'],
+      {},
+      undefined,
+    )
+    expect(flags).toMatchObject({ options: { memoryPolicy: 'lru', diskAdmission: 'first-use' } })
+    const env = parseCommand(['start'], { SHOAL_MEMORY_POLICY: 'lru', SHOAL_DISK_ADMISSION: 'first-use' }, {})
+    expect(env).toMatchObject({ options: { memoryPolicy: 'lru', diskAdmission: 'first-use' } })
+    const file = parseCommand(['start'], {}, { memoryPolicy: 's3-fifo', diskAdmission: 'second-use' })
+    expect(file).toMatchObject({ options: { memoryPolicy: 's3-fifo', diskAdmission: 'second-use' } })
+    expect(() => resolveOptions({ dataDir: '/d', memoryPolicy: 'mru' as never })).toThrow(
+      expect.objectContaining(bad),
+    )
+    expect(() => resolveOptions({ dataDir: '/d', diskAdmission: 'never' as never })).toThrow(
+      expect.objectContaining(bad),
+    )
   })
 
   it('reads sizes, rates, listen addresses and sites', () => {
@@ -142,6 +163,8 @@ describe('shoal-node arguments', () => {
     [['start', '--tls-cert', 'a.pem']],
     [['start', '--log-level', 'loud']],
     [['start', '--accept-pushes', 'everyone']],
+    [['start', '--memory-policy', 'mru']],
+    [['start', '--disk-admission', 'third-use']],
     [['stop']],
     [['key', 'delete']],
   ])('refuses %j with a clear typed error', (argv) => {

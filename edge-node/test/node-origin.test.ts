@@ -26,13 +26,23 @@ describe('edge node: origin-pull sites', () => {
     origin = http.createServer((req, res) => {
       const path = req.url ?? '/'
       hits.set(path, (hits.get(path) ?? 0) + 1)
-      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' })
-      res.end(`origin says ${path}`)
+      const body = `origin says ${path}`
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'public, max-age=600',
+      })
+      res.end(body)
     })
     origin.listen(0, '127.0.0.1')
     await once(origin, 'listening')
     originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
-    node = createEdgeNode({
+    node = createNode()
+    await node.start()
+  })
+
+  const createNode = () =>
+    createEdgeNode({
       dataDir,
       host: '127.0.0.1',
       port: 0,
@@ -40,8 +50,6 @@ describe('edge node: origin-pull sites', () => {
       defaultOriginPublisher: publisher.address,
       sites: [{ name: 'blog', origin: `${originUrl}/blog`, publisher: publisher.address }],
     })
-    await node.start()
-  })
 
   afterEach(async () => {
     await node.stop()
@@ -90,6 +98,23 @@ describe('edge node: origin-pull sites', () => {
     const blog = await get('/s/blog/a.txt')
     expect(blog).toMatchObject({ status: 200, body: 'origin says /blog/a.txt' })
     expect(blog.via).toContain('shoal')
+  })
+
+  it('keeps an object asked for twice across a restart, and lets one asked for once go', async () => {
+    await get('/twice.txt')
+    expect(await get('/twice.txt')).toMatchObject({ xcache: 'HIT' })
+    await get('/once.txt')
+    await node.stop()
+    node = createNode()
+    await node.start()
+    expect(await get('/twice.txt')).toMatchObject({
+      status: 200,
+      xcache: 'HIT',
+      body: 'origin says /twice.txt',
+    })
+    expect(await get('/once.txt')).toMatchObject({ status: 200, xcache: 'MISS' })
+    expect(hits.get('/twice.txt')).toBe(1)
+    expect(hits.get('/once.txt')).toBe(2)
   })
 
   it('purges only with a fresh request signed by the site publisher, once', async () => {

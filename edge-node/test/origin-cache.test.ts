@@ -1260,6 +1260,9 @@ describe('origin cache: construction', () => {
     expect(() => createOriginCache({ heuristicFraction: -1 }, { store: h.store, upstream })).toThrow(invalid)
     expect(() => createOriginCache({}, { store: undefined as never, upstream })).toThrow(invalid)
     expect(() => createOriginCache({}, { store: h.store, upstream: undefined as never })).toThrow(invalid)
+    expect(() =>
+      createOriginCache({ diskAdmission: 'sometimes' as never }, { store: h.store, upstream }),
+    ).toThrow(invalid)
   })
 })
 
@@ -1393,5 +1396,27 @@ describe('origin cache: more edges', () => {
     await h.get('/empty')
     expect((await h.get('/empty')).headers['x-cache']).toBe('HIT')
     expect(h.cache.peekHit({ site: 'site', path: '/empty' }, () => undefined)).toBeUndefined()
+  })
+})
+
+describe('origin cache: admission to disk', () => {
+  it('writes a pulled object to disk at its second use, and at its first with first-use', async () => {
+    const h = await setup()
+    h.origin = answer({ 'cache-control': 'max-age=60' }, 'twice')
+    expect((await h.get('/a')).headers['x-cache']).toBe('MISS')
+    const key = h.store.keys()[0] as string
+    expect(h.store.memory.has(key)).toBe(true)
+    expect(h.store.disk.has(key)).toBe(false)
+    const hit = await h.get('/a')
+    expect(hit.headers['x-cache']).toBe('HIT')
+    expect(hit.text).toBe('twice')
+    await h.store.saved()
+    expect(h.store.disk.has(key)).toBe(true)
+    expect(h.seen).toHaveLength(1)
+
+    const eager = await setup({ init: { diskAdmission: 'first-use' } })
+    eager.origin = answer({ 'cache-control': 'max-age=60' }, 'once')
+    await eager.get('/b')
+    expect(eager.store.disk.keys()).toHaveLength(1)
   })
 })

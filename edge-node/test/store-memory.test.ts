@@ -114,4 +114,40 @@ describe('memory tier', () => {
     memory.clear()
     expect(memory.stats()).toMatchObject({ objects: 0, bytes: 0 })
   })
+
+  it.each(['lru', 's3-fifo'] as const)(
+    'tracks unsaved entries (%s): first reuse reported once, eviction says whether one was never read',
+    (policy) => {
+      const memory = createMemoryTier({ maxBytes: 64 * KiB, maxObjectBytes: 16 * KiB, policy })
+      const reused: string[] = []
+      const evicted: [string, boolean][] = []
+      memory.onReuse((entry) => reused.push(entry.key))
+      memory.onEvict((entry, neverReused) => evicted.push([entry.key, neverReused]))
+      const body = Buffer.alloc(12 * KiB, 1)
+      memory.set('read', {}, body, { unsaved: true })
+      memory.set('unread', {}, Buffer.alloc(12 * KiB, 2), { unsaved: true })
+      memory.set('saved', {}, Buffer.alloc(12 * KiB, 3))
+      memory.get('read')
+      memory.get('read')
+      memory.get('saved')
+      expect(reused).toEqual(['read'])
+      expect(memory.unsavedReused().map((e) => e.key)).toEqual(['read'])
+      // Metadata updates keep the state; markSaved only for the body it names.
+      memory.updateMeta('read', { v: 2 })
+      memory.markSaved('read', Buffer.alloc(12 * KiB, 1))
+      expect(memory.unsavedReused().map((e) => e.key)).toEqual(['read'])
+      memory.markSaved('read', body)
+      expect(memory.unsavedReused()).toEqual([])
+      // The SHA-256 is computed when asked for, and right.
+      expect(memory.peek('unread')?.sha256).toBe(
+        createHash('sha256')
+          .update(Buffer.alloc(12 * KiB, 2))
+          .digest('hex'),
+      )
+      for (let i = 0; i < 8; i++) memory.set(`more${i}`, {}, Buffer.alloc(12 * KiB, 9), { unsaved: true })
+      expect(evicted).toContainEqual(['unread', true])
+      expect(evicted.find(([key]) => key === 'saved')?.[1] ?? false).toBe(false)
+      expect(evicted.find(([key]) => key === 'read')?.[1] ?? false).toBe(false)
+    },
+  )
 })

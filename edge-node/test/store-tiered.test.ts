@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -221,5 +221,235 @@ describe('tiered store', () => {
     expect(memory.has('k0')).toBe(false)
     expect(order[0]).not.toBe('k0')
     expect(order.indexOf('k0')).toBeGreaterThan(order.indexOf('k5'))
+  })
+})
+
+/** Fills `key` the way the origin cache does: declared length, admitted at the second use. */
+async function fill(store: ObjectStore, key: string, body: Buffer, meta: object = {}) {
+  const writer = store.createWriter(key, meta, { expectedSize: body.length, admitOnReuse: true })
+  await writer.write(body.subarray(0, 1000))
+  await writer.write(body.subarray(1000))
+  return writer.commit()
+}
+
+async function diskBody(store: ObjectStore, key: string): Promise<Buffer | undefined> {
+  const entry = await store.disk.get(key)
+  return entry === undefined ? undefined : entry.readAll()
+}
+
+const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex')
+
+// Admission to disk at the second use (`admitOnReuse`): see src/store/README.md.
+describe('tiered store: admission to disk at the second use', () => {
+  it('holds an object pulled once in memory only, and writes it to disk when it is read again', async () => {
+    const store = await open()
+    const body = randomBytes(64 * KiB)
+    const result = await fill(store, 'a', body, { n: 1 })
+    expect(result).toMatchObject({ key: 'a', size: body.length, version: 0, meta: { n: 1 } })
+    expect(result.sha256).toBe(sha256(body))
+    expect(store.memory.peek('a')?.body.equals(body)).toBe(true)
+    expect(store.disk.has('a')).toBe(false)
+    await store.saved()
+    expect(store.disk.has('a')).toBe(false)
+
+    // The second use is served from memory; the disk write happens after, off that read.
+    expect(store.memory.get('a')?.body.equals(body)).toBe(true)
+    await store.saved()
+    expect((await diskBody(store, 'a'))?.equals(body)).toBe(true)
+    expect((await store.disk.get('a'))?.meta).toEqual({ n: 1 })
+    // Read again: nothing more to write.
+    store.memory.get('a')
+    await store.saved()
+    expect(store.disk.stats().objects).toBe(1)
+  })
+
+  it('keeps the metadata a 304 gave an unsaved object when it is later written', async () => {
+    const store = await open()
+    const body = randomBytes(8 * KiB)
+    await fill(store, 'a', body, { v: 1 })
+    expect(await store.updateMeta('a', { v: 2 })).toBe(true)
+    expect(store.memory.get('a')?.meta).toEqual({ v: 2 })
+    await store.saved()
+    expect((await store.disk.get('a'))?.meta).toEqual({ v: 2 })
+  })
+
+  it('a clean restart keeps what was reused and lets objects used once go', async () => {
+    const store = await open()
+    const [once, twice, saved] = [randomBytes(20 * KiB), randomBytes(20 * KiB), randomBytes(20 * KiB)]
+    await fill(store, 'once', once)
+    await fill(store, 'saved', saved)
+    store.memory.get('saved')
+    await store.saved()
+    await fill(store, 'twice', twice)
+    store.memory.get('twice') // reused: its write may still be pending at close
+    await store.close()
+
+    const again = await open()
+    expect(again.has('once')).toBe(false)
+    expect((await diskBody(again, 'saved'))?.equals(saved)).toBe(true)
+    expect((await diskBody(again, 'twice'))?.equals(twice)).toBe(true)
+  })
+
+  it('after a crash serves what was written whole, loses what was only in memory, and never a torn write', async () => {
+    // Small objects inline in their header file, as the node stores them.
+    const store = await open(4 * MiB, 256 * KiB, 256 * KiB)
+    const [kept, torn, lost] = [randomBytes(30 * KiB), randomBytes(30 * KiB), randomBytes(30 * KiB)]
+    for (const [key, body] of [
+      ['kept', kept],
+      ['torn', torn],
+    ] as const) {
+      await fill(store, key, body)
+      store.memory.get(key)
+    }
+    await store.saved()
+    await fill(store, 'lost', lost)
+    store.memory.get('lost') // its write is queued, and the process dies before it runs
+    // A write-back cut short by the crash: the header file of `torn` holds half of what it says.
+    const hash = createHash('sha256').update('torn').digest('hex')
+    const names = await readdir(join(dir, hash.slice(0, 2)))
+    const header = names.find((n) => n.startsWith(hash) && n.endsWith('.meta'))
+    expect(header).toBeDefined()
+    await truncate(join(dir, hash.slice(0, 2), header as string), 15 * KiB)
+    // No close: a crash. Another store starts over the same directory.
+    stores.splice(stores.indexOf(store), 1)
+    const again = await open(4 * MiB, 256 * KiB, 256 * KiB)
+    expect((await again.get('kept')) !== undefined).toBe(true)
+    expect((await diskBody(again, 'kept'))?.equals(kept)).toBe(true)
+    expect(again.has('torn')).toBe(false)
+    expect(await again.get('torn')).toBeUndefined()
+    // `lost` may or may not have reached the disk before the "crash"; if it did, it is whole.
+    const found = await diskBody(again, 'lost')
+    if (found !== undefined) expect(found.equals(lost)).toBe(true)
+    await store.saved()
+  })
+
+  it('a second miss of a key that left memory unread goes to disk at once', async () => {
+    // Four 12 KiB objects fit in 64 KiB of memory.
+    const store = await open(64 * KiB, 16 * KiB)
+    for (let i = 0; i < 8; i++) await fill(store, `k${i}`, Buffer.alloc(12 * KiB, i))
+    expect(store.memory.has('k0')).toBe(false)
+    expect(store.disk.has('k0')).toBe(false)
+    const body = Buffer.alloc(12 * KiB, 42)
+    const result = await fill(store, 'k0', body)
+    expect(result.version).toBeGreaterThan(0)
+    expect((await diskBody(store, 'k0'))?.equals(body)).toBe(true)
+    expect(store.memory.peek('k0')?.body.equals(body)).toBe(true)
+    // Used once again after that: held in memory only, like any new object.
+    const other = await fill(store, 'k7b', Buffer.alloc(12 * KiB, 7))
+    expect(other.version).toBe(0)
+  })
+
+  it('bounds the bytes waiting for a disk write; a clean close writes what was left out', async () => {
+    // A quarter of 64 KiB may wait: one 12 KiB object, not two.
+    const store = await open(64 * KiB, 16 * KiB)
+    await fill(store, 'a', Buffer.alloc(12 * KiB, 1))
+    await fill(store, 'b', Buffer.alloc(12 * KiB, 2))
+    store.memory.get('a')
+    store.memory.get('b')
+    await store.saved()
+    expect(store.disk.has('a')).toBe(true)
+    expect(store.disk.has('b')).toBe(false)
+    expect(store.memory.get('b')?.body.equals(Buffer.alloc(12 * KiB, 2))).toBe(true)
+    await store.close()
+    const again = await open(64 * KiB, 16 * KiB)
+    expect((await diskBody(again, 'b'))?.equals(Buffer.alloc(12 * KiB, 2))).toBe(true)
+  })
+
+  it('replaces on disk an object that is on disk already', async () => {
+    const store = await open()
+    await store.put('x', { old: true }, Buffer.from('old body'))
+    const body = randomBytes(4 * KiB)
+    const result = await fill(store, 'x', body, { old: false })
+    expect(result.version).toBeGreaterThan(0)
+    expect((await diskBody(store, 'x'))?.equals(body)).toBe(true)
+    expect(store.memory.get('x')?.body.equals(body)).toBe(true)
+  })
+
+  it('objects too large for memory go to disk at the commit; of unknown length, once they outgrow it', async () => {
+    const store = await open(4 * MiB, 64 * KiB)
+    const large = randomBytes(100 * KiB)
+    await fill(store, 'large', large)
+    expect((await diskBody(store, 'large'))?.equals(large)).toBe(true)
+    // No declared length: held in memory while it fits, like any other…
+    const small = store.createWriter('unknown', {}, { admitOnReuse: true })
+    await small.write(Buffer.from('no declared '))
+    await small.write(Buffer.from('length'))
+    expect(small.bytesWritten).toBe(18)
+    const result = await small.commit()
+    expect(result).toMatchObject({ size: 18, version: 0 })
+    expect(store.disk.has('unknown')).toBe(false)
+    expect(store.memory.get('unknown')?.body.toString()).toBe('no declared length')
+    // …and handed to the disk, pieces so far included, once it outgrows memory.
+    const body = randomBytes(150 * KiB)
+    const grows = store.createWriter('grows', { g: 1 }, { admitOnReuse: true })
+    for (let at = 0; at < body.length; at += 40 * KiB) await grows.write(body.subarray(at, at + 40 * KiB))
+    expect(grows.bytesWritten).toBe(body.length)
+    expect((await grows.commit()).version).toBeGreaterThan(0)
+    expect((await diskBody(store, 'grows'))?.equals(body)).toBe(true)
+    // The same through the commit's body, and a purge before the overflow still wins.
+    const last = store.createWriter('last', {}, { admitOnReuse: true })
+    await last.write(body.subarray(0, 10 * KiB))
+    await last.commit({ body: body.subarray(10 * KiB) })
+    expect((await diskBody(store, 'last'))?.equals(body)).toBe(true)
+    const purged = store.createWriter('purged', {}, { admitOnReuse: true })
+    await purged.write(body.subarray(0, 10 * KiB))
+    await store.delete('purged')
+    await expect(purged.write(body.subarray(10 * KiB))).rejects.toEqual(code('SHOAL_ERR_CONFLICT'))
+    expect(store.has('purged')).toBe(false)
+  })
+
+  it('checks the body like the disk writer, and a delete wins over a fill or a pending write', async () => {
+    const store = await open()
+    const body = randomBytes(10 * KiB)
+    const short = store.createWriter('s', {}, { expectedSize: body.length, admitOnReuse: true })
+    await short.write(body.subarray(1))
+    await expect(short.commit()).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const long = store.createWriter('l', {}, { expectedSize: body.length - 1, admitOnReuse: true })
+    await expect(long.write(body)).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const wrongHash = store.createWriter(
+      'h',
+      {},
+      {
+        expectedSize: body.length,
+        expectedSha256: sha256(Buffer.from('other')),
+        admitOnReuse: true,
+      },
+    )
+    await wrongHash.write(body)
+    await expect(wrongHash.commit()).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    const controller = new AbortController()
+    const aborted = store.createWriter(
+      'ab',
+      {},
+      {
+        expectedSize: body.length,
+        admitOnReuse: true,
+        signal: controller.signal,
+      },
+    )
+    controller.abort()
+    await expect(aborted.write(body)).rejects.toEqual(code('SHOAL_ERR_ABORTED'))
+    expect(store.keys()).toEqual([])
+
+    // A purge during the fill: the fill must not bring the object back.
+    const purged = store.createWriter('p', {}, { expectedSize: body.length, admitOnReuse: true })
+    await purged.write(body)
+    expect(await store.delete('p')).toBe(false)
+    await expect(purged.commit()).rejects.toEqual(code('SHOAL_ERR_CONFLICT'))
+    expect(store.has('p')).toBe(false)
+
+    // A purge right after the second use: the writes it queued leave nothing (one in
+    // progress fails its commit: the disk tier's own purge rule, store-disk.test.ts).
+    await fill(store, 'q1', body)
+    await fill(store, 'q2', body)
+    store.memory.get('q1')
+    store.memory.get('q2')
+    expect(await store.delete('q2')).toBe(true)
+    expect(await store.delete('q1')).toBe(true)
+    await store.saved()
+    expect(store.has('q1') || store.has('q2')).toBe(false)
+    await store.close()
+    const again = await open()
+    expect(again.has('q1') || again.has('q2')).toBe(false)
   })
 })

@@ -24,7 +24,10 @@ Start options (each has an environment variable; flags win):
   --listen HOST:PORT       listen address            SHOAL_LISTEN       (default 127.0.0.1:7480)
   --data-dir DIR           cache, key, receipts      SHOAL_DATA_DIR     (default ./shoal-data)
   --memory-cache SIZE      memory tier budget        SHOAL_MEMORY_CACHE (default 64MiB)
+  --memory-policy NAME     s3-fifo|lru: memory tier eviction   SHOAL_MEMORY_POLICY (default s3-fifo)
   --disk-cache SIZE        disk tier budget          SHOAL_DISK_CACHE   (default 2GiB)
+  --disk-admission WHEN    second-use|first-use: when an origin object goes to disk
+                                                     SHOAL_DISK_ADMISSION (default second-use)
   --max-object SIZE        largest cached object     SHOAL_MAX_OBJECT   (default 4GiB)
   --egress-limit RATE      egress cap, e.g. 20MiB/s  SHOAL_EGRESS_LIMIT (default unlimited)
   --origin URL             serve one origin at /     SHOAL_ORIGIN
@@ -166,7 +169,9 @@ const CONFIG_KEYS = new Set([
   'listen',
   'dataDir',
   'memoryCache',
+  'memoryPolicy',
   'diskCache',
+  'diskAdmission',
   'maxObject',
   'egressLimit',
   'origin',
@@ -284,6 +289,20 @@ export function parseCommand(
     '--memory-cache',
   )
   options.diskCacheBytes = size(values['disk-cache'], 'SHOAL_DISK_CACHE', 'diskCache', '--disk-cache')
+  const policy = pick(values['memory-policy'], 'SHOAL_MEMORY_POLICY', 'memoryPolicy')
+  if (policy !== undefined) {
+    if (policy !== 'lru' && policy !== 's3-fifo') {
+      throw new InvalidArgumentError(`--memory-policy: "${policy}" is not s3-fifo or lru`)
+    }
+    options.memoryPolicy = policy
+  }
+  const admission = pick(values['disk-admission'], 'SHOAL_DISK_ADMISSION', 'diskAdmission')
+  if (admission !== undefined) {
+    if (admission !== 'first-use' && admission !== 'second-use') {
+      throw new InvalidArgumentError(`--disk-admission: "${admission}" is not second-use or first-use`)
+    }
+    options.diskAdmission = admission
+  }
   options.maxObjectBytes = size(values['max-object'], 'SHOAL_MAX_OBJECT', 'maxObject', '--max-object')
   const egress = pick(values['egress-limit'], 'SHOAL_EGRESS_LIMIT', 'egressLimit')
   if (egress !== undefined) options.egressBytesPerSecond = parseRate(egress, '--egress-limit')
@@ -431,6 +450,8 @@ const OPTIONS = {
   'mesh-relay-server': { type: 'boolean' },
   'mesh-upnp': { type: 'boolean' },
   'accept-pushes': { type: 'string' },
+  'memory-policy': { type: 'string' },
+  'disk-admission': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'log-level': { type: 'string' },

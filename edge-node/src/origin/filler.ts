@@ -358,7 +358,9 @@ export function createFiller(ctx: OriginContext, parts: FillerParts): Filler {
       writer = store.createWriter(
         writeKey,
         meta,
-        plan.length === undefined ? {} : { expectedSize: plan.length },
+        plan.length === undefined
+          ? { admitOnReuse: ctx.admitOnReuse }
+          : { expectedSize: plan.length, admitOnReuse: ctx.admitOnReuse },
       )
     } catch (err) {
       logger?.debug({ code: errorCode(err) }, 'cache writer refused')

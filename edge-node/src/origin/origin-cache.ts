@@ -122,6 +122,10 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
     positive('maxObjectBytes', init.maxObjectBytes, store.disk.maxObjectBytes),
     store.disk.maxObjectBytes,
   )
+  const diskAdmission = init.diskAdmission ?? 'second-use'
+  if (diskAdmission !== 'first-use' && diskAdmission !== 'second-use') {
+    throw new InvalidArgumentError('diskAdmission must be "first-use" or "second-use"')
+  }
   const forwardClientIp = init.forwardClientIp === true
   const honorRequestCacheControl = init.honorRequestCacheControl !== false
   const now = init.now ?? Date.now
@@ -153,6 +157,7 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
     collapseTimeoutMs,
     detachedFillMaxBytes,
     maxObjectBytes,
+    admitOnReuse: diskAdmission === 'second-use',
     forwardClientIp,
     honorRequestCacheControl,
     Policy,

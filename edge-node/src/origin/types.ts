@@ -24,6 +24,14 @@ export interface OriginCacheInit {
   detachedFillMaxBytes?: number
   /** Largest object cached; larger ones pass through. Default: the disk tier's limit. */
   maxObjectBytes?: number
+  /**
+   * When a pulled object goes to disk. `second-use` (default): an object that fits in
+   * memory is held in memory only, and written to disk (off the
+   * response path) when it is asked for again; an object asked for once never touches
+   * the disk (nginx `proxy_cache_min_uses 2`, but served from memory meanwhile).
+   * `first-use`: every stored object is written to disk as it is pulled.
+   */
+  diskAdmission?: 'first-use' | 'second-use'
   /** Append the client's address to `X-Forwarded-For` towards the origin. Default false. */
   forwardClientIp?: boolean
   /**
@@ -159,6 +167,8 @@ export interface OriginContext {
   collapseTimeoutMs: number
   detachedFillMaxBytes: number
   maxObjectBytes: number
+  /** `diskAdmission` is `second-use`. */
+  admitOnReuse: boolean
   forwardClientIp: boolean
   honorRequestCacheControl: boolean
   Policy: PolicyClass

@@ -827,6 +827,14 @@ export function createDiskTier(init: DiskTierInit, components: DiskTierComponent
         throw err
       }
       if (durable) await fsyncDir(fanoutDir(root, hash))
+      if (self.invalidated) {
+        // Deleted while its files were written: they go (the delete, waiting for this key's
+        // lock, removes only the entry it saw in the index before).
+        await removeQuietly(metaPath(root, hash)).catch(noop)
+        if (inline === undefined) await removeQuietly(bodyFile).catch(noop)
+        state = 'committing'
+        throw new ShoalError('SHOAL_ERR_CONFLICT', 'the entry was deleted while it was being written')
+      }
       // Visible from here on.
       const previous = index.get(key)
       if (previous !== undefined) {

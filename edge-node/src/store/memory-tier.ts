@@ -38,8 +38,13 @@ export interface MemoryEntry {
 }
 
 export interface MemorySetOptions {
-  /** The body's SHA-256 when the caller already has it (it is computed otherwise). */
+  /** The body's SHA-256 when the caller already has it (it is computed otherwise, when first read). */
   sha256?: string
+  /**
+   * The entry is held only here, not on disk (the disk admits it at its second use): the
+   * tier reports its first reuse (`onReuse`) and, at eviction, whether it was never reused.
+   */
+  unsaved?: boolean
 }
 
 export interface MemoryTier {
@@ -69,8 +74,20 @@ export interface MemoryTier {
   keys(): string[]
   clear(): void
   stats(): TierStats
-  /** Calls `listener` with each entry pushed out by the byte bound; returns the unsubscribe. */
-  onEvict(listener: (entry: MemoryEntry) => void): () => void
+  /**
+   * Calls `listener` with each entry pushed out by the byte bound, and whether it was an
+   * `unsaved` entry that was never reused; returns the unsubscribe.
+   */
+  onEvict(listener: (entry: MemoryEntry, neverReused: boolean) => void): () => void
+  /**
+   * Calls `listener` (synchronously, inside `get`) the first time an `unsaved` entry is
+   * read again with `get`; returns the unsubscribe. Keep it cheap: it runs on a hit.
+   */
+  onReuse(listener: (entry: MemoryEntry) => void): () => void
+  /** Marks the entry for `key` saved (on disk) if it still holds `body`. */
+  markSaved(key: string, body: Buffer): void
+  /** Entries held only here (`unsaved`) that were reused: what the disk has yet to admit. */
+  unsavedReused(): MemoryEntry[]
 }
 
 /**
@@ -99,11 +116,18 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
   )
   const maxMetaBytes = checkInteger('maxMetaBytes', init.maxMetaBytes ?? DEFAULT_MAX_META_BYTES, 2)
   const { metrics } = components
-  const listeners = new Set<(entry: MemoryEntry) => void>()
+  const listeners = new Set<(entry: MemoryEntry, neverReused: boolean) => void>()
+  const reuseListeners = new Set<(entry: MemoryEntry) => void>()
+  /** Keys of `unsaved` entries: false until the entry is reused, then true. */
+  const unsaved = new Map<string, boolean>()
 
-  const dispose = (entry: MemoryEntry, _key: string, reason: string): void => {
+  const dispose = (entry: MemoryEntry, key: string, reason: string): void => {
+    // A replaced entry's state is set by `store` once the new one is in.
+    if (reason === 'set') return
+    const reused = unsaved.get(key)
+    unsaved.delete(key)
     if (reason !== 'evict') return
-    for (const listener of listeners) listener(entry)
+    for (const listener of listeners) listener(entry, reused === false)
   }
   const cache: ByteCache<string, MemoryEntry> =
     checkEvictionPolicy(init.policy ?? 'lru') === 's3-fifo'
@@ -118,13 +142,25 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
   const footprint = (key: string, metaText: string, body: Buffer): number =>
     body.byteLength + key.length * 2 + metaText.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES
 
-  const store = (key: string, meta: StoreMeta, metaText: string, body: Buffer, sha256: string) => {
+  const store = (
+    key: string,
+    meta: StoreMeta,
+    metaText: string,
+    body: Buffer,
+    sha256: string | (() => string) | undefined,
+    state: boolean | undefined,
+  ) => {
+    // The SHA-256 is computed when first asked for: a miss held only in memory never needs it.
+    let digest = typeof sha256 === 'string' ? sha256 : undefined
     const entry: MemoryEntry = Object.freeze({
       tier: 'memory',
       key,
       size: body.byteLength,
       meta,
-      sha256,
+      get sha256() {
+        digest ??= typeof sha256 === 'function' ? sha256() : sha256Hex(body)
+        return digest
+      },
       body,
     })
     const size = footprint(key, metaText, body)
@@ -133,14 +169,30 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
       return undefined
     }
     cache.set(key, entry, { size })
+    if (cache.peek(key) !== entry) {
+      // Pushed out at once (S3-FIFO's small queue can be smaller than one large object).
+      report()
+      return undefined
+    }
+    if (state === undefined) unsaved.delete(key)
+    else unsaved.set(key, state)
     report()
+    return entry
+  }
+
+  const get = (key: string): MemoryEntry | undefined => {
+    const entry = cache.get(key)
+    if (entry !== undefined && unsaved.size !== 0 && unsaved.get(key) === false) {
+      unsaved.set(key, true)
+      for (const listener of reuseListeners) listener(entry)
+    }
     return entry
   }
 
   return {
     maxBytes,
     maxObjectBytes,
-    get: (key) => cache.get(key),
+    get,
     peek: (key) => cache.peek(key),
     has: (key) => cache.has(key),
 
@@ -152,15 +204,28 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
         if (cache.delete(key)) report()
         return undefined
       }
-      const sha256 = options.sha256 ?? sha256Hex(body)
-      return store(key, normalized.meta, normalized.text, ownedBuffer(body), sha256)
+      return store(
+        key,
+        normalized.meta,
+        normalized.text,
+        ownedBuffer(body),
+        options.sha256,
+        options.unsaved === true ? false : undefined,
+      )
     },
 
     updateMeta(key, meta) {
       const current = cache.peek(key)
       if (current === undefined) return undefined
       const normalized = normalizeMeta(meta, maxMetaBytes)
-      return store(key, normalized.meta, normalized.text, current.body, current.sha256)
+      return store(
+        key,
+        normalized.meta,
+        normalized.text,
+        current.body,
+        () => current.sha256,
+        unsaved.get(key),
+      )
     },
 
     delete(key) {
@@ -173,6 +238,7 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
 
     clear() {
       cache.clear()
+      unsaved.clear()
       report()
     },
 
@@ -183,6 +249,26 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
       return () => {
         listeners.delete(listener)
       }
+    },
+
+    onReuse(listener) {
+      reuseListeners.add(listener)
+      return () => {
+        reuseListeners.delete(listener)
+      }
+    },
+
+    markSaved(key, body) {
+      if (cache.peek(key)?.body === body) unsaved.delete(key)
+    },
+
+    unsavedReused() {
+      const out: MemoryEntry[] = []
+      for (const [key, reused] of unsaved) {
+        const entry = reused ? cache.peek(key) : undefined
+        if (entry !== undefined) out.push(entry)
+      }
+      return out
     },
   }
 }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@shoal/protocol'
+import { ConflictError, IntegrityError, InvalidArgumentError } from '@shoal/protocol'
 import {
   createDiskTier,
   type DiskEntry,
@@ -19,7 +19,7 @@ import type {
   StoreMetrics,
   TierStats,
 } from './types.ts'
-import { checkKey, errorCode, iterateSource } from './util.ts'
+import { abortError, checkInteger, checkKey, errorCode, iterateSource, sha256Hex } from './util.ts'
 
 /** What `get` returns: a body in memory, or a body to stream from disk. */
 export type StoreEntry = MemoryEntry | DiskEntry
@@ -32,6 +32,19 @@ export interface TieredStoreParts {
 export interface TieredStoreComponents {
   logger?: StoreLogger
 }
+
+/**
+ * Keys remembered after their object left memory unread (`admitOnReuse`): a miss on one
+ * of them is its second use, and goes to disk at once. One per 16 KiB of memory tier.
+ */
+const GHOST_KEY_BYTES = 16 * 1024
+const MIN_GHOST_KEYS = 1024
+/**
+ * Bytes of reused objects waiting for their disk write, at most: a quarter of the memory
+ * tier. Past it (reuse faster than the disk writes), an object is not queued; it keeps
+ * being served from memory, and a clean close still writes it.
+ */
+const SAVE_QUEUE_SHARE = 0.25
 
 export interface ObjectStoreInit {
   memory: MemoryTierInit
@@ -53,7 +66,10 @@ export interface ObjectStore {
   readonly disk: DiskTier
   /** Starts the disk tier (rebuilds its index); idempotent. */
   start(options?: AbortOptions): Promise<DiskStartResult>
-  /** Closes the disk tier (saves its state) and empties memory; idempotent. */
+  /**
+   * Writes the reused objects held only in memory (`admitOnReuse`) to disk, closes the
+   * disk tier (saves its state) and empties memory; idempotent.
+   */
   close(options?: AbortOptions): Promise<void>
   has(key: string): boolean
   /**
@@ -79,6 +95,8 @@ export interface ObjectStore {
   /** Keys with their metadata; disk entries cost one small read each. */
   entries(options?: AbortOptions & { prefix?: string }): AsyncGenerator<EntryInfo, void, undefined>
   stats(): StoreStats
+  /** Resolves once every pending write to disk of a reused memory-only object is done. */
+  saved(): Promise<void>
 }
 
 /**
@@ -104,8 +122,95 @@ export function createTieredStore(
   }
   const { memory, disk } = parts
   const { logger } = components
-  const unsubscribe = memory.onEvict((entry) => {
-    disk.touch(entry.key)
+
+  // ---- admission at the second use (`admitOnReuse`) ----------------------------------
+  /** Keys whose object left memory never read again, oldest first (a bounded FIFO). */
+  const ghosts = new Set<string>()
+  const maxGhosts = Math.max(MIN_GHOST_KEYS, Math.floor(memory.maxBytes / GHOST_KEY_BYTES))
+  /** Reused memory-only objects waiting to be written to disk, by key, oldest first. */
+  const toSave = new Map<string, MemoryEntry>()
+  let queuedBytes = 0
+  const maxQueuedBytes = Math.floor(memory.maxBytes * SAVE_QUEUE_SHARE)
+  let saving: Promise<void> | undefined
+  const dequeue = (key: string): void => {
+    const entry = toSave.get(key)
+    if (entry === undefined) return
+    toSave.delete(key)
+    queuedBytes -= entry.size
+  }
+  /** Queues a write; false when the queue is full (`force` queues anyway: a clean close). */
+  const enqueue = (entry: MemoryEntry, force = false): boolean => {
+    dequeue(entry.key)
+    if (!force && queuedBytes + entry.size > maxQueuedBytes) return false
+    toSave.set(entry.key, entry)
+    queuedBytes += entry.size
+    return true
+  }
+  /** Largest object held in memory only: what both tiers would take. */
+  const memoryOnlyMax = Math.min(memory.maxObjectBytes, disk.maxObjectBytes)
+  /** Memory-only writers in progress by key: a delete makes their commit fail. */
+  const memoryWriters = new Map<string, Set<{ invalidated: boolean }>>()
+
+  const remember = (key: string): void => {
+    ghosts.delete(key)
+    ghosts.add(key)
+    if (ghosts.size > maxGhosts) ghosts.delete(ghosts.values().next().value as string)
+  }
+
+  /** Writes one reused object to disk; memory keeps serving it meanwhile. */
+  const save = async (queued: MemoryEntry): Promise<void> => {
+    const { key, body } = queued
+    // The latest metadata of that body (a 304 may have updated it since).
+    const held = memory.peek(key)
+    const meta = held?.body === body ? held.meta : queued.meta
+    const writer = disk.createWriter(key, meta, {
+      expectedSize: body.byteLength,
+      onCommit() {
+        const current = memory.peek(key)
+        if (current === undefined || current.body === body) {
+          memory.markSaved(key, body)
+          return
+        }
+        // A newer body came into memory while this one was written: the disk now holds an
+        // older one than memory, so the newer one is written after it.
+        enqueue(current, true)
+      },
+    })
+    await writer.commit({ body })
+  }
+
+  const drain = async (): Promise<void> => {
+    for (;;) {
+      const next = toSave.entries().next()
+      if (next.done === true) return
+      const [key, entry] = next.value
+      dequeue(key)
+      try {
+        await save(entry)
+      } catch (err) {
+        // A delete while it was written (SHOAL_ERR_CONFLICT), a full or closed disk: it stays in memory.
+        logger?.debug('a reused object was not written to disk', { code: errorCode(err) })
+      }
+    }
+  }
+
+  /** Runs the queue until it is empty; started on the next turn of the event loop. */
+  const startSaving = (): void => {
+    // A hit that queues a write is answered first.
+    saving ??= new Promise<void>((resolve) => setImmediate(resolve)).then(drain).finally(() => {
+      saving = undefined
+      if (toSave.size > 0) startSaving()
+    })
+  }
+  const queueSave = (entry: MemoryEntry): void => {
+    if (enqueue(entry)) startSaving()
+    else logger?.debug('disk write queue full: a reused object stays in memory only', { size: entry.size })
+  }
+
+  const unsubscribeReuse = memory.onReuse(queueSave)
+  const unsubscribe = memory.onEvict((entry, neverReused) => {
+    if (neverReused) remember(entry.key)
+    else disk.touch(entry.key)
   })
 
   /** Keeps memory in step with a disk entry that just became visible. */
@@ -120,8 +225,172 @@ export function createTieredStore(
     else memory.delete(result.key)
   }
 
+  /**
+   * A writer whose commit puts the body in memory only, marked unsaved: the disk admits it
+   * at its second use. Checks what the disk writer would (length, SHA-256, a delete while
+   * it writes); a body memory cannot take after all goes to disk at the commit. Without a
+   * declared length (`expected` undefined) the pieces are copied as they come, and once
+   * they outgrow memory's `maxObjectBytes` the writer hands them to a disk writer.
+   */
+  const memoryOnlyWriter = (
+    key: string,
+    meta: StoreMetaInput,
+    options: PutOptions,
+    expected: number | undefined,
+  ): ObjectWriter => {
+    const { signal, expectedSha256, onCommit } = options
+    if (signal?.aborted) throw abortError(signal)
+    let whole: Buffer | undefined = expected === undefined ? undefined : Buffer.allocUnsafeSlow(expected)
+    let pieces: Buffer[] | undefined = expected === undefined ? [] : undefined
+    /** The disk writer that took over a body of undeclared length too large for memory. */
+    let through: ObjectWriter | undefined
+    const { admitOnReuse: _, ...writeThrough } = options
+    let filled = 0
+    let state: 'open' | 'committed' | 'aborted' = 'open'
+    const handle = { invalidated: false }
+    let set = memoryWriters.get(key)
+    if (set === undefined) {
+      set = new Set()
+      memoryWriters.set(key, set)
+    }
+    set.add(handle)
+    const finish = (): void => {
+      const writers = memoryWriters.get(key)
+      if (writers?.delete(handle) === true && writers.size === 0) memoryWriters.delete(key)
+    }
+    const fail = (err: Error): Promise<never> => {
+      state = 'aborted'
+      whole = undefined
+      pieces = undefined
+      finish()
+      return Promise.reject(err)
+    }
+    const append = (chunk: Uint8Array): Error | 'overflow' | undefined => {
+      if (!(chunk instanceof Uint8Array)) return new InvalidArgumentError('a body piece must be a Uint8Array')
+      if (expected === undefined) {
+        if (filled + chunk.byteLength > memoryOnlyMax) return 'overflow'
+        pieces?.push(Buffer.from(chunk))
+      } else if (filled + chunk.byteLength > expected) {
+        return new IntegrityError(`body is longer than the expected ${expected} bytes`)
+      } else whole?.set(chunk, filled)
+      filled += chunk.byteLength
+      return undefined
+    }
+    /** Too large for memory after all: a disk writer takes the pieces so far, then `chunk`. */
+    const overflow = async (chunk: Uint8Array, writeOptions?: AbortOptions): Promise<void> => {
+      if (handle.invalidated) throw new ConflictError('the entry was deleted while it was being written')
+      const held = pieces ?? []
+      pieces = undefined
+      finish()
+      const writer = createWriter(key, meta, writeThrough)
+      through = writer
+      try {
+        for (const piece of held) await writer.write(piece, writeOptions)
+        await writer.write(chunk, writeOptions)
+      } catch (err) {
+        await writer.abort(err)
+        throw err
+      }
+    }
+    return {
+      key,
+      get bytesWritten() {
+        return through?.bytesWritten ?? filled
+      },
+      write(chunk, writeOptions) {
+        if (through !== undefined) return through.write(chunk, writeOptions)
+        if (state !== 'open') return Promise.reject(new InvalidArgumentError(`the writer is ${state}`))
+        if (signal?.aborted) return fail(abortError(signal, 'the write was aborted'))
+        if (writeOptions?.signal?.aborted)
+          return fail(abortError(writeOptions.signal, 'the write was aborted'))
+        const err = append(chunk)
+        if (err === 'overflow') {
+          return overflow(chunk, writeOptions).catch((cause: unknown) => {
+            state = 'aborted'
+            throw cause
+          })
+        }
+        return err === undefined ? Promise.resolve() : fail(err)
+      },
+      commit(commitOptions = {}) {
+        if (through !== undefined) return through.commit(commitOptions)
+        if (state !== 'open') return Promise.reject(new InvalidArgumentError(`the writer is ${state}`))
+        if (signal?.aborted) return fail(abortError(signal, 'the write was aborted'))
+        if (commitOptions.signal?.aborted) return fail(abortError(commitOptions.signal))
+        if (commitOptions.body !== undefined) {
+          const err = append(commitOptions.body)
+          if (err === 'overflow') {
+            const last = commitOptions.body
+            return overflow(last).then(() =>
+              (through as ObjectWriter).commit({ ...commitOptions, body: undefined }),
+            )
+          }
+          if (err !== undefined) return fail(err)
+        }
+        if (expected !== undefined && filled !== expected)
+          return fail(new IntegrityError(`body is ${filled} bytes, expected ${expected}`))
+        const body = expected === undefined ? Buffer.concat(pieces ?? [], filled) : (whole as Buffer)
+        pieces = undefined
+        const sha256 = expectedSha256 === undefined ? undefined : sha256Hex(body)
+        if (sha256 !== undefined && sha256 !== expectedSha256) {
+          return fail(new IntegrityError('body does not match the expected SHA-256'))
+        }
+        if (handle.invalidated) {
+          return fail(new ConflictError('the entry was deleted while it was being written'))
+        }
+        state = 'committed'
+        whole = undefined
+        finish()
+        const finalMeta = commitOptions.meta ?? meta
+        // Stored on disk meanwhile (a concurrent fill): this one replaces it there too.
+        const entry = disk.has(key)
+          ? undefined
+          : memory.set(
+              key,
+              finalMeta,
+              body,
+              sha256 === undefined ? { unsaved: true } : { sha256, unsaved: true },
+            )
+        if (entry === undefined) {
+          const writer = createWriter(key, finalMeta, writeThrough)
+          return writer.write(body).then(() => writer.commit())
+        }
+        dequeue(key)
+        ghosts.delete(key)
+        const result: PutResult = {
+          key,
+          size: entry.size,
+          get sha256() {
+            return entry.sha256
+          },
+          meta: entry.meta,
+          version: 0,
+        }
+        onCommit?.(result)
+        return Promise.resolve(result)
+      },
+      abort(reason) {
+        if (through !== undefined) return through.abort(reason)
+        if (state === 'open') {
+          state = 'aborted'
+          whole = undefined
+          pieces = undefined
+          finish()
+        }
+        return Promise.resolve()
+      },
+    }
+  }
+
   const createWriter = (key: string, meta: StoreMetaInput, options: PutOptions = {}): ObjectWriter => {
     const expected = options.expectedSize
+    if (options.admitOnReuse === true) {
+      checkKey(key)
+      if (expected !== undefined) checkInteger('expectedSize', expected, 0)
+      const fits = expected === undefined || (expected > 0 && expected <= memoryOnlyMax)
+      if (fits && !ghosts.has(key) && !disk.has(key)) return memoryOnlyWriter(key, meta, options, expected)
+      ghosts.delete(key)
+    }
     let whole: Buffer | undefined
     let filled = 0
     let pieces: Buffer[] | undefined
@@ -129,6 +398,7 @@ export function createTieredStore(
     const inner = disk.createWriter(key, meta, {
       ...options,
       onCommit(result) {
+        dequeue(key)
         let body: Buffer | undefined
         if (whole !== undefined) body = filled === whole.length ? whole : undefined
         else if (pieces !== undefined) body = Buffer.concat(pieces, collected)
@@ -205,12 +475,21 @@ export function createTieredStore(
     start: (options) => disk.start(options),
 
     async close(options) {
+      unsubscribeReuse()
       unsubscribe()
       try {
+        // What was reused but is not on disk yet is written now; one-hit objects are let go.
+        for (const entry of memory.unsavedReused()) enqueue(entry, true)
+        if (toSave.size > 0) startSaving()
+        await store.saved()
         await disk.close(options)
       } finally {
         memory.clear()
       }
+    },
+
+    async saved() {
+      while (saving !== undefined) await saving
     },
 
     has: (key) => memory.has(key) || disk.has(key),
@@ -277,6 +556,8 @@ export function createTieredStore(
 
     async delete(key, options = {}) {
       checkKey(key)
+      for (const writer of memoryWriters.get(key) ?? []) writer.invalidated = true
+      dequeue(key)
       const inMemory = memory.delete(key)
       const onDisk = await disk.delete(key, options)
       return inMemory || onDisk

@@ -60,7 +60,7 @@ export interface PutResult {
   sha256: string
   /** The normalised, frozen metadata as stored. */
   meta: StoreMeta
-  /** Increases every time the entry for this key changes (body or metadata). */
+  /** Increases every time the entry for this key changes (body or metadata); 0 for an entry held only in memory. */
   version: number
 }
 
@@ -69,6 +69,17 @@ export interface PutOptions extends AbortOptions {
   expectedSize?: number
   /** Declared body SHA-256 (lowercase hex), checked at commit. */
   expectedSha256?: string
+  /**
+   * Admission to disk at the second use (the tiered store; the disk tier ignores it): a
+   * body that fits in memory (declared by `expectedSize`, or found so as it is written)
+   * is held only in memory, and written to disk off the response path when it is read
+   * again. An object never asked
+   * for again never touches the disk, and is lost at a restart. Written to disk at once
+   * instead when its key is already on disk or was dropped from memory unread not long
+   * ago (a second miss is a second use), or when it outgrows memory's `maxObjectBytes`.
+   * Default false: on disk at the commit.
+   */
+  admitOnReuse?: boolean
   /**
    * Runs synchronously at the moment the entry becomes visible, in commit order for a
    * key. The tiered store uses it to keep the memory tier in step with the disk.
