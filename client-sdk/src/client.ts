@@ -33,12 +33,21 @@ import { parseRange } from './range.ts'
 import { createPayments, type FetchPayment, type Payments } from './receipts/payments.ts'
 import { createTicketBook } from './receipts/tickets.ts'
 import { randomNonce, signNodeReport } from './reports.ts'
-import { streamOf } from './response.ts'
+import { type BodyStream, bodyStream } from './response.ts'
 import { createSiteResolver } from './sites.ts'
 import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
 
 /** Parsed `shoal://<cid>` texts a client keeps. */
 const MAX_CACHED_TARGETS = 1_024
+
+/**
+ * Runs `fn` once the request just started has been handed to the network (Node's
+ * undici writes it from a `setImmediate` queued before this one), so that work not
+ * depending on the answer overlaps the wait for it; at once where there is no
+ * `setImmediate` (browsers, whose fetch runs off the page's thread).
+ */
+const whileOut: (fn: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => fn()
 
 /** `Cache-Control` of `shoal://<cid>` responses: content ids never change. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -249,21 +258,41 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     const via = { ...(origin === undefined ? {} : { origin }), ...(payment === undefined ? {} : { payment }) }
     let first: IteratorResult<Uint8Array, void>
     let gen: AsyncGenerator<Uint8Array, void, undefined> | undefined
+    // The response does not depend on the bytes: it is built while the request is out
+    // (the request leaves synchronously when nothing is to be waited for before it).
+    let body: BodyStream | undefined
+    let response: Response | undefined
+    const prepare = () => {
+      if (body !== undefined) return
+      body = bodyStream()
+      response = new Response(body.stream, { status, headers: out })
+    }
     try {
       const leaves =
         cid.size === 0
           ? undefined
           : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...via })))
-      gen = content.body({ cid, leaves, start, end, signal, state, ...via })
-      first = await gen.next()
+      let firstBytes: Promise<IteratorResult<Uint8Array, void>>
+      if (cid.size > 0 && Math.floor(start / cid.chunkSize) === Math.floor((end - 1) / cid.chunkSize)) {
+        // within one chunk (every small object): verified whole, handed over as one piece
+        firstBytes = content
+          .small({ cid, leaves, start, end, signal, state, ...via })
+          .then((value) => ({ done: false, value }))
+      } else {
+        gen = content.body({ cid, leaves, start, end, signal, state, ...via })
+        firstBytes = gen.next()
+      }
+      whileOut(prepare)
+      first = await firstBytes
     } catch (err) {
       await gen?.return(undefined).catch(() => {})
       payment?.end()
       throw err
     }
+    prepare()
     let loaded = 0
     const total = end - start
-    const body = streamOf(gen, {
+    body!.attach(gen, {
       first,
       signal,
       onDone:
@@ -282,7 +311,7 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
             },
           }),
     })
-    return new Response(body, { status, headers: out })
+    return response!
   }
 
   const clientFetch = async (
