@@ -62,7 +62,7 @@ export interface NodeStats {
 
 function quantileOf(values: readonly number[], q: number): number {
   // a typed array sorts numerically without a comparison callback
-  const sorted = Float64Array.from(values).sort()
+  const sorted = new Float64Array(values).sort()
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
   return sorted[rank]!
 }
