@@ -272,18 +272,17 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
         cid.size === 0
           ? undefined
           : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...via })))
-      let firstBytes: Promise<IteratorResult<Uint8Array, void>>
       if (cid.size > 0 && Math.floor(start / cid.chunkSize) === Math.floor((end - 1) / cid.chunkSize)) {
         // within one chunk (every small object): verified whole, handed over as one piece
-        firstBytes = content
-          .small({ cid, leaves, start, end, signal, state, ...via })
-          .then((value) => ({ done: false, value }))
+        const bytes = content.small({ cid, leaves, start, end, signal, state, ...via })
+        whileOut(prepare)
+        first = { done: false, value: await bytes }
       } else {
         gen = content.body({ cid, leaves, start, end, signal, state, ...via })
-        firstBytes = gen.next()
+        const next = gen.next()
+        whileOut(prepare)
+        first = await next
       }
-      whileOut(prepare)
-      first = await firstBytes
     } catch (err) {
       await gen?.return(undefined).catch(() => {})
       payment?.end()

@@ -315,7 +315,7 @@ export function createContentFetcher(
    * race over the nodes, else the origin. `undefined` when only the origin is left and no
    * leaves are known (then the origin's whole object is verified against the CID).
    */
-  const sourceFor = async (
+  const sourceFor = (
     attempts: Attempts,
     span: AlignedRange,
     at: number,
@@ -346,37 +346,40 @@ export function createContentFetcher(
       payment === undefined
         ? send(source, sig, abort, undefined)
         : payment.headerFor(source, sig).then((headers) => send(source, sig, abort, headers))
-    if (!attempts.fromOrigin) {
-      try {
-        return await raceNodes(
-          cid,
-          state,
-          attempts.ticket,
-          signal,
-          `no node could serve ${cid.text}`,
-          ask,
-          (r) => r.close(),
-        )
-      } catch (err) {
-        if (isAbort(err) || origin === undefined) throw err
-        attempts.fromOrigin = true
-        emit({ type: 'origin-fallback', cid: cid.text, origin, at })
-      }
+    const fromOrigin = async (): Promise<RaceWin<Source, SourceResponse> | undefined> => {
+      if (origin === undefined) throw unavailable(`no source could serve ${cid.text}`, state.failures)
+      attempts.leaves ??= leavesCache.get(cid)
+      if (attempts.leaves === undefined) return undefined
+      const once: Source[] = [{ kind: 'origin', url: origin }]
+      return race<Source, SourceResponse>({
+        next: () => once.shift(),
+        nameOf: (s) => s.url,
+        start: ask,
+        delayFor: () => Number.POSITIVE_INFINITY,
+        maxParallel: 1,
+        signal,
+        what: `no source could serve ${cid.text}`,
+        failures: state.failures,
+        dispose: (r) => r.close(),
+      })
     }
-    if (origin === undefined) throw unavailable(`no source could serve ${cid.text}`, state.failures)
-    attempts.leaves ??= leavesCache.get(cid)
-    if (attempts.leaves === undefined) return undefined
-    const once: Source[] = [{ kind: 'origin', url: origin }]
-    return race<Source, SourceResponse>({
-      next: () => once.shift(),
-      nameOf: (s) => s.url,
-      start: ask,
-      delayFor: () => Number.POSITIVE_INFINITY,
-      maxParallel: 1,
+    if (attempts.fromOrigin) return fromOrigin()
+    const raced = raceNodes(
+      cid,
+      state,
+      attempts.ticket,
       signal,
-      what: `no source could serve ${cid.text}`,
-      failures: state.failures,
-      dispose: (r) => r.close(),
+      `no node could serve ${cid.text}`,
+      ask,
+      (r) => r.close(),
+    )
+    // no origin to fall back to: the race's own promise, as it is (no turn added)
+    if (origin === undefined) return raced
+    return raced.catch((err: unknown) => {
+      if (isAbort(err)) throw err
+      attempts.fromOrigin = true
+      emit({ type: 'origin-fallback', cid: cid.text, origin, at })
+      return fromOrigin()
     })
   }
 
