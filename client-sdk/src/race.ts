@@ -81,7 +81,8 @@ function createDeadlines() {
     const now = performance.now()
     let next = Number.POSITIVE_INFINITY
     for (const d of pending) {
-      if (d.at <= now) {
+      // timers fire on whole milliseconds: a deadline less than one away is due now
+      if (d.at <= now + 1) {
         pending.delete(d)
         d.fire()
       } else if (d.at < next) next = d.at
