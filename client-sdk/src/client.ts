@@ -41,10 +41,10 @@ import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
 const MAX_CACHED_TARGETS = 1_024
 
 /**
- * Runs `fn` once the request just started has been handed to the network (Node's
- * undici writes it from a `setImmediate` queued before this one), so that work not
- * depending on the answer overlaps the wait for it; at once where there is no
- * `setImmediate` (browsers, whose fetch runs off the page's thread).
+ * Runs `fn` on the event loop's next turn, after the microtasks in which a `fetch` just
+ * started writes its request (undici does), so that work not depending on the answer
+ * overlaps the wait for it; at once where there is no `setImmediate` (browsers, whose
+ * fetch runs off the page's thread).
  */
 const whileOut: (fn: () => void) => void =
   typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => fn()
@@ -259,7 +259,7 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     let first: IteratorResult<Uint8Array, void>
     let gen: AsyncGenerator<Uint8Array, void, undefined> | undefined
     // The response does not depend on the bytes: it is built while the request is out
-    // (the request leaves synchronously when nothing is to be waited for before it).
+    // (the request is started synchronously when nothing is to be awaited before it).
     let body: BodyStream | undefined
     let response: Response | undefined
     const prepare = () => {
