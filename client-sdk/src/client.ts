@@ -33,7 +33,7 @@ import { parseRange } from './range.ts'
 import { createPayments, type FetchPayment, type Payments } from './receipts/payments.ts'
 import { createTicketBook } from './receipts/tickets.ts'
 import { randomNonce, signNodeReport } from './reports.ts'
-import { streamOf } from './response.ts'
+import { type BodyStream, bodyStream } from './response.ts'
 import { createSiteResolver } from './sites.ts'
 import { createTrackerClient, type TrackerClient } from './tracker-client.ts'
 
@@ -45,6 +45,15 @@ function meshAware(base: Dispatch, mesh: Dispatch | undefined): Dispatch {
 
 /** Parsed `shoal://<cid>` texts a client keeps. */
 const MAX_CACHED_TARGETS = 1_024
+
+/**
+ * Runs `fn` on the event loop's next turn, after the microtasks in which a `fetch` just
+ * started writes its request (undici does), so that work not depending on the answer
+ * overlaps the wait for it; at once where there is no `setImmediate` (browsers, whose
+ * fetch runs off the page's thread).
+ */
+const whileOut: (fn: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => fn()
 
 /** `Cache-Control` of `shoal://<cid>` responses: content ids never change. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -263,21 +272,40 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
     const via = { ...(origin === undefined ? {} : { origin }), ...(payment === undefined ? {} : { payment }) }
     let first: IteratorResult<Uint8Array, void>
     let gen: AsyncGenerator<Uint8Array, void, undefined> | undefined
+    // The response does not depend on the bytes: it is built while the request is out
+    // (the request is started synchronously when nothing is to be awaited before it).
+    let body: BodyStream | undefined
+    let response: Response | undefined
+    const prepare = () => {
+      if (body !== undefined) return
+      body = bodyStream()
+      response = new Response(body.stream, { status, headers: out })
+    }
     try {
       const leaves =
         cid.size === 0
           ? undefined
           : (leavesCache.get(cid) ?? (await content.leaves(cid, { signal, state, ...via })))
-      gen = content.body({ cid, leaves, start, end, signal, state, ...via })
-      first = await gen.next()
+      if (cid.size > 0 && Math.floor(start / cid.chunkSize) === Math.floor((end - 1) / cid.chunkSize)) {
+        // within one chunk (every small object): verified whole, handed over as one piece
+        const bytes = content.small({ cid, leaves, start, end, signal, state, ...via })
+        whileOut(prepare)
+        first = { done: false, value: await bytes }
+      } else {
+        gen = content.body({ cid, leaves, start, end, signal, state, ...via })
+        const next = gen.next()
+        whileOut(prepare)
+        first = await next
+      }
     } catch (err) {
       await gen?.return(undefined).catch(() => {})
       payment?.end()
       throw err
     }
+    prepare()
     let loaded = 0
     const total = end - start
-    const body = streamOf(gen, {
+    body!.attach(gen, {
       first,
       signal,
       onDone:
@@ -296,7 +324,7 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
             },
           }),
     })
-    return new Response(body, { status, headers: out })
+    return response!
   }
 
   const clientFetch = async (

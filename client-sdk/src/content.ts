@@ -12,15 +12,19 @@
  */
 import {
   AbortError,
+  type AlignedRange,
   alignRange,
   type Cid,
   chunkSpan,
   computeCid,
+  createChunkVerifier,
   hashChunk,
   IntegrityError,
+  InvalidArgumentError,
   isShoalError,
   type Leaves,
   TooLargeError,
+  type VerifiedChunk,
   verifyLeaves,
   verifyStream,
 } from '@shoal/protocol'
@@ -108,6 +112,12 @@ export interface ContentFetcher {
   ): Promise<Leaves | undefined>
   /** Verified bytes `[start, end)` of the CID. */
   body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined>
+  /**
+   * Verified bytes `[start, end)` of the CID when they lie in one chunk, as one buffer: the
+   * same sources, failover and evidence as `body`, without a stream (a chunk is held until
+   * it verified anyway). `InvalidArgumentError` when the range spans more than one chunk.
+   */
+  small(request: BodyRequest): Promise<Uint8Array>
 }
 
 const contentUrl = (source: Source, cid: Cid) => `${source.url}c/${cid.text}`
@@ -269,78 +279,179 @@ export function createContentFetcher(
     }
   }
 
+  /** What a body request needs across its attempts: the fetch's state, its ticket, whether the origin took over. */
+  interface Attempts {
+    request: BodyRequest
+    state: FetchState
+    ticket: Hex | undefined
+    leaves: Leaves | undefined
+    fromOrigin: boolean
+  }
+
+  // synchronous when nothing is to be waited for (unpaid, nodes at hand): the request then
+  // leaves before the caller's next statement, and the caller can work while it is out
+  const open = (request: BodyRequest): Attempts | Promise<Attempts> => {
+    const { cid, signal, payment } = request
+    const attempts = (ticket: Hex | undefined): Attempts => ({
+      request,
+      state: request.state ?? createFetchState(),
+      ticket,
+      leaves: request.leaves,
+      fromOrigin: false,
+    })
+    if (payment === undefined) {
+      const listed = directory.nodesFor(cid.text, { signal })
+      return listed instanceof Promise ? listed.then(() => attempts(undefined)) : attempts(undefined)
+    }
+    return (async () => {
+      const ticket = await payment.ticket(signal)
+      await directory.nodesFor(cid.text, ticket === undefined ? { signal } : { signal, ticket })
+      return attempts(ticket)
+    })()
+  }
+
+  /**
+   * A source answering for the chunk-aligned `span` (from `at`): the winner of a hedged
+   * race over the nodes, else the origin. `undefined` when only the origin is left and no
+   * leaves are known (then the origin's whole object is verified against the CID).
+   */
+  const sourceFor = (
+    attempts: Attempts,
+    span: AlignedRange,
+    at: number,
+  ): Promise<RaceWin<Source, SourceResponse> | undefined> => {
+    const { cid, signal, origin, payment } = attempts.request
+    const { state } = attempts
+    // the whole object is asked without Range: a plain GET is what caches answer fastest
+    const whole = span.fetchStart === 0 && span.fetchEnd === cid.size
+    const send = (
+      source: Source,
+      sig: AbortSignal,
+      abort: (reason: Error) => void,
+      headers: Record<string, string> | undefined,
+    ) =>
+      dispatch({
+        source,
+        url: source.kind === 'origin' ? source.url : contentUrl(source, cid),
+        ...(whole ? {} : { range: { start: span.fetchStart, end: span.fetchEnd } }),
+        ...(headers === undefined ? {} : { headers }),
+        size: cid.size,
+        // the last chunk received stays at hand as evidence, should it not verify
+        retain: cid.chunkSize,
+        signal: sig,
+        abort,
+      })
+    // a paying fetch names its session with the node (opened once per node, ticket and epoch)
+    const ask = (source: Source, sig: AbortSignal, abort: (reason: Error) => void) =>
+      payment === undefined
+        ? send(source, sig, abort, undefined)
+        : payment.headerFor(source, sig).then((headers) => send(source, sig, abort, headers))
+    const fromOrigin = async (): Promise<RaceWin<Source, SourceResponse> | undefined> => {
+      if (origin === undefined) throw unavailable(`no source could serve ${cid.text}`, state.failures)
+      attempts.leaves ??= leavesCache.get(cid)
+      if (attempts.leaves === undefined) return undefined
+      const once: Source[] = [{ kind: 'origin', url: origin }]
+      return race<Source, SourceResponse>({
+        next: () => once.shift(),
+        nameOf: (s) => s.url,
+        start: ask,
+        delayFor: () => Number.POSITIVE_INFINITY,
+        maxParallel: 1,
+        signal,
+        what: `no source could serve ${cid.text}`,
+        failures: state.failures,
+        dispose: (r) => r.close(),
+      })
+    }
+    if (attempts.fromOrigin) return fromOrigin()
+    const raced = raceNodes(
+      cid,
+      state,
+      attempts.ticket,
+      signal,
+      `no node could serve ${cid.text}`,
+      ask,
+      (r) => r.close(),
+    )
+    // no origin to fall back to: the race's own promise, as it is (no turn added)
+    if (origin === undefined) return raced
+    return raced.catch((err: unknown) => {
+      if (isAbort(err)) throw err
+      attempts.fromOrigin = true
+      emit({ type: 'origin-fallback', cid: cid.text, origin, at })
+      return fromOrigin()
+    })
+  }
+
+  /**
+   * A source failed while its bytes were read, the last verified byte being `at`: record
+   * it, file the evidence of a chunk that did not match, and let the caller go on with
+   * the next source; throws when the fetch cannot go on (aborted, the origin failed).
+   */
+  const sourceFailed = async (
+    attempts: Attempts,
+    won: RaceWin<Source, SourceResponse>,
+    span: AlignedRange,
+    at: number,
+    err: unknown,
+  ): Promise<void> => {
+    const { cid, signal } = attempts.request
+    const { state } = attempts
+    const { candidate: source, result: res } = won
+    if (signal.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason })
+    state.failures.push({ source: source.url, error: err })
+    if (source.kind === 'origin') throw unavailable(`no source could serve ${cid.text}`, state.failures)
+    state.failed.set(source.url, source)
+    if (isShoalError(err) && err.code === 'SHOAL_ERR_INTEGRITY') {
+      // the chunk after the last verified byte did not match its leaf (or the body was cut short)
+      const chunk = Math.floor(at / cid.chunkSize)
+      const { start: chunkStart, end: chunkEnd } = chunkSpan(cid, chunk)
+      const bad = res.recent(chunkStart - span.fetchStart, chunkEnd - span.fetchStart)
+      if (bad !== undefined) {
+        stats.recordFailure(source.url, 'integrity')
+        const badHash = toHex(await hashChunk(bad))
+        components.onIntegrityFailure({
+          source,
+          cid,
+          chunk,
+          badHash,
+          bytes: res.progress.bytes,
+          ttfbMs: res.ttfbMs,
+        })
+      } else {
+        stats.recordFailure(source.url, 'error')
+      }
+    }
+    emit({ type: 'failover', cid: cid.text, node: source.url, at, error: infoOf(err) })
+  }
+
+  /** Done with a source: its abort is no longer forwarded; a request not read to its end is closed. */
+  const settle = (won: RaceWin<Source, SourceResponse>, complete: boolean) => {
+    won.release()
+    // a request read to its end needs no abort (that would cost an error object and an event)
+    if (!complete) {
+      won.result.close()
+      won.controller.abort()
+    }
+  }
+
   async function* body(request: BodyRequest): AsyncGenerator<Uint8Array, void, undefined> {
-    const { cid, end, signal, origin, payment } = request
+    const { cid, end } = request
     // the empty object has no bytes to verify: its CID says it all
     if (cid.size === 0) return
+    const opened = open(request)
+    const attempts = opened instanceof Promise ? await opened : opened
     let at = request.start
-    let leaves = request.leaves
-    const state = request.state ?? createFetchState()
-    const ticket = payment === undefined ? undefined : await payment.ticket(signal)
-    const listed = directory.nodesFor(cid.text, ticket === undefined ? { signal } : { signal, ticket })
-    if (listed instanceof Promise) await listed
-    let fromOrigin = false
     for (;;) {
       if (at >= end) return
       const span = alignRange(cid, at, end)
-      // the whole object is asked without Range: a plain GET is what caches answer fastest
-      const whole = span.fetchStart === 0 && span.fetchEnd === cid.size
-      const send = (
-        source: Source,
-        sig: AbortSignal,
-        abort: (reason: Error) => void,
-        headers: Record<string, string> | undefined,
-      ) =>
-        dispatch({
-          source,
-          url: source.kind === 'origin' ? source.url : contentUrl(source, cid),
-          ...(whole ? {} : { range: { start: span.fetchStart, end: span.fetchEnd } }),
-          ...(headers === undefined ? {} : { headers }),
-          size: cid.size,
-          // the last chunk received stays at hand as evidence, should it not verify
-          retain: cid.chunkSize,
-          signal: sig,
-          abort,
-        })
-      // a paying fetch names its session with the node (opened once per node, ticket and epoch)
-      const ask = (source: Source, sig: AbortSignal, abort: (reason: Error) => void) =>
-        payment === undefined
-          ? send(source, sig, abort, undefined)
-          : payment.headerFor(source, sig).then((headers) => send(source, sig, abort, headers))
-      let won: RaceWin<Source, SourceResponse> | undefined
-      if (!fromOrigin) {
-        try {
-          won = await raceNodes(cid, state, ticket, signal, `no node could serve ${cid.text}`, ask, (r) =>
-            r.close(),
-          )
-        } catch (err) {
-          if (isAbort(err) || origin === undefined) throw err
-          fromOrigin = true
-          emit({ type: 'origin-fallback', cid: cid.text, origin, at })
-        }
-      }
+      const won = await sourceFor(attempts, span, at)
       if (won === undefined) {
-        if (origin === undefined) throw unavailable(`no source could serve ${cid.text}`, state.failures)
-        leaves ??= leavesCache.get(cid)
-        if (leaves === undefined) {
-          yield* wholeFromOrigin({ ...request, start: at }, origin, state.failures)
-          return
-        }
-        const originSource: Source = { kind: 'origin', url: origin }
-        const once = [originSource]
-        won = await race<Source, SourceResponse>({
-          next: () => once.shift(),
-          nameOf: (s) => s.url,
-          start: ask,
-          delayFor: () => Number.POSITIVE_INFINITY,
-          maxParallel: 1,
-          signal,
-          what: `no source could serve ${cid.text}`,
-          failures: state.failures,
-          dispose: (r) => r.close(),
-        })
+        yield* wholeFromOrigin({ ...request, start: at }, request.origin as string, attempts.state.failures)
+        return
       }
-      const { candidate: source, result: res, controller } = won
+      const { candidate: source, result: res } = won
+      const { leaves } = attempts
       // The caller's abort aborts the winner's request (the race forwards it until
       // `release`), which ends its body with the abort. `signal` is not handed to
       // verifyStream: racing every pull against it costs a promise per piece (and, in
@@ -350,47 +461,93 @@ export function createContentFetcher(
         if (leaves === undefined) throw new IntegrityError(`no verified leaves for ${cid.text}`)
         for await (const bytes of verifyStream(cid, res.body, { leaves, start: at, end })) {
           at += bytes.length
-          payment?.credit(source, bytes.length)
+          request.payment?.credit(source, bytes.length)
           yield bytes
         }
         complete = true
         return
       } catch (err) {
-        if (signal.aborted) throw new AbortError('the operation was aborted', { cause: signal.reason })
-        state.failures.push({ source: source.url, error: err })
-        if (source.kind === 'origin') throw unavailable(`no source could serve ${cid.text}`, state.failures)
-        state.failed.set(source.url, source)
-        if (isShoalError(err) && err.code === 'SHOAL_ERR_INTEGRITY') {
-          // the chunk after the last verified byte did not match its leaf (or the body was cut short)
-          const chunk = Math.floor(at / cid.chunkSize)
-          const { start: chunkStart, end: chunkEnd } = chunkSpan(cid, chunk)
-          const bad = res.recent(chunkStart - span.fetchStart, chunkEnd - span.fetchStart)
-          if (bad !== undefined) {
-            stats.recordFailure(source.url, 'integrity')
-            const badHash = toHex(await hashChunk(bad))
-            components.onIntegrityFailure({
-              source,
-              cid,
-              chunk,
-              badHash,
-              bytes: res.progress.bytes,
-              ttfbMs: res.ttfbMs,
-            })
-          } else {
-            stats.recordFailure(source.url, 'error')
-          }
-        }
-        emit({ type: 'failover', cid: cid.text, node: source.url, at, error: infoOf(err) })
+        await sourceFailed(attempts, won, span, at, err)
       } finally {
-        won.release()
-        // a request read to its end needs no abort (that would cost an error object and an event)
-        if (!complete) {
-          res.close()
-          controller.abort()
-        }
+        settle(won, complete)
       }
     }
   }
 
-  return { leaves, body }
+  async function small(request: BodyRequest): Promise<Uint8Array> {
+    const { cid, start, end } = request
+    if (cid.size === 0) return new Uint8Array(0)
+    const span = alignRange(cid, start, end)
+    if (span.firstChunk !== span.lastChunk)
+      throw new InvalidArgumentError(`bytes [${start}, ${end}) of ${cid.text} span more than one chunk`)
+    const opened = open(request)
+    const attempts = opened instanceof Promise ? await opened : opened
+    for (;;) {
+      const won = await sourceFor(attempts, span, start)
+      if (won === undefined) {
+        const pieces: Uint8Array[] = []
+        for await (const piece of wholeFromOrigin(request, request.origin as string, attempts.state.failures))
+          pieces.push(piece)
+        return concat(pieces, end - start)
+      }
+      const { candidate: source, result: res } = won
+      const { leaves } = attempts
+      let complete = false
+      try {
+        if (leaves === undefined) throw new IntegrityError(`no verified leaves for ${cid.text}`)
+        // one chunk: its bytes are held until it verified, whatever the reader does, so
+        // they are read whole here and handed over at once (no stream of one piece)
+        const verifier = createChunkVerifier(cid, leaves, { start, end })
+        let chunk: VerifiedChunk | undefined
+        for await (const piece of res.body) {
+          const verified = await verifier.write(piece)
+          if (verified.length > 0) chunk = verified[0]
+        }
+        await verifier.end()
+        if (chunk === undefined) throw new IntegrityError(`no chunk of ${cid.text} verified`)
+        const bytes = trim(chunk, start, end)
+        request.payment?.credit(source, bytes.length)
+        complete = true
+        return bytes
+      } catch (err) {
+        await sourceFailed(attempts, won, span, start, err)
+      } finally {
+        settle(won, complete)
+      }
+    }
+  }
+
+  return { leaves, body, small }
+}
+
+/** The bytes `[start, end)` of a verified chunk, as one buffer (a view when it came in one piece). */
+function trim(chunk: VerifiedChunk, start: number, end: number): Uint8Array {
+  const { pieces, offset } = chunk
+  if (pieces.length === 1) {
+    const piece = pieces[0]!
+    return start === offset && end === offset + piece.length
+      ? piece
+      : piece.subarray(start - offset, end - offset)
+  }
+  const out = new Uint8Array(end - start)
+  let at = offset
+  for (const piece of pieces) {
+    const lo = Math.max(start, at)
+    const hi = Math.min(end, at + piece.length)
+    if (hi > lo) out.set(piece.subarray(lo - at, hi - at), lo - start)
+    at += piece.length
+  }
+  return out
+}
+
+/** Pieces of known total length as one buffer. */
+function concat(pieces: readonly Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1 && pieces[0]!.length === length) return pieces[0]!
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const piece of pieces) {
+    out.set(piece, at)
+    at += piece.length
+  }
+  return out
 }

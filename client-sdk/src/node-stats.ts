@@ -61,7 +61,8 @@ export interface NodeStats {
 }
 
 function quantileOf(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
+  // a typed array sorts numerically without a comparison callback
+  const sorted = new Float64Array(values).sort()
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
   return sorted[rank]!
 }

@@ -47,6 +47,8 @@ export interface NodeDirectory {
 
 const MAX_CACHED_SELECTIONS = 10_000
 
+const urlOf = (n: Source) => n.url
+
 /**
  * @example
  * const directory = createNodeDirectory({ nodes: undefined, selectCount: 3, selectTtlMs: 30000, region: undefined },
@@ -126,7 +128,10 @@ export function createNodeDirectory(
     candidates(cid, failed, state, options = {}) {
       let queue: Source[] | undefined
       const handed = new Set<string>()
-      const order = (nodes: Source[]) => stats.rank(nodes, (n) => n.url).filter((n) => !failed.has(n.url))
+      const order = (nodes: Source[]) => {
+        const ranked = stats.rank(nodes, urlOf)
+        return failed.size === 0 ? ranked : ranked.filter((n) => !failed.has(n.url))
+      }
       const pick = (
         why: 'first' | 'hedge' | 'failover' | undefined,
       ): Source | undefined | Promise<Source | undefined> => {
@@ -153,7 +158,7 @@ export function createNodeDirectory(
         cache.delete(key)
         if (more.length > 0 && init.selectTtlMs > 0)
           cache.set(key, { nodes: more, expires: clock() + init.selectTtlMs })
-        queue = stats.rank(more, (n) => n.url)
+        queue = stats.rank(more, urlOf)
       }
       return (why) => {
         if (queue !== undefined) return pick(why)

@@ -50,6 +50,58 @@ export interface RaceWin<C, R> {
   release(): void
 }
 
+/** A moment (`performance.now()` time) at which `fire` is to be called. */
+interface Deadline {
+  at: number
+  fire(): void
+}
+
+/**
+ * Every race's hedge deadline on one timer, armed for the earliest and re-armed when it
+ * fires (a timer wheel of one slot): a fetch answered before its hedge delay costs a set
+ * insertion and deletion, not a timer of its own. The timer does not keep a process
+ * alive (a race in flight has its request for that).
+ */
+function createDeadlines() {
+  const pending = new Set<Deadline>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let armedFor = Number.POSITIVE_INFINITY
+  const arm = (at: number) => {
+    if (timer !== undefined) {
+      if (armedFor <= at) return
+      clearTimeout(timer)
+    }
+    armedFor = at
+    timer = setTimeout(scan, Math.max(0, at - performance.now()))
+    ;(timer as { unref?: () => void }).unref?.()
+  }
+  const scan = () => {
+    timer = undefined
+    armedFor = Number.POSITIVE_INFINITY
+    const now = performance.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const d of pending) {
+      // timers fire on whole milliseconds: a deadline less than one away is due now
+      if (d.at <= now + 1) {
+        pending.delete(d)
+        d.fire()
+      } else if (d.at < next) next = d.at
+    }
+    if (next !== Number.POSITIVE_INFINITY) arm(next)
+  }
+  return {
+    add(d: Deadline) {
+      pending.add(d)
+      arm(d.at)
+    },
+    delete(d: Deadline) {
+      pending.delete(d)
+    },
+  }
+}
+
+const deadlines = createDeadlines()
+
 interface Running<C> {
   candidate: C
   controller: AbortController
@@ -70,7 +122,8 @@ class Race<C, R> {
   exhausted = false
   pulling = false
   launched = 0
-  hedgeTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** The pending hedge, on the shared clock. */
+  hedge: Deadline | undefined = undefined
   /** After a win, the caller's abort goes on to the winner until `release()`. */
   winner: AbortController | undefined = undefined
   readonly onAbort: () => void
@@ -97,7 +150,7 @@ class Race<C, R> {
 
   cleanup(keepListening: boolean): void {
     this.settled = true
-    if (this.hedgeTimer !== undefined) clearTimeout(this.hedgeTimer)
+    if (this.hedge !== undefined) deadlines.delete(this.hedge)
     if (!keepListening) this.release()
   }
 
@@ -131,16 +184,21 @@ class Race<C, R> {
   }
 
   armHedge(candidate: C): void {
-    if (this.hedgeTimer !== undefined) clearTimeout(this.hedgeTimer)
-    this.hedgeTimer = undefined
+    if (this.hedge !== undefined) deadlines.delete(this.hedge)
+    this.hedge = undefined
     const delay = this.init.delayFor(candidate)
     if (!Number.isFinite(delay) || this.running.length >= this.init.maxParallel) return
     const since = performance.now()
-    this.hedgeTimer = setTimeout(() => {
-      this.hedgeTimer = undefined
-      if (this.settled || this.running.length >= this.init.maxParallel || this.exhausted) return
-      void this.launch(candidate, performance.now() - since)
-    }, delay)
+    const hedge: Deadline = {
+      at: since + delay,
+      fire: () => {
+        if (this.hedge === hedge) this.hedge = undefined
+        if (this.settled || this.running.length >= this.init.maxParallel || this.exhausted) return
+        void this.launch(candidate, performance.now() - since)
+      },
+    }
+    this.hedge = hedge
+    deadlines.add(hedge)
   }
 
   indexOf(candidate: C): number {

@@ -1,8 +1,12 @@
 /**
  * A `ReadableStream` over an async generator of verified bytes, built by hand (not
- * `ReadableStream.from`, which not every browser has). It pulls only when the app reads
- * (high-water mark 0), so nothing is fetched ahead of the reader beyond what sockets
- * buffer; cancelling it or aborting `signal` ends the generator, which closes its sources.
+ * `ReadableStream.from`, which not every browser has). The stream can be built before
+ * any byte is in hand (so the `Response` around it is made while the request is out)
+ * and is handed its bytes with `attach`. The first bytes are queued at once (the app's
+ * first read needs no pull); after them it pulls only when the app reads (high-water
+ * mark 0), so nothing is fetched ahead of the reader beyond what sockets buffer;
+ * cancelling it or aborting `signal` ends the generator, which closes its sources.
+ * Without a generator, the first bytes are the whole body.
  */
 import { AbortError } from '@shoal/protocol'
 
@@ -15,53 +19,60 @@ export interface StreamInit {
   onBytes?(n: number): void
 }
 
+export interface BodyStream {
+  readonly stream: ReadableStream<Uint8Array>
+  /**
+   * Hands the stream its bytes: the first ones, and the generator of the rest (none when
+   * the first are all). Call it once, before the stream is given to anyone.
+   */
+  attach(gen: AsyncGenerator<Uint8Array, void, undefined> | undefined, init: StreamInit): void
+}
+
+const DONE: IteratorReturnResult<void> = { done: true, value: undefined }
+
 /**
  * @example
+ * const body = bodyStream()
+ * const response = new Response(body.stream, { status: 200, headers }) // while the request is out
  * const gen = content.body(request)
- * const first = await gen.next()
- * return new Response(streamOf(gen, { first, signal, onDone }), { status: 200, headers })
+ * body.attach(gen, { first: await gen.next(), signal, onDone })
+ * return response
  */
-export function streamOf(
-  gen: AsyncGenerator<Uint8Array, void, undefined>,
-  init: StreamInit,
-): ReadableStream<Uint8Array> {
-  let pending: IteratorResult<Uint8Array, void> | undefined = init.first
+export function bodyStream(): BodyStream {
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let gen: AsyncGenerator<Uint8Array, void, undefined> | undefined
+  let init: StreamInit | undefined
   let finished = false
-  let controllerRef: ReadableStreamDefaultController<Uint8Array> | undefined
   const finish = () => {
-    if (finished) return
+    if (finished || init === undefined) return
     finished = true
     init.signal.removeEventListener('abort', onAbort)
     init.onDone()
   }
   function onAbort() {
-    if (finished) return
+    if (finished || init === undefined) return
     try {
-      controllerRef?.error(new AbortError('the operation was aborted', { cause: init.signal.reason }))
+      controller.error(new AbortError('the operation was aborted', { cause: init.signal.reason }))
     } catch {}
     // ends the generator now (it may be parked at a yield): its finally blocks close the sockets
-    gen.return(undefined).catch(() => {})
+    gen?.return(undefined).catch(() => {})
     finish()
   }
-  init.signal.addEventListener('abort', onAbort, { once: true })
-  if (init.first.done === true) finish()
-  return new ReadableStream<Uint8Array>(
+  const stream = new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        controllerRef = controller
-        if (init.signal.aborted) onAbort()
+      start(c) {
+        controller = c
       },
-      async pull(controller) {
+      async pull(c) {
         try {
-          const r = pending ?? (await gen.next())
-          pending = undefined
+          const r = gen === undefined ? DONE : await gen.next()
           if (r.done === true) {
             finish()
-            controller.close()
+            c.close()
             return
           }
-          init.onBytes?.(r.value.length)
-          controller.enqueue(r.value)
+          init?.onBytes?.(r.value.length)
+          c.enqueue(r.value)
         } catch (err) {
           finish()
           throw err
@@ -69,9 +80,43 @@ export function streamOf(
       },
       async cancel() {
         finish()
-        await gen.return(undefined).catch(() => {})
+        await gen?.return(undefined).catch(() => {})
       },
     },
     { highWaterMark: 0 },
   )
+  return {
+    stream,
+    attach(g, i) {
+      gen = g
+      init = i
+      const { first, signal } = i
+      if (first.done === true) {
+        finish()
+        controller.close()
+        return
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) return onAbort()
+      i.onBytes?.(first.value.length)
+      controller.enqueue(first.value)
+    },
+  }
+}
+
+/**
+ * The stream of a generator whose first result is in hand.
+ *
+ * @example
+ * const gen = content.body(request)
+ * const first = await gen.next()
+ * return new Response(streamOf(gen, { first, signal, onDone }), { status: 200, headers })
+ */
+export function streamOf(
+  gen: AsyncGenerator<Uint8Array, void, undefined> | undefined,
+  init: StreamInit,
+): ReadableStream<Uint8Array> {
+  const body = bodyStream()
+  body.attach(gen, init)
+  return body.stream
 }

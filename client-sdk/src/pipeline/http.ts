@@ -9,6 +9,8 @@ import type { Dispatch, SourceEnd, SourceProgress, SourceRequest } from './dispa
 
 const CONTENT_RANGE_RE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/
 
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
 /** What part of the received body to pass on: skip `skip` bytes, then exactly `length`. */
 interface Window {
   skip: number
@@ -155,44 +157,67 @@ export function httpDispatch(doFetch: typeof globalThis.fetch): Dispatch {
       return out
     }
 
-    async function* body(): AsyncGenerator<Uint8Array, void, undefined> {
-      let left = window.length
-      try {
-        let piece = first
-        while (piece !== undefined) {
-          if (piece.length > left) {
-            if (!sliced) throw new UpstreamError(`${from} sent more than the ${window.length} bytes expected`)
-            if (left > 0) {
-              const part = piece.subarray(0, left)
-              progress.bytes += left
-              keep(part)
-              yield part
-            }
-            left = 0
-            break
+    // The body as a hand-made async iterator rather than an async generator: a piece
+    // costs one promise, and the first (already in hand) none that waits.
+    let left = window.length
+    let head: Uint8Array | undefined = first
+    let passedHead = false
+    /** Passes `piece` on (or ends the body at `undefined`), keeping the window. */
+    const pass = (piece: Uint8Array | undefined): IteratorResult<Uint8Array, undefined> => {
+      if (piece === undefined) {
+        end({ complete: left === 0 || !Number.isFinite(window.length) })
+        return DONE
+      }
+      if (piece.length > left) {
+        if (!sliced) {
+          const error = new UpstreamError(`${from} sent more than the ${window.length} bytes expected`)
+          end({ complete: false, error })
+          throw error
+        }
+        // the span ends inside this piece: pass on its part, the rest of the body is not ours
+        piece = piece.subarray(0, left)
+        if (piece.length === 0) {
+          end({ complete: true })
+          return DONE
+        }
+      }
+      left -= piece.length
+      progress.bytes += piece.length
+      keep(piece)
+      return { done: false, value: piece }
+    }
+    const body: AsyncIterableIterator<Uint8Array> = {
+      [Symbol.asyncIterator]() {
+        return this
+      },
+      next() {
+        if (ended !== undefined) return Promise.resolve(DONE)
+        try {
+          if (!passedHead) {
+            passedHead = true
+            const piece = head
+            head = undefined
+            return Promise.resolve(pass(piece))
           }
-          left -= piece.length
-          progress.bytes += piece.length
-          keep(piece)
-          yield piece
           // the span is complete: no read for the end of the stream (the transport knows
           // the message is whole from its length and keeps the connection)
-          if (left === 0) break
-          piece = await read()
+          if (left === 0) return Promise.resolve(pass(undefined))
+        } catch (err) {
+          return Promise.reject(err)
         }
-        end({ complete: left === 0 || !Number.isFinite(window.length) })
-      } catch (err) {
-        end({ complete: false, error: err })
-        throw err
-      } finally {
+        return read().then(pass)
+      },
+      return() {
+        head = undefined
         end({ complete: false })
-      }
+        return Promise.resolve(DONE)
+      },
     }
 
     return {
       status: res.status,
       headers: res.headers,
-      body: body(),
+      body,
       ttfbMs,
       progress,
       recent,
