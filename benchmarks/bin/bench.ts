@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run bench` runs every benchmark; `npm run bench -- <name> [<name>…]` runs some.
+ * `npm run bench` runs every benchmark; `npm run bench -- <name> [<name>…] [--flag…]` runs
+ * some, handing every flag (e.g. `--quick`) to each benchmark it runs.
  * Each benchmark is `benchmarks/<name>/run.ts`, a script that writes
  * `benchmarks/results/<name>.json`. After the runs, docs/benchmarks.md is regenerated
  * from every recorded result.
@@ -15,6 +16,8 @@ const ALL = ['protocol', 'edge', 'tracker', 'sdk', 'settlement', 'relay', 'mesh'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+/** Flags are passed through to every benchmark (`--quick`: a short smoke run). */
+const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
 const unknown = asked.filter((n) => !ALL.includes(n))
 if (unknown.length > 0) {
   console.error(`unknown benchmark ${unknown.join(', ')}; known: ${ALL.join(', ')}`)
@@ -31,10 +34,8 @@ for (const name of names) {
   console.log(`\n=== bench ${name} ===`)
   const run = spawnSync(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(root, name, 'run.ts')],
-    {
-      stdio: 'inherit',
-    },
+    ['--disable-warning=ExperimentalWarning', join(root, name, 'run.ts'), ...flags],
+    { stdio: 'inherit' },
   )
   if (run.status !== 0) {
     failed++

@@ -87,7 +87,8 @@ export interface SimReport {
   settlement?: SettlementFigures
 }
 
-const T0 = Date.UTC(2026, 0, 1)
+/** Wall-clock time (ms) of the run's start: simulated time 0. */
+export const T0 = Date.UTC(2026, 0, 1)
 const DOWN = 0
 const UP = 1
 const GONE = 2
@@ -514,6 +515,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       client,
       bytes: size,
       delivered: true,
+      selected: selected.map((s) => addresses[s.meta!]!),
     })
     if (counted) {
       requests++

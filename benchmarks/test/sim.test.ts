@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { SMALL_SIM, withConfig } from '../sim/config.ts'
 import { comparePolicies } from '../sim/eviction.ts'
+import { nodeAddress } from '../sim/network.ts'
 import { type AttackerModel, type Delivery, gini, payPerByteSettlement } from '../sim/settlement.ts'
-import { type SimReport, simulate } from '../sim/simulate.ts'
+import { type SimReport, simulate, T0 } from '../sim/simulate.ts'
 import { cdfPoints, linePlot } from '../sim/svg.ts'
+import { settlementAttackers, trackerSettlement } from '../sim/tracker-settlement.ts'
 
 /** A report without its wall time, for comparing runs. */
 function comparable(r: SimReport) {
@@ -96,6 +98,36 @@ describe('network simulation (small configuration)', () => {
     // a settlement without fraud rules pays the fabricated bytes: what the real one must stop
     expect(cheated.settlement?.fabricatedPaidShare).toBeGreaterThan(0.05)
     expect(cheated.settlement?.honestPaidShare).toBeLessThan(0.95)
+  })
+
+  it('the tracker’s real settlement pays real delivery and none of the attack test’s fabricated claims', () => {
+    const attackerNodes = Array.from({ length: 10 }, (_, i) => nodeAddress(SMALL_SIM.seed, i * 7))
+    const model = trackerSettlement({
+      seed: SMALL_SIM.seed,
+      epochMs: SMALL_SIM.epochMs,
+      startMs: T0,
+      signEvery: 50,
+      capacityOf: () => 12_500_000,
+    })
+    const r = simulate(SMALL_SIM, {
+      settlement: model,
+      attackers: settlementAttackers({ nodes: attackerNodes }),
+    })
+    const s = r.settlement!
+    const stats = model.stats()
+    expect(s.fabricatedBytes).toBeGreaterThan(0.3 * s.deliveredBytes) // attackers claim a third as much again
+    expect(s.fabricatedPaidShare).toBe(0)
+    expect(s.honestPaidShare).toBeCloseTo(1, 9)
+    expect(s.honestGini).toBeLessThan(0.05)
+    for (const attack of ['inflate', 'replay', 'self-deal', 'sybil', 'garbage']) {
+      expect(stats.attacks[attack]?.bytes).toBeGreaterThan(0)
+      expect(stats.attacks[attack]?.paidBytes).toBe(0)
+    }
+    // each attack is refused by its rule, and real signatures were checked on a sample
+    expect(Object.keys(stats.byReason).sort()).toEqual(
+      ['bad-signature', 'not-selected', 'self-dealing', 'superseded', 'unknown-ticket'].sort(),
+    )
+    expect(stats.signedReceipts).toBeGreaterThan(100)
   })
 })
 
