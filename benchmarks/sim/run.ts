@@ -11,15 +11,19 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type Metric, printResult, round, writeResult } from '../src/results.ts'
+import { cdfPoints, linePlot } from '../src/svg.ts'
 import { FULL_SIM, type SimConfig, withConfig } from './config.ts'
 import { comparePolicies, hitPathCost, type TraceSpec } from './eviction.ts'
-import { type SimReport, simulate } from './simulate.ts'
-import { cdfPoints, linePlot } from './svg.ts'
+import { nodeAddress } from './network.ts'
+import { type SimReport, simulate, T0 } from './simulate.ts'
+import { settlementAttackers, trackerSettlement } from './tracker-settlement.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } })
 const scale = values.quick ? 0.1 : 1
 const IMG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'img')
 const HOUR = 3_600_000
+/** Every how-many-th client signs its receipts for real (the rest are taken as valid). */
+const SIGN_EVERY = 100
 
 const main: SimConfig = withConfig(FULL_SIM, {
   requests: Math.round(FULL_SIM.requests * scale),
@@ -54,8 +58,22 @@ function brief(r: SimReport) {
 }
 
 console.log(`sim: main run (${main.nodes} nodes, ${main.clients} clients, ${main.requests} requests, 24 h)`)
+// settlement: the tracker's rules on every delivery; 25 attackers (five of each attack)
+const uplinks = new Map<string, number>()
+const settlement = trackerSettlement({
+  seed: main.seed,
+  epochMs: main.epochMs,
+  startMs: T0,
+  signEvery: SIGN_EVERY,
+  // what a node's record offers: its uplink
+  capacityOf: (node) => uplinks.get(node) ?? main.uplinkBytes[0],
+})
+const attackerNodes = Array.from({ length: 25 }, (_, i) => nodeAddress(main.seed, i * 397 + 11))
 const full = simulate(main, {
+  settlement,
+  attackers: settlementAttackers({ nodes: attackerNodes }),
   onProgress: (share) => process.stdout.write(`\r  ${Math.round(share * 100)}%`),
+  onNode: (address, uplink) => uplinks.set(address, uplink),
 })
 process.stdout.write('\r')
 log('main', full)
@@ -90,16 +108,6 @@ const zipf1 = sweepLru[cacheShares.indexOf(0.01)]!
 const warm = simulate(withConfig(sweepBase, { prefetchSelection: true, latency: { setupRtts: 0 } }))
 log('warm connections, prefetched selection', warm)
 const coldSweep = zipf1
-const crossRegion = simulate(withConfig(sweepBase, { neighbourRegionPeers: 2 }))
-log('misses also ask the 2 nearest regions', crossRegion)
-const best = simulate(
-  withConfig(sweepBase, { neighbourRegionPeers: 2, prefetchSelection: true, latency: { setupRtts: 0 } }),
-)
-log('both', best)
-const bestOrigin = best.ttfb.byRegion[origin]!
-const bestSpeedups = Object.entries(best.ttfb.byRegion)
-  .filter(([name]) => name !== origin)
-  .map(([name, r]) => [name, r.direct.p95 / r.mesh.p95] as const)
 const noChurn = simulate(withConfig(sweepBase, { churn: { meanUpMs: 1e15, joinsPerHour: 0 } }))
 log('no churn', noChurn)
 const frozen = simulate(withConfig(sweepBase, { tracker: { weightHysteresis: 1e6 } }))
@@ -235,7 +243,13 @@ const metrics: Record<string, Metric> = {
     value: full.hitRatio,
     unit: 'ratio',
     goal: 0.9,
-    detail: { ...cfg, byte_hit_ratio: full.byteHitRatio, miss_causes: full.missCauses, events: full.events },
+    detail: {
+      ...cfg,
+      byte_hit_ratio: full.byteHitRatio,
+      miss_causes: full.missCauses,
+      events: full.events,
+      wall_s: round(full.wallSeconds, 1),
+    },
   },
   origin_offload: {
     value: full.originOffload,
@@ -296,34 +310,36 @@ const metrics: Record<string, Metric> = {
       cold: { mesh_p95: round(coldSweep.ttfb.mesh.p95, 1), mesh_p50: round(coldSweep.ttfb.mesh.p50, 1) },
     },
   },
-  origin_offload_cross_region_peers: {
-    value: crossRegion.originOffload,
-    unit: 'ratio',
+  honest_paid_share: {
+    value: full.settlement!.honestPaidShare,
+    unit: 'share of payouts for bytes really delivered',
+    goal: 0.99,
     detail: {
-      note: '2 h network; a node that misses also asks the CID’s first node in the 2 nearest other regions (not implemented in the edge node yet)',
-      ...brief(crossRegion),
-      without: brief(coldSweep),
-      by_region: Object.fromEntries(
-        Object.entries(crossRegion.ttfb.byRegion).map(([name, r]) => [
-          name,
-          {
-            mesh_p50: round(r.mesh.p50, 1),
-            mesh_p95: round(r.mesh.p95, 1),
-            direct_p95: round(r.direct.p95, 1),
-          },
-        ]),
-      ),
+      honest_nodes_paid_share: full.settlement!.honestNodesPaidShare,
+      paid_total_base_units: full.settlement!.paidTotal,
+      delivered_gib: round(full.settlement!.deliveredBytes / 2 ** 30, 2),
+      fabricated_gib: round(full.settlement!.fabricatedBytes / 2 ** 30, 2),
+      epochs: full.settlement!.epochs,
+      receipts: settlement.stats().receipts,
+      signed_receipts: settlement.stats().signedReceipts,
+      sign_every: SIGN_EVERY,
+      refused_by_reason: settlement.stats().byReason,
+      attacks: settlement.stats().attacks,
+      attacker_nodes: attackerNodes.length,
+      note: 'computeSettlement of @shoal/tracker per hourly epoch; every 100th client and every attacker sign for real',
     },
   },
-  ttfb_p95_speedup_elsewhere_best: {
-    value: Math.min(...bestSpeedups.map(([, v]) => v)),
-    unit: 'direct p95 ÷ mesh p95 (worst region)',
-    goal: 2,
-    detail: {
-      note: '2 h network; warm node connections, prefetched selections and cross-region peers together (none of them in the code yet)',
-      origin_region_ratio: bestOrigin.mesh.p95 / bestOrigin.direct.p95,
-      ...Object.fromEntries(bestSpeedups.map(([n, v]) => [n, round(v, 3)])),
-    },
+  fabricated_paid_share: {
+    value: full.settlement!.fabricatedPaidShare,
+    unit: 'share of payouts for fabricated claims',
+    goal: 0,
+    goalKind: 'equal',
+    detail: { fabricated_gib: round(full.settlement!.fabricatedBytes / 2 ** 30, 2) },
+  },
+  honest_gini: {
+    value: full.settlement!.honestGini,
+    unit: 'Gini of payout per delivered byte, honest nodes',
+    detail: { note: '0 = every honest node paid the same per byte it delivered' },
   },
   hit_ratio_no_churn: {
     value: noChurn.hitRatio,

@@ -57,6 +57,16 @@ export interface TrackerSettlementStats {
 const hex32 = (...parts: (string | number)[]): Hex =>
   `0x${createHash('sha256').update(parts.join(':')).digest('hex')}`
 
+/**
+ * A receipt's signature, synchronously (the simulation's loop is synchronous): the
+ * secp256k1 signature of its EIP-712 digest, low-s, v 27/28 — the bytes
+ * `signBandwidthReceipt` gives for the same key (the tests check it).
+ */
+export function signReceiptSync(key: Hex, message: BandwidthReceipt): Hex {
+  const sig = secp256k1.sign(hashBandwidthReceipt(message).slice(2), key.slice(2), { lowS: true })
+  return `0x${sig.toCompactHex()}${(27 + sig.recovery).toString(16)}`
+}
+
 /** A settlement model driving the tracker's `computeSettlement`; `stats()` tells what it refused. */
 export function trackerSettlement(
   init: TrackerSettlementInit,
@@ -119,11 +129,7 @@ export function trackerSettlement(
   let sessions = 0
   const stats: TrackerSettlementStats = { receipts: 0, signedReceipts: 0, byReason: {}, attacks: {} }
 
-  const sign = (client: number, message: BandwidthReceipt): string => {
-    const digest = hashBandwidthReceipt(message)
-    const sig = secp256k1.sign(digest.slice(2), identity(client).key.slice(2), { lowS: true })
-    return `0x${sig.toCompactHex()}${(27 + sig.recovery).toString(16)}`
-  }
+  const sign = (client: number, message: BandwidthReceipt) => signReceiptSync(identity(client).key, message)
 
   const add = (
     d: Delivery,
@@ -200,7 +206,7 @@ export function trackerSettlement(
           client: getAddress(address),
           session,
           bytes: d.bytes,
-          ticket: ticket?.id ?? hex32('made-up-ticket', init.seed, sessions),
+          ticket: (ticket?.id as Hex | undefined) ?? hex32('made-up-ticket', init.seed, sessions),
         },
         keyed(d.client)
           ? { client: d.client, ...(d.signedBytes === undefined ? {} : { bytes: d.signedBytes }) }
