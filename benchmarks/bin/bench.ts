@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> [<name>…] [--flag…]` runs
- * some, handing every flag (e.g. `--quick`) to each benchmark it runs.
+ * some, handing every flag (e.g. `--quick`) to each benchmark it runs;
+ * `npm run bench -- report` runs none and only regenerates the report.
  * Each benchmark is `benchmarks/<name>/run.ts`, a script that writes
  * `benchmarks/results/<name>.json`. After the runs, docs/benchmarks.md is regenerated
  * from every recorded result.
@@ -15,7 +16,8 @@ import { writeReport } from '../src/report.ts'
 const ALL = ['protocol', 'edge', 'tracker', 'sdk', 'settlement', 'relay', 'mesh', 'sim']
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-') && a !== 'report')
+const reportOnly = process.argv.slice(2).includes('report') && asked.length === 0
 /** Flags are passed through to every benchmark (`--quick`: a short smoke run). */
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
 const unknown = asked.filter((n) => !ALL.includes(n))
@@ -23,7 +25,7 @@ if (unknown.length > 0) {
   console.error(`unknown benchmark ${unknown.join(', ')}; known: ${ALL.join(', ')}`)
   process.exit(2)
 }
-const names = (asked.length > 0 ? asked : ALL).filter((name) => {
+const names = (reportOnly ? [] : asked.length > 0 ? asked : ALL).filter((name) => {
   const present = existsSync(join(root, name, 'run.ts'))
   if (!present) console.log(`- ${name}: not written yet, skipped`)
   return present
