@@ -142,8 +142,9 @@ export function trackerSettlement(
     let signature = ''
     let signer = full.client.toLowerCase()
     if (signWith !== undefined) {
-      signature = sign(signWith.client, { ...full, bytes: signWith.bytes ?? full.bytes })
-      signer = recoverSigner(Buffer.from(hashBandwidthReceipt(full).slice(2), 'hex'), signature) ?? ''
+      const typed = { ...full, node: getAddress(full.node), client: getAddress(full.client) }
+      signature = sign(signWith.client, { ...typed, bytes: signWith.bytes ?? full.bytes })
+      signer = recoverSigner(Buffer.from(hashBandwidthReceipt(typed).slice(2), 'hex'), signature) ?? ''
       stats.signedReceipts++
     }
     const batch = `${d.node}:${epoch}`
@@ -195,15 +196,16 @@ export function trackerSettlement(
       }
       const address = clientAddress(d.client)
       if (d.attack === 'self-deal') nodeFor(address, payoutOf(d.node)) // its other node, same payout
-      const ticket = d.attack === 'garbage' ? undefined : ticketFor(d.client, getAddress(address), epochStart)
+      const ticket = d.attack === 'garbage' ? undefined : ticketFor(d.client, address, epochStart)
       for (const n of d.selected ?? []) if (ticket !== undefined) selected.add(ticket.id + n)
       const session = hex32('session', init.seed, sessions++)
       const i = add(
         d,
         epoch,
         {
-          node: getAddress(d.node),
-          client: getAddress(address),
+          // lowercase, as the store keeps them; checksummed only where a receipt is signed
+          node: d.node as Hex,
+          client: address as Hex,
           session,
           bytes: d.bytes,
           ticket: (ticket?.id as Hex | undefined) ?? hex32('made-up-ticket', init.seed, sessions),
