@@ -619,9 +619,21 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       if (source >= 0) caches[source]!.get(obj)
       cache.set(obj, 1, { size })
     }
+    // the hedged loser: a hit counts an access; a miss goes on filling, as an edge node's
+    // fill belongs to the node, not to the request (content-service.ts), and costs its
+    // source the bytes (the origin's count against offload)
     const other = winner === running0 ? running1 : running0
-    if (other >= 0 && attemptHit[other] === 1 && state[candidates[other]!] === UP)
-      caches[candidates[other]!]!.get(obj)
+    let loserOriginBytes = 0
+    if (other >= 0 && state[candidates[other]!] === UP) {
+      const loser = candidates[other]!
+      if (attemptHit[other] === 1) caches[loser]!.get(obj)
+      else if (caches[loser]!.peek(obj) === undefined) {
+        caches[loser]!.set(obj, 1, { size })
+        const from = attemptSource[other]!
+        if (from >= 0) windowBytes[from]! += size
+        else loserOriginBytes = size
+      }
+    }
     windowBytes[slot]! += size
     if (source >= 0 && !hit) windowBytes[source]! += size
     index.applyReport(addresses[slot]!, { ok: true, weight: 1, throughput: uplink[slot]! })
@@ -637,6 +649,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     if (counted) {
       requests++
       bytes += size
+      originBytes += loserOriginBytes
       regionRequests[r]!++
       if (hit) {
         hits++
