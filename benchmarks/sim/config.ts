@@ -125,7 +125,17 @@ export interface SimConfig {
    * first has not answered within the `quantile` of the client's recent TTFBs, clamped
    * to [minDelayMs, maxDelayMs]; `initialDelayMs` before the client has any.
    */
-  hedge: { quantile: number; minDelayMs: number; maxDelayMs: number; initialDelayMs: number }
+  hedge: {
+    quantile: number
+    minDelayMs: number
+    maxDelayMs: number
+    initialDelayMs: number
+    /**
+     * TTFBs a client must have before their quantile replaces `initialDelayMs` (0: the
+     * SDK, which uses the quantile of whatever it has; more is a what-if).
+     */
+    minSamples: number
+  }
   ttfbTimeoutMs: number
   /** How long a client reuses a selection for one CID (the SDK's `selectTtlMs`). */
   selectTtlMs: number
@@ -212,6 +222,7 @@ export const FULL_SIM: SimConfig = {
     minDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
     maxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
     initialDelayMs: DEFAULT_HEDGE_INITIAL_DELAY_MS,
+    minSamples: 0,
   },
   ttfbTimeoutMs: DEFAULT_TTFB_TIMEOUT_MS,
   selectTtlMs: DEFAULT_SELECT_TTL_MS,

@@ -137,6 +137,8 @@ const warm = simulate(withConfig(sweepBase, WARM))
 log('what-if: warm connections, prefetched selection', warm)
 const roomy = simulate(withConfig(sweepBase, ROOMY))
 log('what-if: a miss dials every node the tracker names for the CID', roomy)
+const patient = simulate(withConfig(sweepBase, { hedge: { ...FULL_SIM.hedge, minSamples: 8 } }))
+log('what-if: the hedge waits for 8 TTFBs before it adapts', patient)
 const coldSweep = zipf1
 const noChurn = simulate(withConfig(sweepBase, { churn: { meanUpMs: 1e15, joinsPerHour: 0 } }))
 log('no churn', noChurn)
@@ -331,6 +333,12 @@ const metrics: Record<string, Metric> = {
       today: whatIf(coldSweep),
       warm_connections_prefetched_selection: whatIf(warm),
       discovered_nodes_always_dialled: whatIf(roomy),
+      hedge_adapts_after_8_samples: {
+        ...whatIf(patient),
+        hedges: patient.events.hedges,
+        hit_ratio: round(patient.hitRatio, 4),
+      },
+      hedges_today: coldSweep.events.hedges,
     },
   },
   honest_paid_share: {

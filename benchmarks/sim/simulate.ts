@@ -238,7 +238,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const clientTtfbCount = new Uint8Array(config.clients)
   const hedgeDelay = (client: number): number => {
     const n = Math.min(clientTtfbCount[client]!, CLIENT_TTFB_SAMPLES)
-    if (n === 0) return config.hedge.initialDelayMs
+    if (n === 0 || n < config.hedge.minSamples) return config.hedge.initialDelayMs
     const own = Array.from(
       clientTtfb.subarray(client * CLIENT_TTFB_SAMPLES, client * CLIENT_TTFB_SAMPLES + n),
     ).sort((a, b) => a - b)
