@@ -3,6 +3,15 @@
  * content, churn, and the two presets (`SMALL_SIM`, run by `npm test`; `FULL_SIM`, run
  * by `npm run bench -- sim`). Plain data; docs/simulation.md explains every number.
  */
+import {
+  DEFAULT_HEDGE_INITIAL_DELAY_MS,
+  DEFAULT_HEDGE_MAX_DELAY_MS,
+  DEFAULT_HEDGE_MIN_DELAY_MS,
+  DEFAULT_HEDGE_QUANTILE,
+  DEFAULT_SELECT_COUNT,
+  DEFAULT_SELECT_TTL_MS,
+  DEFAULT_TTFB_TIMEOUT_MS,
+} from '@shoal/client-sdk'
 import type { EvictionPolicy } from '@shoal/edge-node'
 import type { NodeIndexInit } from '@shoal/tracker'
 
@@ -53,7 +62,11 @@ export interface LatencyModel {
   originServiceMs: number
   /** Time for a tracker to answer a selection (ms). */
   trackerServiceMs: number
-  /** Extra round trips to set up a connection, on every path alike (0 = warm connections). */
+  /**
+   * Extra round trips to set up a connection, on every cold path alike: client to tracker,
+   * node and origin, node to origin and to a newly dialled peer (0 = warm connections).
+   * Mesh neighbours and a node's tracker session are warm.
+   */
   setupRtts: number
 }
 
@@ -107,8 +120,22 @@ export interface SimConfig {
   policy: EvictionPolicy
   /** Nodes a client asks the tracker for (the SDK's `selectCount`). */
   selectCount: number
-  /** The SDK's first hedge delay (ms) and TTFB timeout (ms). */
-  hedgeDelayMs: number
+  /**
+   * The SDK's hedge (client-sdk `hedge` options): a second node is started once the
+   * first has not answered within the `quantile` of the client's recent TTFBs, clamped
+   * to [minDelayMs, maxDelayMs]; `initialDelayMs` before the client has any.
+   */
+  hedge: {
+    quantile: number
+    minDelayMs: number
+    maxDelayMs: number
+    initialDelayMs: number
+    /**
+     * TTFBs a client must have before their quantile replaces `initialDelayMs` (0: the
+     * SDK, which uses the quantile of whatever it has; more is a what-if).
+     */
+    minSamples: number
+  }
   ttfbTimeoutMs: number
   /** How long a client reuses a selection for one CID (the SDK's `selectTtlMs`). */
   selectTtlMs: number
@@ -123,15 +150,13 @@ export interface SimConfig {
   originRegion: string
   /** Regions with a tracker replica; clients ask the nearest. */
   trackerRegions: 'all' | readonly string[]
-  /** On a miss, how many other selected nodes a node asks (at once) before the origin. */
-  peerTries: number
   /**
-   * On a miss, also ask the CID's first node in this many nearest other regions (a
-   * mesh lookup across regions; 0 = only the selected nodes of the client's list).
+   * The edge node's mesh (edge-node/src/mesh): a node keeps up to `maxNeighbours` it
+   * dialled (more may dial it), bootstrapped from the tracker's selection for a random
+   * CID; a miss asks `haveFanOut` random neighbours, then the tracker's `discoverCount`
+   * nodes for the CID (dialled only while the node has room for neighbours), then the origin.
    */
-  neighbourRegionPeers: number
-  /** How long a node waits for a peer that does not answer before going to the origin (ms). */
-  peerTimeoutMs: number
+  mesh: { maxNeighbours: number; haveFanOut: number; discoverCount: number }
   /** Node uplink, bytes/s, log-uniform in this range; downlink is `downlinkFactor` × uplink. */
   uplinkBytes: readonly [number, number]
   downlinkFactor: number
@@ -191,17 +216,21 @@ export const FULL_SIM: SimConfig = {
   },
   cacheShare: 0.01,
   policy: 'lru',
-  selectCount: 3,
-  hedgeDelayMs: 250,
-  ttfbTimeoutMs: 5_000,
-  selectTtlMs: 30_000,
+  selectCount: DEFAULT_SELECT_COUNT,
+  hedge: {
+    quantile: DEFAULT_HEDGE_QUANTILE,
+    minDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
+    maxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
+    initialDelayMs: DEFAULT_HEDGE_INITIAL_DELAY_MS,
+    minSamples: 0,
+  },
+  ttfbTimeoutMs: DEFAULT_TTFB_TIMEOUT_MS,
+  selectTtlMs: DEFAULT_SELECT_TTL_MS,
   prefetchSelection: false,
   chunkBytes: 256 * 1024,
   originRegion: 'us-east',
   trackerRegions: 'all',
-  peerTries: 2,
-  peerTimeoutMs: 100,
-  neighbourRegionPeers: 0,
+  mesh: { maxNeighbours: 16, haveFanOut: 8, discoverCount: 8 },
   uplinkBytes: [10 * MBIT, 500 * MBIT],
   downlinkFactor: 5,
   probeIntervalMs: 30_000,

@@ -1,10 +1,10 @@
 /**
- * The settlement seam of the simulation. Settlement (receipts → fraud rules → payouts)
- * is being written on another branch; the simulation hands it every delivery and, at
- * each epoch boundary, whatever attackers fabricated, and reads payouts back. When the
- * real code lands, `tracker`'s settlement is wrapped as a `SettlementModel` (see
- * docs/simulation.md, "Plugging in settlement") and the figures `honest_paid_share`,
- * `fabricated_paid_share` and the Gini of honest payouts come out of the same run.
+ * The settlement seam of the simulation. The simulation hands settlement every delivery
+ * and, at each epoch boundary, whatever attackers fabricated, and reads payouts back,
+ * split into what paid real delivery and what paid fabricated claims. The tracker's real
+ * settlement is plugged in by `trackerSettlement` (tracker-settlement.ts); the figures
+ * `honest_paid_share`, `fabricated_paid_share` and the Gini of honest payouts come out of
+ * the same run (docs/simulation.md, "Settlement").
  */
 
 /** One delivery as settlement sees it: a receipt's worth of bytes from a node to a client. */
@@ -19,6 +19,28 @@ export interface Delivery {
   bytes: number
   /** Bytes really delivered (`true`), or claimed without delivery (`false`, attackers only). */
   delivered: boolean
+  /** The nodes the tracker selected for the client's request (settlement pays only those). */
+  selected?: readonly string[]
+  /** For fabricated claims: which attack of the settlement attack simulation made it. */
+  attack?: Attack
+  /** `inflate`: the bytes the client really signed for (the claim reports more). */
+  signedBytes?: number
+  /** `replay`: the real delivery whose receipt is submitted again. */
+  replayOf?: Delivery
+}
+
+/**
+ * The attacks of tracker/test/settlement-attack.test.ts: a forged byte count (`inflate`),
+ * a receipt submitted again (`replay`), a node's own second node as its client
+ * (`self-deal`), clients the tracker never sent to the node (`sybil`), and receipts the
+ * node signs itself on a made-up ticket (`garbage`).
+ */
+export type Attack = 'inflate' | 'replay' | 'self-deal' | 'sybil' | 'garbage'
+
+/** What settlement paid a node for an epoch: for real delivery, and for fabricated claims. */
+export interface NodePayout {
+  delivered: number
+  fabricated: number
 }
 
 /** What the simulation tells settlement; everything it needs to settle an epoch. */
@@ -26,7 +48,7 @@ export interface SettlementModel {
   /** Every delivery and every fabricated claim, in time order. */
   onDelivery(delivery: Delivery): void
   /** An epoch ended: settle it and return what each node address is paid for it. */
-  onEpoch(epoch: number, time: number): ReadonlyMap<string, number>
+  onEpoch(epoch: number, time: number): ReadonlyMap<string, NodePayout>
 }
 
 /** Attackers: nodes or clients that claim bytes they never delivered. */
@@ -38,13 +60,18 @@ export interface AttackerModel {
 }
 
 export interface SettlementFigures {
-  /** Share of all payouts that went to bytes really delivered by honest nodes. */
+  /** Share of all payouts that went to bytes really delivered (by any node). */
   honestPaidShare: number
+  /** Share of all payouts that went to nodes that are not attackers. */
+  honestNodesPaidShare: number
   /** Share of all payouts that went to fabricated bytes. */
   fabricatedPaidShare: number
   /** Gini coefficient of payout per delivered byte across honest nodes (0 = fair). */
   honestGini: number
   paidTotal: number
+  /** Bytes really delivered, and bytes claimed without delivery, over the run. */
+  deliveredBytes: number
+  fabricatedBytes: number
   epochs: number
 }
 
@@ -63,18 +90,19 @@ export function gini(values: readonly number[]): number {
 }
 
 /**
- * Runs settlement over the run's deliveries and attackers' claims and sums the payouts.
- * Payout to a node is attributed to honest delivery in proportion to the bytes it really
- * delivered in that epoch, the rest to fabrication.
+ * Runs settlement over the run's deliveries and attackers' claims and sums the payouts,
+ * as the model splits them between real delivery and fabrication.
  */
 export class SettlementLedger {
   readonly #model: SettlementModel
   readonly #attackers: AttackerModel | undefined
   #epochDeliveries: Delivery[] = []
-  #epochClaimed = new Map<string, { delivered: number; fabricated: number }>()
   #honestPaid = 0
+  #honestNodesPaid = 0
   #fabricatedPaid = 0
   #paidTotal = 0
+  #deliveredBytes = 0
+  #fabricatedBytes = 0
   #epochs = 0
   readonly #perNode = new Map<string, { paid: number; delivered: number }>()
 
@@ -85,44 +113,37 @@ export class SettlementLedger {
 
   deliver(d: Delivery): void {
     this.#epochDeliveries.push(d)
-    this.#claim(d)
+    this.#count(d)
     this.#model.onDelivery(d)
   }
 
-  #claim(d: Delivery): void {
-    let c = this.#epochClaimed.get(d.node)
-    if (c === undefined) {
-      c = { delivered: 0, fabricated: 0 }
-      this.#epochClaimed.set(d.node, c)
+  #count(d: Delivery): void {
+    if (!d.delivered) {
+      this.#fabricatedBytes += d.bytes
+      return
     }
-    if (d.delivered) c.delivered += d.bytes
-    else c.fabricated += d.bytes
+    this.#deliveredBytes += d.bytes
+    const n = this.#perNode.get(d.node) ?? { paid: 0, delivered: 0 }
+    n.delivered += d.bytes
+    this.#perNode.set(d.node, n)
   }
 
   endEpoch(epoch: number, time: number): void {
     for (const f of this.#attackers?.fabricate(epoch, time, this.#epochDeliveries) ?? []) {
-      this.#claim(f)
+      this.#count(f)
       this.#model.onDelivery(f)
     }
-    const payouts = this.#model.onEpoch(epoch, time)
-    for (const [node, amount] of payouts) {
-      const c = this.#epochClaimed.get(node) ?? { delivered: 0, fabricated: 0 }
-      const claimed = c.delivered + c.fabricated
-      const honestPart = claimed === 0 ? 0 : (amount * c.delivered) / claimed
+    for (const [node, p] of this.#model.onEpoch(epoch, time)) {
+      const amount = p.delivered + p.fabricated
       this.#paidTotal += amount
-      this.#fabricatedPaid += amount - honestPart
-      if (!(this.#attackers?.nodes.has(node) ?? false)) this.#honestPaid += honestPart
+      this.#honestPaid += p.delivered
+      this.#fabricatedPaid += p.fabricated
+      if (!(this.#attackers?.nodes.has(node) ?? false)) this.#honestNodesPaid += amount
       const n = this.#perNode.get(node) ?? { paid: 0, delivered: 0 }
       n.paid += amount
       this.#perNode.set(node, n)
     }
-    for (const [node, c] of this.#epochClaimed) {
-      const n = this.#perNode.get(node) ?? { paid: 0, delivered: 0 }
-      n.delivered += c.delivered
-      this.#perNode.set(node, n)
-    }
     this.#epochDeliveries = []
-    this.#epochClaimed = new Map()
     this.#epochs++
   }
 
@@ -135,9 +156,12 @@ export class SettlementLedger {
     const total = this.#paidTotal
     return {
       honestPaidShare: total === 0 ? 0 : this.#honestPaid / total,
+      honestNodesPaidShare: total === 0 ? 0 : this.#honestNodesPaid / total,
       fabricatedPaidShare: total === 0 ? 0 : this.#fabricatedPaid / total,
       honestGini: gini(rates),
       paidTotal: total,
+      deliveredBytes: this.#deliveredBytes,
+      fabricatedBytes: this.#fabricatedBytes,
       epochs: this.#epochs,
     }
   }
@@ -149,10 +173,13 @@ export class SettlementLedger {
  * that without fraud rules fabricated claims get paid.
  */
 export function payPerByteSettlement(pricePerByte = 1): SettlementModel {
-  let claims = new Map<string, number>()
+  let claims = new Map<string, NodePayout>()
   return {
     onDelivery(d) {
-      claims.set(d.node, (claims.get(d.node) ?? 0) + d.bytes * pricePerByte)
+      const c = claims.get(d.node) ?? { delivered: 0, fabricated: 0 }
+      if (d.delivered) c.delivered += d.bytes * pricePerByte
+      else c.fabricated += d.bytes * pricePerByte
+      claims.set(d.node, c)
     },
     onEpoch() {
       const out = claims

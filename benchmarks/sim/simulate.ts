@@ -3,11 +3,15 @@
  * the tracker's node index (`createNodeIndex`: scoring, liveness, over-capacity,
  * bucketed weighted-rendezvous selection) is fed probes, heartbeats and client reports
  * and answers every request's selection; every node's cache is the edge node's byte
- * cache (`createByteCache`, LRU or S3-FIFO). What is modelled rather than run: the
- * network (latency, bandwidth, queueing), the SDK's hedged race, and node churn.
+ * cache (`createByteCache`, LRU or S3-FIFO). What is modelled rather than run, step for
+ * step as the code does it: the SDK's hedged race with its adaptive delay and its leaves
+ * request, the edge node's miss path (mesh neighbours, then the tracker's nodes for the
+ * CID, then the origin, whose bytes are checked whole before the first is served), the
+ * network (latency, bandwidth, queueing, connection set-up) and node churn.
  * docs/simulation.md describes the model and its limits.
  */
 import { type ByteCache, createByteCache } from '@shoal/edge-node'
+import { formatCid } from '@shoal/protocol'
 import { createNodeIndex, type NodeIndex, neighborsFromLatency } from '@shoal/tracker'
 import TinyQueue from 'tinyqueue'
 import type { SimConfig } from './config.ts'
@@ -37,6 +41,8 @@ export interface SimPlugins {
   attackers?: AttackerModel
   /** Told of progress (share of simulated time done). */
   onProgress?(share: number): void
+  /** Told of every node as it is created: its address and uplink (bytes/s). */
+  onNode?(address: string, uplink: number): void
 }
 
 export interface Quantiles {
@@ -79,6 +85,13 @@ export interface SimReport {
     hedges: number
     noNodeFallbacks: number
     overCapacityHeartbeats: number
+    /**
+     * Misses a mesh neighbour served, a peer dialled after discovery served, and misses
+     * where discovered nodes were left undialled because the node had no room for them.
+     */
+    meshNeighbourHits: number
+    meshDiscoveredHits: number
+    meshDiscoveryFull: number
   }
   index: { nodes: number; byStatus: Record<string, number> }
   catalogueBytes: number
@@ -87,7 +100,8 @@ export interface SimReport {
   settlement?: SettlementFigures
 }
 
-const T0 = Date.UTC(2026, 0, 1)
+/** Wall-clock time (ms) of the run's start: simulated time 0. */
+export const T0 = Date.UTC(2026, 0, 1)
 const DOWN = 0
 const UP = 1
 const GONE = 2
@@ -96,6 +110,11 @@ const DEMAND_AMPLITUDE = 0.5
 const LOAD_ALPHA = 0.2
 /** New objects are published in batches this often. */
 const PUBLISH_EVERY_MS = 60_000
+/**
+ * TTFBs a client remembers (the SDK keeps 32 per node; a simulated client makes a few
+ * requests, so its own last few are all it has).
+ */
+const CLIENT_TTFB_SAMPLES = 8
 
 type ChurnEvent = { t: number; slot: number; kind: 'down' | 'up' | 'forget' | 'join' }
 
@@ -176,6 +195,8 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const lastSentLoad = new Float64Array(maxNodes)
   const addresses: string[] = []
   const caches: (ByteCache<number, number> | undefined)[] = []
+  /** Each node's mesh neighbours (open libp2p connections, both directions). */
+  const neighbours: Set<number>[] = []
   const nodeRegionCdf = cumulative(regions.map((r) => r.nodeShare))
   let nodeCount = 0
   const queue = new TinyQueue<ChurnEvent>([], (a, b) => a.t - b.t)
@@ -193,7 +214,9 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     nodeAccess[slot] = random.between(lat.nodeAccessMs[0], lat.nodeAccessMs[1])
     uplink[slot] = random.logUniform(config.uplinkBytes[0], config.uplinkBytes[1])
     addresses[slot] = nodeAddress(config.seed, slot)
+    plugins.onNode?.(addresses[slot]!, uplink[slot]!)
     caches[slot] = newCache()
+    neighbours[slot] = new Set()
     state[slot] = up ? UP : DOWN
     registered[slot] = 1
     index.upsert(addresses[slot]!, { region: names[nodeRegion[slot]!]!, capacity: uplink[slot]!, meta: slot })
@@ -210,6 +233,23 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const clientAccess = new Float32Array(config.clients)
   const clientLastObject = new Int32Array(config.clients).fill(-1)
   const clientLastSelect = new Float64Array(config.clients)
+  /** The client's recent TTFBs (its `NodeStats`), for the hedge delay. */
+  const clientTtfb = new Float32Array(config.clients * CLIENT_TTFB_SAMPLES)
+  const clientTtfbCount = new Uint8Array(config.clients)
+  const hedgeDelay = (client: number): number => {
+    const n = Math.min(clientTtfbCount[client]!, CLIENT_TTFB_SAMPLES)
+    if (n === 0 || n < config.hedge.minSamples) return config.hedge.initialDelayMs
+    const own = Array.from(
+      clientTtfb.subarray(client * CLIENT_TTFB_SAMPLES, client * CLIENT_TTFB_SAMPLES + n),
+    ).sort((a, b) => a - b)
+    const q = own[Math.min(n - 1, Math.max(0, Math.ceil(config.hedge.quantile * n) - 1))]!
+    return Math.min(config.hedge.maxDelayMs, Math.max(config.hedge.minDelayMs, q))
+  }
+  const recordTtfb = (client: number, ms: number) => {
+    const k = clientTtfbCount[client]!
+    clientTtfb[client * CLIENT_TTFB_SAMPLES + (k % CLIENT_TTFB_SAMPLES)] = ms
+    clientTtfbCount[client] = k === 255 ? CLIENT_TTFB_SAMPLES : k + 1
+  }
   const clientRegionCdf = cumulative(regions.map((r) => r.clientShare))
   for (let c = 0; c < config.clients; c++) {
     clientRegion[c] = random.pick(clientRegionCdf)
@@ -253,6 +293,9 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     hedges: 0,
     noNodeFallbacks: 0,
     overCapacityHeartbeats: 0,
+    meshNeighbourHits: 0,
+    meshDiscoveredHits: 0,
+    meshDiscoveryFull: 0,
   }
   const ledger = plugins.settlement ? new SettlementLedger(plugins.settlement, plugins.attackers) : undefined
 
@@ -284,7 +327,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const handleChurn = (e: ChurnEvent) => {
     if (e.kind === 'join') {
       if (nodeCount < maxNodes) {
-        addNode(true)
+        bootstrap(addNode(true))
         events.joins++
       }
       queue.push({ t: now + random.exp(1 / joinRate), slot: -1, kind: 'join' })
@@ -293,6 +336,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     const slot = e.slot
     if (e.kind === 'down') {
       events.leaves++
+      disconnect(slot)
       if (random.next() < churn.departShare) {
         state[slot] = GONE
         events.departures++
@@ -305,6 +349,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       events.returns++
       state[slot] = UP
       if (!churn.cacheSurvivesRestart) caches[slot]!.clear()
+      bootstrap(slot)
       queue.push({ t: now + random.exp(upMean(slot)), slot, kind: 'down' })
     } else {
       index.remove(addresses[slot]!)
@@ -324,69 +369,137 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     nodeAccess[a]! + nodeAccess[b]! + rtt[nodeRegion[a]! * R + nodeRegion[b]!]!
   const originRttFrom = (slot: number) =>
     nodeAccess[slot]! + rtt[nodeRegion[slot]! * R + originRegion]! + lat.datacenterAccessMs
+  // ---- the mesh (edge-node/src/mesh/mesh.ts)
+  const { maxNeighbours, haveFanOut, discoverCount } = config.mesh
+  const disconnect = (slot: number) => {
+    for (const n of neighbours[slot]!) neighbours[n]!.delete(slot)
+    neighbours[slot]!.clear()
+  }
+  /** `addPeers`: dials peers while the node has room (its own count, inbound included). */
+  let roomLimited = false
+  const addPeers = (slot: number, peers: readonly number[]): number[] => {
+    const dialled: number[] = []
+    roomLimited = false
+    for (const p of peers) {
+      if (p === slot || state[p] !== UP || neighbours[slot]!.has(p)) continue
+      if (neighbours[slot]!.size + dialled.length >= maxNeighbours) {
+        roomLimited = true
+        break
+      }
+      dialled.push(p)
+    }
+    for (const p of dialled) {
+      neighbours[slot]!.add(p)
+      neighbours[p]!.add(slot)
+    }
+    return dialled
+  }
+  /** At start: the tracker's selection for a random CID (no region) as first neighbours. */
+  let bootstraps = 0
+  const bootstrap = (slot: number) => {
+    const root = new Uint8Array(32)
+    new DataView(root.buffer).setFloat64(0, random.next())
+    new DataView(root.buffer).setUint32(8, bootstraps++)
+    const cid = formatCid({ chunkSize: config.chunkBytes, size: 1, root })
+    addPeers(
+      slot,
+      index.select({ cid, count: discoverCount }).map((n) => n.meta!),
+    )
+  }
+
   /**
-   * Where a node that misses gets the object, and the delay to its first verified chunk:
-   * it asks up to `peerTries` other selected nodes at once; the nearest that has the
-   * object serves it, else (once every asked peer said no) the origin does.
+   * Where a node that misses gets the object, and the delay to its first verified chunk,
+   * as `findHolder` and the content service do it: ask `haveFanOut` random neighbours
+   * (warm connections; the first yes wins, all no takes the slowest answer); if none
+   * holds it, ask the tracker for the CID's nodes (no region), dial them while the node
+   * has room for neighbours and ask those; else the origin, over a cold connection, whose
+   * body is checked whole against the CID before its first byte is served.
    */
   let missSource = -1
-  const neighbours = names.map((name) =>
-    (index.options.regionNeighbors.get(name) ?? [])
-      .slice(0, config.neighbourRegionPeers)
-      .map((n) => names.indexOf(n)),
-  )
-  const missDelay = (slot: number, obj: number, count: number): number => {
-    const down = uplink[slot]! * config.downlinkFactor
-    let best = Number.POSITIVE_INFINITY
+  const hasIt = (peer: number, obj: number) => state[peer] === UP && caches[peer]?.peek(obj) !== undefined
+  const fetchFrom = (slot: number, peer: number, obj: number) =>
+    nodeRtt(slot, peer) +
+    lat.nodeServiceMs +
+    queueDelay(peer, obj) +
+    (firstChunk(obj) * 1000) / Math.min(uplink[peer]!, uplink[slot]! * config.downlinkFactor)
+  const askAll = (slot: number, peers: readonly number[], obj: number): number => {
+    let firstYes = Number.POSITIVE_INFINITY
     let allNo = 0
     missSource = -1
-    const ask = (peer: number) => {
-      const d = nodeRtt(slot, peer)
-      if (state[peer] === UP && caches[peer]?.peek(obj) !== undefined) {
-        const t =
-          d +
-          lat.nodeServiceMs +
-          queueDelay(peer, obj) +
-          (firstChunk(obj) * 1000) / Math.min(uplink[peer]!, down)
-        if (t < best) {
-          best = t
-          missSource = peer
+    for (const p of peers) {
+      const d = nodeRtt(slot, p)
+      if (hasIt(p, obj)) {
+        if (d < firstYes) {
+          firstYes = d
+          missSource = p
         }
-      } else allNo = Math.max(allNo, state[peer] === UP ? d : config.peerTimeoutMs)
+      } else allNo = Math.max(allNo, d)
     }
-    let tries = 0
-    for (let i = 0; i < count && tries < config.peerTries; i++) {
-      if (candidates[i] === slot) continue
-      tries++
-      ask(candidates[i]!)
+    return missSource >= 0 ? firstYes : allNo
+  }
+  const asked: number[] = []
+  const missDelay = (slot: number, obj: number): number => {
+    // 1. a random few neighbours
+    asked.length = 0
+    for (const n of neighbours[slot]!) asked.push(n)
+    for (let i = 0; i < Math.min(haveFanOut, asked.length); i++) {
+      const j = i + random.int(asked.length - i)
+      const t = asked[i]!
+      asked[i] = asked[j]!
+      asked[j] = t
     }
-    // the CID's first node in the nearest other regions (the tracker's selection there)
-    for (const region of neighbours[nodeRegion[slot]!]!) {
-      const [first] = index.select({ cid: catalogue.cids[obj]!, count: 1, region: names[region] })
-      if (first !== undefined && first.meta !== slot) ask(first.meta!)
+    if (asked.length > haveFanOut) asked.length = haveFanOut
+    let t = askAll(slot, asked, obj)
+    if (missSource >= 0) {
+      events.meshNeighbourHits++
+      return t + fetchFrom(slot, missSource, obj)
     }
-    if (missSource >= 0) return best
-    return allNo + originRttFrom(slot) + lat.originServiceMs + (firstChunk(obj) * 1000) / down
+    // 2. the tracker's nodes for the CID, dialled while there is room
+    t += nodeAccess[slot]! + trackerRtt[nodeRegion[slot]!]! + lat.trackerServiceMs
+    const found = index.select({ cid: catalogue.cids[obj]!, count: discoverCount }).map((n) => n.meta!)
+    const dialled = addPeers(slot, found)
+    if (dialled.length > 0) {
+      let dial = 0
+      for (const p of dialled) dial = Math.max(dial, (lat.setupRtts + 1) * nodeRtt(slot, p))
+      const answer = askAll(slot, dialled, obj)
+      if (missSource >= 0) {
+        events.meshDiscoveredHits++
+        return t + dial + answer + fetchFrom(slot, missSource, obj)
+      }
+      t += dial + answer
+    }
+    if (roomLimited) events.meshDiscoveryFull++
+    // 3. the origin: a cold connection, the whole body verified before the first byte
+    const size = catalogue.sizes[obj]!
+    return (
+      t +
+      (lat.setupRtts + 1) * originRttFrom(slot) +
+      lat.originServiceMs +
+      (size * 1000) / (uplink[slot]! * config.downlinkFactor)
+    )
   }
 
   const attemptAnswer = new Float64Array(config.selectCount)
   const attemptHit = new Uint8Array(config.selectCount)
   const attemptSource = new Int32Array(config.selectCount)
+  const attemptStart = new Float64Array(config.selectCount)
 
   const request = (client: number, obj: number) => {
     const r = clientRegion[client]!
     const counted = now >= warmupEnd
     const size = catalogue.sizes[obj]!
     const seenBefore = markSeen(r, obj)
+    // direct to the origin: a cold connection, as the client's connection to a node is
     const direct =
-      clientAccess[client]! + rtt[r * R + originRegion]! + lat.datacenterAccessMs + lat.originServiceMs
+      (lat.setupRtts + 1) * (clientAccess[client]! + rtt[r * R + originRegion]! + lat.datacenterAccessMs) +
+      lat.originServiceMs
 
     let trackerMs = 0
     if (
       !config.prefetchSelection &&
       (clientLastObject[client] !== obj || now - clientLastSelect[client]! > config.selectTtlMs)
     ) {
-      trackerMs = clientAccess[client]! + trackerRtt[r]! + lat.trackerServiceMs
+      trackerMs = (lat.setupRtts + 1) * (clientAccess[client]! + trackerRtt[r]!) + lat.trackerServiceMs
       clientLastObject[client] = obj
       clientLastSelect[client] = now
     }
@@ -411,17 +524,19 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     // answer yet (two in flight at most); a failed candidate is replaced at once.
     const attempt = (i: number, startAt: number) => {
       const slot = candidates[i]!
+      attemptStart[i] = startAt
       if (state[slot] !== UP) {
         attemptAnswer[i] = Number.POSITIVE_INFINITY
         return startAt + config.ttfbTimeoutMs
       }
-      const base =
-        (lat.setupRtts + 1) * (clientAccess[client]! + nodeAccess[slot]! + rtt[r * R + nodeRegion[slot]!]!) +
-        lat.nodeServiceMs +
-        queueDelay(slot, obj)
+      const path = clientAccess[client]! + nodeAccess[slot]! + rtt[r * R + nodeRegion[slot]!]!
+      const base = (lat.setupRtts + 1) * path + lat.nodeServiceMs + queueDelay(slot, obj)
       const hit = caches[slot]!.peek(obj) !== undefined
       attemptHit[i] = hit ? 1 : 0
-      attemptAnswer[i] = startAt + (hit ? base : base + missDelay(slot, obj, n))
+      // an object of more than one chunk: the SDK asks for its leaves first, then the body
+      // (on the now warm connection); a miss is filled while the leaves are asked for
+      const body = size > config.chunkBytes ? path + lat.nodeServiceMs : 0
+      attemptAnswer[i] = startAt + (hit ? base : base + missDelay(slot, obj)) + body
       attemptSource[i] = hit ? slot : missSource
       return Number.POSITIVE_INFINITY
     }
@@ -433,10 +548,11 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     let winner = -1
     let ttfb = Number.POSITIVE_INFINITY
     let hedged = false
+    const hedgeAfter = hedgeDelay(client)
     for (;;) {
       const a0 = running0 >= 0 ? attemptAnswer[running0]! : Number.POSITIVE_INFINITY
       const a1 = running1 >= 0 ? attemptAnswer[running1]! : Number.POSITIVE_INFINITY
-      const hedgeAt = !hedged && running1 < 0 && next < n ? config.hedgeDelayMs : Number.POSITIVE_INFINITY
+      const hedgeAt = !hedged && running1 < 0 && next < n ? hedgeAfter : Number.POSITIVE_INFINITY
       const firstAnswer = Math.min(a0, a1)
       const firstFail = Math.min(fail0, fail1)
       const t = Math.min(firstAnswer, hedgeAt, firstFail)
@@ -493,6 +609,8 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     // effects: the winner serves the object (a miss fills its cache); a hedged loser
     // that had the object counts an access
     const slot = candidates[winner]!
+    // the SDK records each node's TTFB from its own start
+    recordTtfb(client, ttfb - attemptStart[winner]!)
     const cache = caches[slot]!
     const hit = attemptHit[winner] === 1
     const source = attemptSource[winner]!
@@ -501,9 +619,21 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       if (source >= 0) caches[source]!.get(obj)
       cache.set(obj, 1, { size })
     }
+    // the hedged loser: a hit counts an access; a miss goes on filling, as an edge node's
+    // fill belongs to the node, not to the request (content-service.ts), and costs its
+    // source the bytes (the origin's count against offload)
     const other = winner === running0 ? running1 : running0
-    if (other >= 0 && attemptHit[other] === 1 && state[candidates[other]!] === UP)
-      caches[candidates[other]!]!.get(obj)
+    let loserOriginBytes = 0
+    if (other >= 0 && state[candidates[other]!] === UP) {
+      const loser = candidates[other]!
+      if (attemptHit[other] === 1) caches[loser]!.get(obj)
+      else if (caches[loser]!.peek(obj) === undefined) {
+        caches[loser]!.set(obj, 1, { size })
+        const from = attemptSource[other]!
+        if (from >= 0) windowBytes[from]! += size
+        else loserOriginBytes = size
+      }
+    }
     windowBytes[slot]! += size
     if (source >= 0 && !hit) windowBytes[source]! += size
     index.applyReport(addresses[slot]!, { ok: true, weight: 1, throughput: uplink[slot]! })
@@ -514,10 +644,12 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       client,
       bytes: size,
       delivered: true,
+      selected: selected.map((s) => addresses[s.meta!]!),
     })
     if (counted) {
       requests++
       bytes += size
+      originBytes += loserOriginBytes
       regionRequests[r]!++
       if (hit) {
         hits++
@@ -539,6 +671,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   // nodes clients would have been sent to (the first live candidate). Nothing changes the
   // index meanwhile, so each (object, region) is selected once.
   probeRound()
+  for (let slot = 0; slot < nodeCount; slot++) if (state[slot] === UP) bootstrap(slot)
   const prefillTarget = new Map<number, number>()
   for (let i = 0; i < config.prefillRequests; i++) {
     const region = clientRegion[random.int(config.clients)]!

@@ -1,17 +1,78 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type BenchResult, meetsGoal, RESULTS_DIR, round } from './results.ts'
+import { barPlot } from './svg.ts'
 
-const DOCS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'benchmarks.md')
+const DOCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs')
+const DOCS = join(DOCS_DIR, 'benchmarks.md')
+const IMG = join(DOCS_DIR, 'img')
 
-/** Regenerates docs/benchmarks.md from every `benchmarks/results/*.json`. */
+/** The plots shown under each benchmark's table (files in docs/img, when they exist). */
+const PLOTS: Record<string, { file: string; alt: string }[]> = {
+  edge: [{ file: 'edge-vs-nginx.svg', alt: 'Shoal edge node against nginx proxy_cache' }],
+  sim: [
+    { file: 'sim-hit-ratio-vs-cache.svg', alt: 'Hit ratio against cache size' },
+    { file: 'sim-ttfb-cdf.svg', alt: 'TTFB distributions, mesh against direct to the origin' },
+    { file: 'eviction-hit-ratio.svg', alt: 'LRU against S3-FIFO at equal cache bytes' },
+  ],
+}
+
+const rps = (r: BenchResult, metric: string, key: string): number | undefined => {
+  const v = r.metrics[metric]?.detail?.[key]
+  return typeof v === 'number' ? v : undefined
+}
+
+/**
+ * The edge comparison as a bar chart: requests per second of cache hits by object size,
+ * Shoal against nginx `proxy_cache`, and of misses (origin pulls) against nginx's misses
+ * and the origin served directly. Sizes are read from the `hit_ratio_vs_nginx_<size>`
+ * metrics, so a new size shows up without changing this.
+ */
+export function edgePlot(edge: BenchResult): string {
+  const sizes = Object.keys(edge.metrics)
+    .filter((k) => k.startsWith('hit_ratio_vs_nginx_'))
+    .map((k) => k.slice('hit_ratio_vs_nginx_'.length))
+  const groups = [...sizes.map((s) => `hit ${s.toUpperCase()}`), 'miss 64K']
+  const miss = 'miss_ratio_vs_origin_64k'
+  return barPlot({
+    title: `Edge node against nginx (${edge.date.slice(0, 10)}, ${edge.machine.cpus} cpus)`,
+    yLabel: 'requests per second (log)',
+    logY: true,
+    groups,
+    series: [
+      {
+        name: 'Shoal edge node',
+        values: [
+          ...sizes.map((s) => rps(edge, `hit_ratio_vs_nginx_${s}`, 'shoal_rps')),
+          rps(edge, miss, 'shoal_rps'),
+        ],
+      },
+      {
+        name: 'nginx proxy_cache',
+        values: [
+          ...sizes.map((s) => rps(edge, `hit_ratio_vs_nginx_${s}`, 'nginx_rps')),
+          rps(edge, miss, 'nginx_miss_rps'),
+        ],
+      },
+      { name: 'origin, direct', values: [...sizes.map(() => undefined), rps(edge, miss, 'origin_rps')] },
+    ],
+  })
+}
+
+/** Regenerates docs/benchmarks.md (and the edge plot) from every `benchmarks/results/*.json`. */
 export async function writeReport(): Promise<void> {
   const files = (await readdir(RESULTS_DIR).catch(() => [] as string[]))
     .filter((f) => f.endsWith('.json'))
     .sort()
   const results: BenchResult[] = []
   for (const f of files) results.push(JSON.parse(await readFile(join(RESULTS_DIR, f), 'utf8')) as BenchResult)
+  const edge = results.find((r) => r.name === 'edge')
+  if (edge !== undefined) {
+    await mkdir(IMG, { recursive: true })
+    await writeFile(join(IMG, 'edge-vs-nginx.svg'), edgePlot(edge))
+  }
   const lines = [
     '# Benchmarks',
     '',
@@ -40,6 +101,9 @@ export async function writeReport(): Promise<void> {
       )
     }
     lines.push('')
+    for (const plot of PLOTS[r.name] ?? []) {
+      if (existsSync(join(IMG, plot.file))) lines.push(`![${plot.alt}](img/${plot.file})`, '')
+    }
   }
   await writeFile(DOCS, `${lines.join('\n')}\n`)
 }

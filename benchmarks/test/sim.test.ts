@@ -1,9 +1,16 @@
+import { RECEIPT_KIND, signBandwidthReceipt } from '@shoal/protocol'
+import { getAddress } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
 import { SMALL_SIM, withConfig } from '../sim/config.ts'
 import { comparePolicies } from '../sim/eviction.ts'
+import { nodeAddress } from '../sim/network.ts'
 import { type AttackerModel, type Delivery, gini, payPerByteSettlement } from '../sim/settlement.ts'
-import { type SimReport, simulate } from '../sim/simulate.ts'
-import { cdfPoints, linePlot } from '../sim/svg.ts'
+import { type SimReport, simulate, T0 } from '../sim/simulate.ts'
+import { settlementAttackers, signReceiptSync, trackerSettlement } from '../sim/tracker-settlement.ts'
+import { edgePlot } from '../src/report.ts'
+import type { BenchResult } from '../src/results.ts'
+import { cdfPoints, linePlot } from '../src/svg.ts'
 
 /** A report without its wall time, for comparing runs. */
 function comparable(r: SimReport) {
@@ -18,7 +25,8 @@ describe('network simulation (small configuration)', () => {
     expect(base.requests).toBeGreaterThan(SMALL_SIM.requests * 0.5)
     expect(base.hitRatio).toBeGreaterThan(0.3)
     expect(base.hitRatio).toBeLessThanOrEqual(1)
-    expect(base.originOffload).toBeGreaterThanOrEqual(base.byteHitRatio)
+    expect(base.originOffload).toBeGreaterThan(0)
+    expect(base.originOffload).toBeLessThanOrEqual(1)
     expect(base.ttfb.mesh.p50).toBeLessThanOrEqual(base.ttfb.mesh.p95)
     expect(Number.isFinite(base.ttfb.mesh.p95)).toBe(true)
     for (const r of Object.values(base.ttfb.byRegion)) expect(r.mesh.requests).toBe(r.direct.requests)
@@ -27,6 +35,32 @@ describe('network simulation (small configuration)', () => {
       1 - base.hitRatio,
       6,
     )
+  })
+
+  it('fills a miss as the edge node does: mesh neighbours, then the tracker’s nodes it has room to dial, then the origin', () => {
+    expect(base.events.meshNeighbourHits).toBeGreaterThan(0)
+    expect(base.events.meshDiscoveredHits).toBeGreaterThan(0)
+    // with 16 neighbours at most, most nodes are full and dial none of the discovered nodes
+    expect(base.events.meshDiscoveryFull).toBeGreaterThan(base.events.meshDiscoveredHits)
+    const roomy = simulate(withConfig(SMALL_SIM, { mesh: { ...SMALL_SIM.mesh, maxNeighbours: 1_000 } }))
+    expect(roomy.events.meshDiscoveryFull).toBe(0)
+    expect(roomy.events.meshDiscoveredHits).toBeGreaterThan(base.events.meshDiscoveredHits)
+    expect(roomy.peerShareOfMisses).toBeGreaterThan(base.peerShareOfMisses)
+  })
+
+  it('a hedged request that loses still fills its node, from the origin if need be', () => {
+    const never = 1e9
+    const noHedge = simulate(
+      withConfig(SMALL_SIM, {
+        hedge: { ...SMALL_SIM.hedge, initialDelayMs: never, minDelayMs: never, maxDelayMs: never },
+      }),
+    )
+    expect(noHedge.events.hedges).toBe(0)
+    expect(base.events.hedges).toBeGreaterThan(0)
+    // without hedges the origin sends only what winners missed
+    expect(noHedge.originOffload).toBeGreaterThanOrEqual(noHedge.byteHitRatio)
+    // with them, losers' fills cost the origin more than the winners' misses
+    expect(base.originOffload).toBeLessThan(base.byteHitRatio)
   })
 
   it('is deterministic for a seed, and another seed gives another run', () => {
@@ -63,10 +97,10 @@ describe('network simulation (small configuration)', () => {
   })
 
   it('loses its caches on restart when the disk tier does not survive, and hits less', () => {
-    const volatile = simulate(
-      withConfig(SMALL_SIM, { churn: { cacheSurvivesRestart: false, meanUpMs: 3_600_000 } }),
-    )
-    const durable = simulate(withConfig(SMALL_SIM, { churn: { meanUpMs: 3_600_000 } }))
+    // short spells offline, so returning nodes get their placement back while it matters
+    const churn = { meanUpMs: 3_600_000, meanDownMs: 1_800_000 }
+    const volatile = simulate(withConfig(SMALL_SIM, { churn: { ...churn, cacheSurvivesRestart: false } }))
+    const durable = simulate(withConfig(SMALL_SIM, { churn }))
     expect(volatile.hitRatio).toBeLessThan(durable.hitRatio)
   })
 
@@ -97,6 +131,36 @@ describe('network simulation (small configuration)', () => {
     expect(cheated.settlement?.fabricatedPaidShare).toBeGreaterThan(0.05)
     expect(cheated.settlement?.honestPaidShare).toBeLessThan(0.95)
   })
+
+  it('the tracker’s real settlement pays real delivery and none of the attack test’s fabricated claims', () => {
+    const attackerNodes = Array.from({ length: 10 }, (_, i) => nodeAddress(SMALL_SIM.seed, i * 7))
+    const model = trackerSettlement({
+      seed: SMALL_SIM.seed,
+      epochMs: SMALL_SIM.epochMs,
+      startMs: T0,
+      signEvery: 50,
+      capacityOf: () => 12_500_000,
+    })
+    const r = simulate(SMALL_SIM, {
+      settlement: model,
+      attackers: settlementAttackers({ nodes: attackerNodes }),
+    })
+    const s = r.settlement!
+    const stats = model.stats()
+    expect(s.fabricatedBytes).toBeGreaterThan(0.3 * s.deliveredBytes) // attackers claim a third as much again
+    expect(s.fabricatedPaidShare).toBe(0)
+    expect(s.honestPaidShare).toBeCloseTo(1, 9)
+    expect(s.honestGini).toBeLessThan(0.05)
+    for (const attack of ['inflate', 'replay', 'self-deal', 'sybil', 'garbage']) {
+      expect(stats.attacks[attack]?.bytes).toBeGreaterThan(0)
+      expect(stats.attacks[attack]?.paidBytes).toBe(0)
+    }
+    // each attack is refused by its rule, and real signatures were checked on a sample
+    expect(Object.keys(stats.byReason).sort()).toEqual(
+      ['bad-signature', 'not-selected', 'self-dealing', 'superseded', 'unknown-ticket'].sort(),
+    )
+    expect(stats.signedReceipts).toBeGreaterThan(100)
+  })
 })
 
 describe('eviction policies on replayed traces', () => {
@@ -114,6 +178,43 @@ describe('eviction policies on replayed traces', () => {
 })
 
 describe('helpers', () => {
+  it('signs receipts synchronously with the same bytes as signBandwidthReceipt', async () => {
+    const key = `0x${'42'.repeat(32)}` as const
+    const account = privateKeyToAccount(key)
+    const message = {
+      node: getAddress('0x00000000000000000000000000000000000000aa'),
+      client: account.address,
+      session: `0x${'11'.repeat(32)}` as const,
+      bytes: 3 * 2 ** 20,
+      epoch: 493_000,
+      ticket: `0x${'22'.repeat(32)}` as const,
+      kind: RECEIPT_KIND.content,
+    }
+    const signed = await signBandwidthReceipt(account, message)
+    expect(signReceiptSync(key, message)).toBe(signed.signature)
+    expect(signReceiptSync(key, { ...message, bytes: message.bytes + 1 })).not.toBe(signed.signature)
+  })
+
+  it('plots the edge comparison from edge.json: hits per size and misses, Shoal, nginx and origin', () => {
+    const metric = (detail: Record<string, number>) => ({ value: 1, unit: 'ratio', detail })
+    const edge: BenchResult = {
+      name: 'edge',
+      date: '2026-11-24T18:49:15.544Z',
+      machine: { cpus: 2, model: 'x', node: 'v22', memGiB: 4 },
+      metrics: {
+        hit_ratio_vs_nginx_1k: metric({ shoal_rps: 114_015, nginx_rps: 123_201 }),
+        hit_ratio_vs_nginx_64k: metric({ shoal_rps: 61_693, nginx_rps: 61_133 }),
+        miss_ratio_vs_origin_64k: metric({ shoal_rps: 1282, nginx_miss_rps: 7039, origin_rps: 36_773 }),
+        p99_ms_64k: { value: 1.7, unit: 'ms' },
+      },
+    }
+    const svg = edgePlot(edge)
+    expect(svg.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height/g)).toHaveLength(2 + 2 + 3 + 3) // bars, and a legend swatch per series
+    for (const label of ['hit 1K', 'hit 64K', 'miss 64K', '114k', '61.1k', '36.8k', 'nginx proxy_cache']) {
+      expect(svg).toContain(label)
+    }
+  })
+
   it('gini is 0 for equal shares and near 1 when one holds all', () => {
     expect(gini([5, 5, 5, 5])).toBeCloseTo(0, 9)
     expect(gini([0, 0, 0, 0, 0, 0, 0, 0, 0, 100])).toBeCloseTo(0.9, 9)

@@ -1,6 +1,7 @@
 /**
- * Small SVG line charts for the simulation's figures (no dependencies, no DOM): hit
- * ratio against cache size, and TTFB distributions (CDFs).
+ * Small SVG charts for the benchmark report (no dependencies, no DOM): line charts (the
+ * simulation's hit ratio against cache size, TTFB distributions as CDFs) and grouped
+ * bar charts (the edge node against nginx).
  */
 
 export interface Series {
@@ -35,6 +36,7 @@ function esc(text: string): string {
 function fmt(v: number): string {
   if (v === 0) return '0'
   const a = Math.abs(v)
+  if (a >= 1e6) return `${Math.round(v / 1e5) / 10}M`
   if (a >= 1000) return `${Math.round(v / 100) / 10}k`
   if (a >= 10) return String(Math.round(v))
   if (a >= 1) return String(Math.round(v * 10) / 10)
@@ -137,4 +139,77 @@ export function cdfPoints(sorted: ArrayLike<number>, max = 200): [number, number
   for (let i = 0; i < n; i += step) out.push([sorted[i]!, (i + 1) / n])
   out.push([sorted[n - 1]!, 1])
   return out
+}
+
+export interface BarPlotInit {
+  title: string
+  yLabel: string
+  /** Group labels along the x axis. */
+  groups: readonly string[]
+  /** One bar per series in each group; `undefined` leaves a gap. */
+  series: readonly { name: string; values: readonly (number | undefined)[] }[]
+  /** A log-scale y axis (for groups of very different sizes). */
+  logY?: boolean
+}
+
+/** An SVG document with grouped bars, each labelled with its value, and a legend. */
+export function barPlot(init: BarPlotInit): string {
+  const values = init.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && v > 0))
+  const log = init.logY === true
+  const yMax = Math.max(1, ...values)
+  const yMin = log ? 10 ** Math.floor(Math.log10(Math.min(yMax, ...values))) : 0
+  const top = log ? 10 ** Math.ceil(Math.log10(yMax)) : yMax * 1.1
+  const fy = (y: number) => {
+    const t = log ? Math.log(Math.max(y, yMin) / yMin) / Math.log(top / yMin) : (y - yMin) / (top - yMin || 1)
+    return H - M.bottom - t * (H - M.top - M.bottom)
+  }
+  const plotW = W - M.left - M.right
+  const groupW = plotW / Math.max(1, init.groups.length)
+  const barW = (groupW * 0.8) / Math.max(1, init.series.length)
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(init.title)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(init.title)}</title>`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - M.right / 2 + M.left / 2}" y="20" text-anchor="middle" font-size="14">${esc(init.title)}</text>`,
+  ]
+  const yTicks = log
+    ? Array.from({ length: Math.round(Math.log10(top / yMin)) + 1 }, (_, i) => yMin * 10 ** i)
+    : ticks(yMin, top, false)
+  for (const t of yTicks) {
+    const y = fy(t).toFixed(1)
+    out.push(
+      `<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
+    )
+  }
+  out.push(
+    `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="black"/>`,
+    `<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" stroke="black"/>`,
+    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(init.yLabel)}</text>`,
+  )
+  init.groups.forEach((g, gi) => {
+    const x0 = M.left + gi * groupW + groupW * 0.1
+    out.push(
+      `<text x="${(x0 + groupW * 0.4).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(g)}</text>`,
+    )
+    init.series.forEach((s, si) => {
+      const v = s.values[gi]
+      if (v === undefined || v <= 0) return
+      const x = x0 + si * barW
+      const y = fy(v)
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(H - M.bottom - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]!}"/>`,
+        `<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(y - 3).toFixed(1)}" text-anchor="middle" font-size="10">${fmt(v)}</text>`,
+      )
+    })
+  })
+  init.series.forEach((s, i) => {
+    const ly = M.top + 8 + i * 18
+    out.push(
+      `<rect x="${W - M.right + 10}" y="${ly - 6}" width="24" height="12" fill="${COLORS[i % COLORS.length]!}"/>`,
+      `<text x="${W - M.right + 40}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`,
+    )
+  })
+  out.push('</svg>')
+  return `${out.join('\n')}\n`
 }
