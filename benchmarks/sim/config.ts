@@ -7,12 +7,13 @@ import {
   DEFAULT_HEDGE_INITIAL_DELAY_MS,
   DEFAULT_HEDGE_MAX_DELAY_MS,
   DEFAULT_HEDGE_MIN_DELAY_MS,
+  DEFAULT_HEDGE_MIN_SAMPLES,
   DEFAULT_HEDGE_QUANTILE,
   DEFAULT_SELECT_COUNT,
   DEFAULT_SELECT_TTL_MS,
   DEFAULT_TTFB_TIMEOUT_MS,
 } from '@shoal/client-sdk'
-import type { EvictionPolicy } from '@shoal/edge-node'
+import { DEFAULT_MEMORY_POLICY, type EvictionPolicy } from '@shoal/edge-node'
 import type { NodeIndexInit } from '@shoal/tracker'
 
 export interface RegionSpec {
@@ -131,8 +132,8 @@ export interface SimConfig {
     maxDelayMs: number
     initialDelayMs: number
     /**
-     * TTFBs a client must have before their quantile replaces `initialDelayMs` (0: the
-     * SDK, which uses the quantile of whatever it has; more is a what-if).
+     * TTFBs a client must have before their quantile replaces `initialDelayMs` (the
+     * SDK's `hedge.minSamples`).
      */
     minSamples: number
   }
@@ -154,7 +155,8 @@ export interface SimConfig {
    * The edge node's mesh (edge-node/src/mesh): a node keeps up to `maxNeighbours` it
    * dialled (more may dial it), bootstrapped from the tracker's selection for a random
    * CID; a miss asks `haveFanOut` random neighbours, then the tracker's `discoverCount`
-   * nodes for the CID (dialled only while the node has room for neighbours), then the origin.
+   * nodes for the CID (dialled even when the node is full, up to `haveFanOut` past the
+   * limit and never past twice it), then the origin.
    */
   mesh: { maxNeighbours: number; haveFanOut: number; discoverCount: number }
   /** Node uplink, bytes/s, log-uniform in this range; downlink is `downlinkFactor` × uplink. */
@@ -215,14 +217,15 @@ export const FULL_SIM: SimConfig = {
     turnoverPerHour: 0.005,
   },
   cacheShare: 0.01,
-  policy: 'lru',
+  // the edge node's default memory policy (edge-node DEFAULT_MEMORY_POLICY)
+  policy: DEFAULT_MEMORY_POLICY,
   selectCount: DEFAULT_SELECT_COUNT,
   hedge: {
     quantile: DEFAULT_HEDGE_QUANTILE,
     minDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
     maxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
     initialDelayMs: DEFAULT_HEDGE_INITIAL_DELAY_MS,
-    minSamples: 0,
+    minSamples: DEFAULT_HEDGE_MIN_SAMPLES,
   },
   ttfbTimeoutMs: DEFAULT_TTFB_TIMEOUT_MS,
   selectTtlMs: DEFAULT_SELECT_TTL_MS,

@@ -375,14 +375,18 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     for (const n of neighbours[slot]!) neighbours[n]!.delete(slot)
     neighbours[slot]!.clear()
   }
-  /** `addPeers`: dials peers while the node has room (its own count, inbound included). */
+  /**
+   * `addPeers`: dials peers while the node has room (its own count, inbound included),
+   * `extra` more for the holders of a CID being fetched, never past twice the limit.
+   */
   let roomLimited = false
-  const addPeers = (slot: number, peers: readonly number[]): number[] => {
+  const addPeers = (slot: number, peers: readonly number[], extra = 0): number[] => {
     const dialled: number[] = []
+    const limit = Math.min(maxNeighbours + extra, maxNeighbours * 2)
     roomLimited = false
     for (const p of peers) {
       if (p === slot || state[p] !== UP || neighbours[slot]!.has(p)) continue
-      if (neighbours[slot]!.size + dialled.length >= maxNeighbours) {
+      if (neighbours[slot]!.size + dialled.length >= limit) {
         roomLimited = true
         break
       }
@@ -411,8 +415,8 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
    * Where a node that misses gets the object, and the delay to its first verified chunk,
    * as `findHolder` and the content service do it: ask `haveFanOut` random neighbours
    * (warm connections; the first yes wins, all no takes the slowest answer); if none
-   * holds it, ask the tracker for the CID's nodes (no region), dial them while the node
-   * has room for neighbours and ask those; else the origin, over a cold connection, whose
+   * holds it, ask the tracker for the CID's nodes (no region), dial them (up to the
+   * fan-out past the neighbour limit) and ask those; else the origin, over a cold connection, whose
    * body is checked whole against the CID before its first byte is served.
    */
   let missSource = -1
@@ -454,10 +458,10 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       events.meshNeighbourHits++
       return t + fetchFrom(slot, missSource, obj)
     }
-    // 2. the tracker's nodes for the CID, dialled while there is room
+    // 2. the tracker's nodes for the CID, dialled even past the neighbour limit (by the fan-out)
     t += nodeAccess[slot]! + trackerRtt[nodeRegion[slot]!]! + lat.trackerServiceMs
     const found = index.select({ cid: catalogue.cids[obj]!, count: discoverCount }).map((n) => n.meta!)
-    const dialled = addPeers(slot, found)
+    const dialled = addPeers(slot, found, haveFanOut)
     if (dialled.length > 0) {
       let dial = 0
       for (const p of dialled) dial = Math.max(dial, (lat.setupRtts + 1) * nodeRtt(slot, p))

@@ -56,6 +56,7 @@ export interface ContentFetcherInit {
     minDelayMs: number
     maxDelayMs: number
     initialDelayMs: number
+    minSamples: number
     maxParallel: number
   }
   originBufferBytes: number
@@ -137,7 +138,9 @@ export function createContentFetcher(
 
   const delayFor = (source: Source): number => {
     if (!hedge.enabled || source.kind !== 'node') return Number.POSITIVE_INFINITY
-    const q = stats.ttfbQuantile(source.url, hedge.quantile) ?? stats.globalQuantile(hedge.quantile)
+    const q =
+      stats.ttfbQuantile(source.url, hedge.quantile, hedge.minSamples) ??
+      stats.globalQuantile(hedge.quantile, hedge.minSamples)
     if (q === undefined) return hedge.initialDelayMs
     return Math.min(hedge.maxDelayMs, Math.max(hedge.minDelayMs, q))
   }

@@ -46,10 +46,10 @@ export interface NodeStats {
   recordSuccess(node: string): void
   /** A node failed; `integrity` cools it off for longer. */
   recordFailure(node: string, kind: 'error' | 'integrity'): void
-  /** The q-quantile of the node's recent TTFBs, or `undefined` before any sample. */
-  ttfbQuantile(node: string, q: number): number | undefined
-  /** The q-quantile over every node's recent TTFBs. */
-  globalQuantile(q: number): number | undefined
+  /** The q-quantile of the node's recent TTFBs, or `undefined` before `minSamples` (default 1). */
+  ttfbQuantile(node: string, q: number, minSamples?: number): number | undefined
+  /** The q-quantile over every node's recent TTFBs, or `undefined` before `minSamples` in all. */
+  globalQuantile(q: number, minSamples?: number): number | undefined
   /**
    * Nodes in preference order: those not cooling off first; among them, the ones about as
    * fast as the fastest (or not measured lately) in the given order, then the clearly
@@ -136,16 +136,16 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
           : Math.min(COOL_OFF_MAX_MS, COOL_OFF_BASE_MS * 2 ** Math.min(16, s.failures - 1))
       s.coolOffUntil = Math.max(s.coolOffUntil, clock() + wait)
     },
-    ttfbQuantile(node, q) {
+    ttfbQuantile(node, q, minSamples = 1) {
       const s = nodes.get(node)
-      if (s === undefined || s.samples.length === 0) return undefined
+      if (s === undefined || s.samples.length === 0 || s.samples.length < minSamples) return undefined
       if (s.cached?.q !== q) s.cached = { q, value: quantileOf(s.samples, q) }
       return s.cached.value
     },
-    globalQuantile(q) {
+    globalQuantile(q, minSamples = 1) {
       const all: number[] = []
       for (const s of nodes.values()) all.push(...s.samples)
-      return all.length === 0 ? undefined : quantileOf(all, q)
+      return all.length === 0 || all.length < minSamples ? undefined : quantileOf(all, q)
     },
     coolingOff(node) {
       const s = nodes.get(node)

@@ -21,8 +21,14 @@ export const DEFAULT_HEDGE_QUANTILE = 0.9
 export const DEFAULT_HEDGE_MIN_DELAY_MS = 10
 /** Ceiling of the hedge delay (ms). */
 export const DEFAULT_HEDGE_MAX_DELAY_MS = 2_000
-/** Hedge delay before any TTFB has been observed (ms). */
+/** Hedge delay before enough TTFBs have been observed (ms). */
 export const DEFAULT_HEDGE_INITIAL_DELAY_MS = 250
+/**
+ * TTFBs observed (of a node, else of all nodes) before their quantile replaces the
+ * initial delay: a quantile of one or two samples hedges on noise (a quarter of requests
+ * in the simulation), and a losing hedge still fills its node from the origin.
+ */
+export const DEFAULT_HEDGE_MIN_SAMPLES = 8
 /** Requests in flight at once for one piece of content (the first, plus hedges). */
 export const DEFAULT_HEDGE_MAX_PARALLEL = 2
 /** Bytes of verified leaf lists kept per client. */
@@ -65,6 +71,8 @@ export interface HedgeOptions {
   minDelayMs?: number
   maxDelayMs?: number
   initialDelayMs?: number
+  /** TTFBs observed before their quantile replaces `initialDelayMs` (default 8). */
+  minSamples?: number
   /** Requests in flight at once (default 2). */
   maxParallel?: number
 }
@@ -217,6 +225,7 @@ export function resolveClientOptions(init: ClientInit): ResolvedClientOptions {
       minDelayMs,
       maxDelayMs,
       initialDelayMs: int('hedge.initialDelayMs', h.initialDelayMs, DEFAULT_HEDGE_INITIAL_DELAY_MS, 0),
+      minSamples: int('hedge.minSamples', h.minSamples, DEFAULT_HEDGE_MIN_SAMPLES, 1, 64),
       maxParallel: int('hedge.maxParallel', h.maxParallel, DEFAULT_HEDGE_MAX_PARALLEL, 1, 16),
     },
     leavesBytes: int(

@@ -4,6 +4,9 @@
  * never after it was decided.
  */
 import { describe, expect, it } from 'vitest'
+import { createClient } from '../src/client.ts'
+import { createNodeStats } from '../src/node-stats.ts'
+import { DEFAULT_HEDGE_MIN_SAMPLES } from '../src/options.ts'
 import { race } from '../src/race.ts'
 
 /** A candidate that answers `value` after `ms` (never, for `Infinity`), or rejects when aborted. */
@@ -77,5 +80,30 @@ describe('race: hedges on one shared clock', () => {
     expect(order).toEqual(['v', 'y'])
     expect(early.hedges).toEqual(['u→v'])
     expect(late.hedges).toEqual(['x→y'])
+  })
+})
+
+describe('hedge delay: a quantile needs enough TTFBs', () => {
+  it('a node (or all nodes together) gives no quantile before minSamples TTFBs, then the quantile of them', () => {
+    const stats = createNodeStats()
+    for (let i = 1; i <= 7; i++) stats.recordTtfb('http://a', i * 10)
+    // seven samples: too few to trust a p90, so the client keeps its initial delay
+    expect(stats.ttfbQuantile('http://a', 0.9, DEFAULT_HEDGE_MIN_SAMPLES)).toBeUndefined()
+    expect(stats.globalQuantile(0.9, DEFAULT_HEDGE_MIN_SAMPLES)).toBeUndefined()
+    // without a minimum, one sample is a quantile
+    expect(stats.ttfbQuantile('http://a', 0.9)).toBeGreaterThan(0)
+    stats.recordTtfb('http://b', 80)
+    // eight in all: the global quantile is known, the node's own not yet
+    expect(stats.ttfbQuantile('http://a', 0.9, DEFAULT_HEDGE_MIN_SAMPLES)).toBeUndefined()
+    expect(stats.globalQuantile(0.9, DEFAULT_HEDGE_MIN_SAMPLES)).toBeGreaterThanOrEqual(70)
+    stats.recordTtfb('http://a', 80)
+    expect(stats.ttfbQuantile('http://a', 0.9, DEFAULT_HEDGE_MIN_SAMPLES)).toBeGreaterThanOrEqual(70)
+  })
+
+  it('minSamples is an option in [1, 64]', () => {
+    for (const minSamples of [0, 65, 1.5])
+      expect(() => createClient({ nodes: ['http://127.0.0.1:1'], hedge: { minSamples } })).toThrow(
+        expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }),
+      )
   })
 })

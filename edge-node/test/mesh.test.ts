@@ -315,6 +315,51 @@ describe('mesh: nodes fill their caches from each other', () => {
     expect(taken.reduce((a, b) => a + b, 0)).toBe(bytes.length)
   })
 
+  it("a node whose neighbours are full still dials the tracker's holders of a CID it misses", async () => {
+    const bytes = pattern(300_000, 5)
+    const { cid, leaves } = await computeCid(bytes)
+    const holding: MeshHoldings = {
+      has: (c) => c.text === cid.text,
+      leaves: async () => leaves,
+      read: async (_c, start, end) => bytes.subarray(start, end),
+    }
+    const empty: MeshHoldings = {
+      has: () => false,
+      leaves: async () => undefined,
+      read: async () => undefined,
+    }
+    const started = async (
+      holdings: MeshHoldings,
+      init = {},
+      discover?: (c: { text: string }) => Promise<MeshPeerInfo[]>,
+    ) => {
+      const mesh = createMesh(
+        { listen: ['/ip4/127.0.0.1/tcp/0'], ...init },
+        { holdings, ...(discover ? { discover } : {}) },
+      )
+      await mesh.start()
+      cleanups.push(() => mesh.stop())
+      return mesh
+    }
+    const holder = await started(holding)
+    const other = await started(empty)
+    const info = (m: typeof holder) => ({ peerId: m.peerId, multiaddrs: m.multiaddrs() })
+    let discovered = 0
+    // the tracker names the holder for this CID (and nobody for the random CID a node
+    // bootstraps its neighbours from)
+    const node = await started(empty, { maxNeighbours: 1 }, async (c) => {
+      if (c.text !== cid.text) return []
+      discovered++
+      return [info(holder)]
+    })
+    // its one neighbour slot is taken by a node that does not hold the CID
+    await node.addPeers([info(other)])
+    expect(node.neighbours().map(String)).toEqual([other.peerId])
+    const found = await node.findHolder(cid)
+    expect(discovered).toBe(1)
+    expect(found?.toString()).toBe(holder.peerId)
+  })
+
   it('trackerReporter files the evidence as a NodeReport signed by the node key', async () => {
     const filed: unknown[] = []
     const report = trackerReporter(nodeKey, {

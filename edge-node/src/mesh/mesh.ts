@@ -206,9 +206,15 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
   const neighbours = (): PeerId[] =>
     libp2p === undefined ? [] : libp2p.getPeers().filter((p) => !isBanned(p.toString()))
 
-  const addPeers = async (peers: MeshPeerInfo[], options: { signal?: AbortSignal } = {}) => {
+  /**
+   * Dials `peers` while the node has room for neighbours; `extra` more for peers named as
+   * holders of content being fetched now (never past twice the neighbour limit, the
+   * connection manager's ceiling, which prunes the surplus later).
+   */
+  const addPeers = async (peers: MeshPeerInfo[], options: { signal?: AbortSignal; extra?: number } = {}) => {
     const node = running()
     const connected = new Set(node.getPeers().map(String))
+    const limit = Math.min(maxNeighbours + (options.extra ?? 0), maxNeighbours * 2)
     const dials: Promise<void>[] = []
     for (const peer of peers) {
       if (peer.peerId === selfId || isBanned(peer.peerId)) continue
@@ -218,7 +224,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       // bounded: the oldest entries go first (Map keeps insertion order)
       if (known.size > MAX_KNOWN_PEERS) known.delete(known.keys().next().value!)
       if (connected.has(peer.peerId)) continue
-      if (connected.size + dials.length >= maxNeighbours) break
+      if (connected.size + dials.length >= limit) break
       const addrs = peer.multiaddrs.flatMap((a) => {
         try {
           const m = multiaddr(a)
@@ -300,7 +306,9 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       return undefined
     }
     const asked = new Set(neighbours().map(String))
-    await addPeers(discovered, options)
+    // the tracker's holders of this CID are dialled even when the node's neighbours are
+    // full: otherwise a well-connected node would go to the origin for what a peer holds
+    await addPeers(discovered, { ...options, extra: HAVE_FAN_OUT })
     return ask(neighbours().filter((p) => !asked.has(p.toString())))
   }
 
