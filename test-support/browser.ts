@@ -27,6 +27,7 @@ import { promisify } from 'node:util'
 import { build } from 'esbuild'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll } from 'vitest'
+import { isAlive } from './processes.ts'
 
 const run = promisify(execFile)
 
@@ -57,15 +58,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Takes the install lock, waiting while another live process holds it. */
 async function lock(deadline: number): Promise<() => Promise<void>> {
   for (;;) {
@@ -78,7 +70,7 @@ async function lock(deadline: number): Promise<() => Promise<void>> {
     }
     const holder = Number(await readFile(join(LOCK_DIR, 'pid'), 'utf8').catch(() => 'NaN'))
     // a holder that died (or has not written its pid for a while) leaves a stale lock
-    if (Number.isInteger(holder) && !alive(holder)) await rm(LOCK_DIR, { recursive: true, force: true })
+    if (Number.isInteger(holder) && !isAlive(holder)) await rm(LOCK_DIR, { recursive: true, force: true })
     if (Date.now() > deadline) throw new Error(`timed out waiting for the chromium install lock ${LOCK_DIR}`)
     await new Promise((r) => setTimeout(r, 250))
   }

@@ -63,6 +63,32 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
   return out
 }
 
+/** The opening of every plot: the document, its accessible title, a white page, the heading. */
+function documentHead(title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(title)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(title)}</title>`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - M.right / 2 + M.left / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+  ]
+}
+
+/** Horizontal grid lines with their labels at `ticks`, both axis lines and the y label. */
+function yAxis(out: string[], ticks: readonly number[], fy: (y: number) => number, label: string): void {
+  for (const t of ticks) {
+    const y = fy(t).toFixed(1)
+    out.push(
+      `<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
+    )
+  }
+  out.push(
+    `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="black"/>`,
+    `<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" stroke="black"/>`,
+    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(label)}</text>`,
+  )
+}
+
 /** An SVG document with one line per series, axes, ticks and a legend. */
 export function linePlot(init: PlotInit): string {
   const all = init.series.flatMap((s) => s.points)
@@ -78,12 +104,7 @@ export function linePlot(init: PlotInit): string {
     return M.left + t * (W - M.left - M.right)
   }
   const fy = (y: number) => H - M.bottom - ((y - yMin) / (yMax - yMin || 1)) * (H - M.top - M.bottom)
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(init.title)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<title>${esc(init.title)}</title>`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - M.right / 2 + M.left / 2}" y="20" text-anchor="middle" font-size="14">${esc(init.title)}</text>`,
-  ]
+  const out = documentHead(init.title)
   for (const t of ticks(xMin, xMax, log)) {
     const x = fx(t).toFixed(1)
     out.push(
@@ -91,18 +112,9 @@ export function linePlot(init: PlotInit): string {
       `<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`,
     )
   }
-  for (const t of ticks(yMin, yMax, false)) {
-    const y = fy(t).toFixed(1)
-    out.push(
-      `<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`,
-      `<text x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
-    )
-  }
+  yAxis(out, ticks(yMin, yMax, false), fy, init.yLabel)
   out.push(
-    `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="black"/>`,
-    `<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" stroke="black"/>`,
     `<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle">${esc(init.xLabel)}</text>`,
-    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(init.yLabel)}</text>`,
   )
   for (const h of init.hLines ?? []) {
     const y = fy(h.y).toFixed(1)
@@ -166,27 +178,11 @@ export function barPlot(init: BarPlotInit): string {
   const plotW = W - M.left - M.right
   const groupW = plotW / Math.max(1, init.groups.length)
   const barW = (groupW * 0.8) / Math.max(1, init.series.length)
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(init.title)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<title>${esc(init.title)}</title>`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - M.right / 2 + M.left / 2}" y="20" text-anchor="middle" font-size="14">${esc(init.title)}</text>`,
-  ]
+  const out = documentHead(init.title)
   const yTicks = log
     ? Array.from({ length: Math.round(Math.log10(top / yMin)) + 1 }, (_, i) => yMin * 10 ** i)
     : ticks(yMin, top, false)
-  for (const t of yTicks) {
-    const y = fy(t).toFixed(1)
-    out.push(
-      `<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`,
-      `<text x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${fmt(t)}</text>`,
-    )
-  }
-  out.push(
-    `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="black"/>`,
-    `<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" stroke="black"/>`,
-    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(init.yLabel)}</text>`,
-  )
+  yAxis(out, yTicks, fy, init.yLabel)
   init.groups.forEach((g, gi) => {
     const x0 = M.left + gi * groupW + groupW * 0.1
     out.push(

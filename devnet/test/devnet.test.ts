@@ -5,20 +5,13 @@
 import { publisherEscrowAbi, shoalTokenAbi } from '@shoal/contracts'
 import { describe, expect, it } from 'vitest'
 import { useBrowser, watchPage } from '../../test-support/browser.ts'
+import { isAlive } from '../../test-support/processes.ts'
 import { parseDevnetArgs } from '../src/args.ts'
 import { DEVNET_PRICE_PER_GIB, PUBLISHER_DEPOSIT, startDevnet } from '../src/devnet.ts'
 import { requireFreePorts } from '../src/ports.ts'
 import { runScenario } from '../src/scenario.ts'
 
 const QUIET = { step() {}, done() {} }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe('the devnet', () => {
   const browser = useBrowser()
@@ -99,7 +92,7 @@ describe('the devnet', () => {
       await devnet.stop()
     }
     // every process it started has ended, and its ports are free again
-    expect(pids.filter(alive)).toEqual([])
+    expect(pids.filter(isAlive)).toEqual([])
     await requireFreePorts([17_470, 17_480], 'ports left open')
   }, 180_000)
 

@@ -9,16 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isAlive } from '../../test-support/processes.ts'
 import { createSupervisor, type ServiceExit, ServiceStartError } from '../src/supervisor.ts'
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs
@@ -142,7 +134,7 @@ describe('the devnet supervisor', () => {
     const started = Date.now()
     await supervisor.stopAll(300)
     expect(Date.now() - started).toBeGreaterThanOrEqual(250)
-    expect(alive(service.pid)).toBe(false)
+    expect(isAlive(service.pid)).toBe(false)
   })
 
   it('a killed devnet leaves no orphan: a Shoal service stops when its supervisor disappears', async () => {
@@ -174,11 +166,11 @@ describe('the devnet supervisor', () => {
     })
     expect(await until(() => /child \d+/.test(out), 15_000)).toBe(true)
     const childPid = Number(/child (\d+)/.exec(out)?.[1])
-    expect(alive(childPid)).toBe(true)
+    expect(isAlive(childPid)).toBe(true)
     const exited = once(parent, 'exit')
     parent.kill('SIGKILL')
     await exited
-    const gone = await until(() => !alive(childPid), 10_000)
+    const gone = await until(() => !isAlive(childPid), 10_000)
     if (!gone) process.kill(childPid, 'SIGKILL')
     expect(gone).toBe(true)
   })
