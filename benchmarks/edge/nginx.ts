@@ -79,7 +79,13 @@ ${cache ? `  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=edge:64m max_
 ${cache ? '      proxy_cache edge;\n      proxy_cache_key $uri;\n      proxy_cache_valid 200 1h;\n      proxy_cache_lock on;\n' : ''}      proxy_buffers 16 64k;
       proxy_buffer_size 16k;
     }
-    # The same, storing an object only at its second request (for the miss runs' reference)
+${cache ? MIN_USES_2_LOCATION : ''}  }
+}
+`
+}
+
+/** The cached location, storing an object only at its second request (the miss runs' reference). */
+const MIN_USES_2_LOCATION = `    # The same, storing an object only at its second request (for the miss runs' reference)
     location /min2/ {
       proxy_pass http://origin/;
       proxy_http_version 1.1;
@@ -92,10 +98,7 @@ ${cache ? '      proxy_cache edge;\n      proxy_cache_key $uri;\n      proxy_cac
       proxy_buffers 16 64k;
       proxy_buffer_size 16k;
     }
-  }
-}
 `
-}
 
 /** Starts nginx under `taskset -c cpu` and waits until it accepts connections. */
 export async function startNginx(init: NginxInit): Promise<Nginx> {
