@@ -13,9 +13,9 @@
  *
  * Hits (1 KiB, 64 KiB, 1 MiB): each object is warmed into every cache, each target gets
  * a 2 s warm-up run, then REPS laps of HIT_SECONDS runs rotating Shoal (default memory
- * policy, S3-FIFO), nginx and Shoal with `--memory-policy lru` (A B C, B C A, …). Each hit
+ * policy, LRU), nginx and Shoal with `--memory-policy s3-fifo` (A B C, B C A, …). Each hit
  * ratio is the median of the per-lap ratios (neighbours in time, so drift cancels); the
- * detail records LRU against nginx and S3-FIFO against LRU the same way. Shoal's `/metrics` is scraped before and after: the fast-path response
+ * detail records S3-FIFO against nginx and S3-FIFO against LRU the same way. Shoal's `/metrics` is scraped before and after: the fast-path response
  * count must grow by at least every request wrk completed, with no handoff to node:http.
  * Shoal's RSS is sampled during its 64 KiB runs; `VmHWM` is read after all hit runs.
  *
@@ -358,11 +358,11 @@ async function main(): Promise<void> {
   const originTarget: Target = { name: 'origin', port: origin.port, pids: () => [origin.pid] }
 
   // ---- hits ---------------------------------------------------------------------------
-  // Shoal with its default memory policy (S3-FIFO), and with LRU: the hit runs compare both
+  // Shoal with its default memory policy (LRU), and with S3-FIFO: the hit runs compare both
   const shoal = await startShoal('shoal', origin.port)
   stops.push(shoal.stop)
-  const shoalLru = await startShoal('shoal_lru', origin.port, undefined, ['--memory-policy', 'lru'])
-  stops.push(shoalLru.stop)
+  const shoalS3 = await startShoal('shoal_s3fifo', origin.port, undefined, ['--memory-policy', 's3-fifo'])
+  stops.push(shoalS3.stop)
   const nginxPort = await freePort()
   const nginx: Nginx = await startNginx({
     port: nginxPort,
@@ -372,14 +372,14 @@ async function main(): Promise<void> {
   stops.push(nginx.stop)
   const nginxTarget: Target = { name: 'nginx', port: nginx.port, pids: () => nginx.pids() }
   await warmCache('shoal', shoal.port, origin.port)
-  await warmCache('shoal_lru', shoalLru.port, origin.port)
+  await warmCache('shoal_s3fifo', shoalS3.port, origin.port)
   await warmCache('nginx', nginx.port, origin.port)
   // start-up (the node key's scrypt, 256 MiB with geth's parameters) is not load: measure from here
   const startupHwmMiB = statusMiB(shoal.pid, 'VmHWM')
   const peakReset = resetPeakRss(shoal.pid)
   const rssAfterWarmMiB = statusMiB(shoal.pid, 'VmRSS')
 
-  const shoals = [shoal, shoalLru]
+  const shoals = [shoal, shoalS3]
   const fastBefore = await Promise.all(shoals.map((s) => fastPathCounters(s.port)))
   const shoalHitRequests = [0, 0]
   const hits: Record<
@@ -387,9 +387,9 @@ async function main(): Promise<void> {
     {
       shoal: Run[]
       nginx: Run[]
-      lru: Run[]
+      s3: Run[]
       ratios: number[]
-      lruRatios: number[]
+      s3Ratios: number[]
       policyRatios: number[]
       rssPeakMiB?: number
     }
@@ -399,15 +399,15 @@ async function main(): Promise<void> {
     const runs = {
       shoal: [] as Run[],
       nginx: [] as Run[],
-      lru: [] as Run[],
+      s3: [] as Run[],
       ratios: [] as number[],
-      lruRatios: [] as number[],
+      s3Ratios: [] as number[],
       policyRatios: [] as number[],
       rssPeakMiB: 0,
     }
     hits[size] = runs
     const originBefore = await originCount(origin.port)
-    const targets: Target[] = [shoal, nginxTarget, shoalLru]
+    const targets: Target[] = [shoal, nginxTarget, shoalS3]
     const count = (target: Target, requests: number) => {
       const i = shoals.indexOf(target as Shoal)
       if (i >= 0) shoalHitRequests[i]! += requests
@@ -430,10 +430,10 @@ async function main(): Promise<void> {
       })
       runs.shoal.push(lap.shoal!)
       runs.nginx.push(lap.nginx!)
-      runs.lru.push(lap.shoal_lru!)
+      runs.s3.push(lap.shoal_s3fifo!)
       runs.ratios.push(lap.shoal!.rps / lap.nginx!.rps)
-      runs.lruRatios.push(lap.shoal_lru!.rps / lap.nginx!.rps)
-      runs.policyRatios.push(lap.shoal!.rps / lap.shoal_lru!.rps)
+      runs.s3Ratios.push(lap.shoal_s3fifo!.rps / lap.nginx!.rps)
+      runs.policyRatios.push(lap.shoal_s3fifo!.rps / lap.shoal!.rps)
     }
     const originAfter = await originCount(origin.port)
     if (originAfter !== originBefore)
@@ -456,7 +456,7 @@ async function main(): Promise<void> {
   const fastResponses = fastPath[0]!.responses
   const runHandoffs = fastPath[0]!.handoffs
   await shoal.stop()
-  await shoalLru.stop()
+  await shoalS3.stop()
 
   // ---- misses -------------------------------------------------------------------------
   const scriptDir = mkdtempSync(join(tmpdir(), 'shoal-bench-edge-wrk-'))
@@ -569,10 +569,10 @@ end
         nginx_rps: Math.round(med(r.nginx, 'rps')),
         ratios: r.ratios.map((x) => round(x)),
         memory_policy:
-          's3-fifo (the default); shoal_lru_* is the same node with --memory-policy lru, in the same laps',
-        shoal_lru_rps: Math.round(med(r.lru, 'rps')),
-        shoal_lru_ratio_vs_nginx: round(median(r.lruRatios)),
-        shoal_lru_cpu_us_per_req: rnd(med(r.lru, 'cpuUs')),
+          'lru (the default); shoal_s3fifo_* is the same node with --memory-policy s3-fifo, in the same laps',
+        shoal_s3fifo_rps: Math.round(med(r.s3, 'rps')),
+        shoal_s3fifo_ratio_vs_nginx: round(median(r.s3Ratios)),
+        shoal_s3fifo_cpu_us_per_req: rnd(med(r.s3, 'cpuUs')),
         s3fifo_vs_lru_ratios: r.policyRatios.map((x) => round(x)),
         s3fifo_vs_lru: round(median(r.policyRatios)),
         ratio_of_medians: round(med(r.shoal, 'rps') / med(r.nginx, 'rps')),

@@ -16,7 +16,7 @@ describe('shoal-node arguments', () => {
     const resolved = resolveOptions(cmd.options)
     expect(resolved.port).toBe(7480)
     expect(resolved.memoryCacheBytes).toBe(64 * 2 ** 20)
-    expect(resolved.memoryPolicy).toBe('s3-fifo')
+    expect(resolved.memoryPolicy).toBe('lru')
     expect(resolved.diskAdmission).toBe('second-use')
   })
 

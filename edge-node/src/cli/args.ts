@@ -24,7 +24,7 @@ Start options (each has an environment variable; flags win):
   --listen HOST:PORT       listen address            SHOAL_LISTEN       (default 127.0.0.1:7480)
   --data-dir DIR           cache, key, receipts      SHOAL_DATA_DIR     (default ./shoal-data)
   --memory-cache SIZE      memory tier budget        SHOAL_MEMORY_CACHE (default 64MiB)
-  --memory-policy NAME     s3-fifo|lru: memory tier eviction   SHOAL_MEMORY_POLICY (default s3-fifo)
+  --memory-policy NAME     lru|s3-fifo: memory tier eviction   SHOAL_MEMORY_POLICY (default lru)
   --disk-cache SIZE        disk tier budget          SHOAL_DISK_CACHE   (default 2GiB)
   --disk-admission WHEN    second-use|first-use: when an origin object goes to disk
                                                      SHOAL_DISK_ADMISSION (default second-use)
