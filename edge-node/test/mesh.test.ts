@@ -28,21 +28,10 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMesh, type MeshHoldings, type MeshPeerInfo, trackerReporter } from '../src/mesh/index.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+import { pattern } from './helpers/pattern.ts'
 
 const publisher = privateKeyToAccount(`0x${'42'.repeat(32)}`)
 const nodeKey = privateKeyToAccount(`0x${'43'.repeat(32)}`)
-
-function pattern(size: number, seed = 7): Buffer {
-  const out = Buffer.alloc(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 interface Origin {
   url: string

@@ -11,20 +11,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { peerSource } from '../src/content/sources.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 import { createHttpUpstream } from '../src/upstream/http-upstream.ts'
+import { pattern } from './helpers/pattern.ts'
 
 const publisher = privateKeyToAccount(`0x${'42'.repeat(32)}`)
-
-function pattern(size: number, seed = 7): Buffer {
-  const out = Buffer.alloc(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
