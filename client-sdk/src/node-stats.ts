@@ -78,6 +78,10 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
   // rankings of recent lists, dropped when any failure changes the picture
   let rankMemo = new WeakMap<object, { order: unknown[]; version: number; at: number }>()
   let failureVersion = 0
+  // the quantile over every node, reused like a node's own (it concatenates and sorts up
+  // to MAX_TRACKED_NODES × TTFB_WINDOW samples): recomputed after QUANTILE_REFRESH new ones
+  let globalCached: { q: number; value: number | undefined; total: number } | undefined
+  let globalFresh = 0
 
   const state = (node: string): NodeState => {
     let s = nodes.get(node)
@@ -115,6 +119,11 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
       }
       smooth(s, ms)
       s.seenAt = clock()
+      // the first samples count at once, later ones in batches (as for one node)
+      if (++globalFresh >= QUANTILE_REFRESH || (globalCached?.total ?? 0) < QUANTILE_REFRESH) {
+        globalCached = undefined
+        globalFresh = 0
+      }
     },
     recordSlow(node, ms) {
       // it lost a race without answering: it is at least that slow, now
@@ -143,9 +152,12 @@ export function createNodeStats(clock: () => number = Date.now): NodeStats {
       return s.cached.value
     },
     globalQuantile(q, minSamples = 1) {
-      const all: number[] = []
-      for (const s of nodes.values()) all.push(...s.samples)
-      return all.length === 0 || all.length < minSamples ? undefined : quantileOf(all, q)
+      if (globalCached?.q !== q) {
+        const all: number[] = []
+        for (const s of nodes.values()) all.push(...s.samples)
+        globalCached = { q, value: all.length === 0 ? undefined : quantileOf(all, q), total: all.length }
+      }
+      return globalCached.total < minSamples ? undefined : globalCached.value
     },
     coolingOff(node) {
       const s = nodes.get(node)
