@@ -8,6 +8,10 @@
  * The mesh client checks every chunk against the CID's leaves on arrival; the content
  * fetcher then verifies the bytes again, as from any node, races and fails over.
  *
+ * The dispatch carries the mesh's payment channel (`payments`): a client with an account
+ * opens its sessions with mesh-only nodes and sends them receipts over
+ * `/shoal/receipt/1.0.0`, and each chunk request names the session (`shoal-session`).
+ *
  * @example
  * const mesh = createMeshClient()
  * await mesh.start()
@@ -17,16 +21,25 @@ import { InvalidArgumentError, isCidText, parseCid } from '@shoal/protocol'
 import { failureOf } from '../errors.ts'
 import { leavesLength } from '../leaves.ts'
 import type { Dispatch, SourceEnd, SourceProgress, SourceResponse } from '../pipeline/dispatch.ts'
+import type { PaymentChannel } from '../receipts/payments.ts'
 import type { MeshClient } from './mesh-client.ts'
+import { meshPaymentChannel } from './mesh-receipts.ts'
 
 const CONTENT_PATH = /\/c\/([^/?#]+)(\/leaves)?$/
 
+/** A mesh dispatch and the channel that pays the nodes it reads from. */
+export interface MeshDispatch extends Dispatch {
+  readonly payments: PaymentChannel
+}
+
 /**
  * @example
- * const client = createClient({ tracker: trackerUrl }, { mesh: createMeshDispatch(meshClient) })
+ * const client = createClient({ tracker: trackerUrl, account }, { mesh: createMeshDispatch(meshClient) })
  */
-export function createMeshDispatch(mesh: Pick<MeshClient, 'leaves' | 'range'>): Dispatch {
-  return async (req) => {
+export function createMeshDispatch(
+  mesh: Pick<MeshClient, 'leaves' | 'range' | 'openSession' | 'sendReceipt'>,
+): MeshDispatch {
+  const dispatch: Dispatch = async (req) => {
     const node = req.source.mesh
     if (node === undefined) throw new InvalidArgumentError(`${req.source.url} is not a mesh node`)
     const m = CONTENT_PATH.exec(req.url)
@@ -34,6 +47,8 @@ export function createMeshDispatch(mesh: Pick<MeshClient, 'leaves' | 'range'>): 
       throw new InvalidArgumentError(`the mesh serves /c/<cid> and /c/<cid>/leaves, not ${req.url}`)
     const cid = parseCid(m[1]!)
     const { signal } = req
+    const session = req.headers?.['shoal-session']
+    const paid = session === undefined ? { signal } : { signal, session }
     const from = `mesh node ${node.peerId}`
     const started = performance.now()
     const progress: SourceProgress = { waitingSince: performance.now(), bytes: 0 }
@@ -41,7 +56,7 @@ export function createMeshDispatch(mesh: Pick<MeshClient, 'leaves' | 'range'>): 
     let length: number
     if (m[2] !== undefined) {
       length = leavesLength(cid)
-      const leaves = mesh.leaves(node, cid, { signal })
+      const leaves = mesh.leaves(node, cid, paid)
       pieces = (async function* () {
         yield await leaves
       })()
@@ -49,7 +64,7 @@ export function createMeshDispatch(mesh: Pick<MeshClient, 'leaves' | 'range'>): 
       const start = req.range?.start ?? 0
       const end = req.range?.end ?? cid.size
       length = end - start
-      pieces = mesh.range(node, cid, start, end, { signal })[Symbol.asyncIterator]()
+      pieces = mesh.range(node, cid, start, end, paid)[Symbol.asyncIterator]()
     }
 
     let ended: SourceEnd | undefined
@@ -107,4 +122,5 @@ export function createMeshDispatch(mesh: Pick<MeshClient, 'leaves' | 'range'>): 
     }
     return response
   }
+  return Object.assign(dispatch, { payments: meshPaymentChannel(mesh) })
 }
