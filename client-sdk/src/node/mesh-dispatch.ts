@@ -19,13 +19,21 @@
  */
 import { InvalidArgumentError, isCidText, parseCid } from '@shoal/protocol'
 import { failureOf } from '../errors.ts'
-import { leavesLength } from '../leaves.ts'
+import { createLeavesCache, leavesLength } from '../leaves.ts'
 import type { Dispatch, SourceEnd, SourceProgress, SourceResponse } from '../pipeline/dispatch.ts'
 import type { PaymentChannel } from '../receipts/payments.ts'
 import type { MeshClient } from './mesh-client.ts'
 import { meshPaymentChannel } from './mesh-receipts.ts'
 
 const CONTENT_PATH = /\/c\/([^/?#]+)(\/leaves)?$/
+
+/** Bytes of verified leaf lists the dispatch keeps to hand to its chunk requests. */
+export const DEFAULT_MESH_DISPATCH_LEAVES_BYTES = 4 * 2 ** 20
+
+export interface MeshDispatchInit {
+  /** Bytes of verified leaf lists kept (default 4 MiB). */
+  leavesBytes?: number
+}
 
 /** A mesh dispatch and the channel that pays the nodes it reads from. */
 export interface MeshDispatch extends Dispatch {
@@ -38,7 +46,14 @@ export interface MeshDispatch extends Dispatch {
  */
 export function createMeshDispatch(
   mesh: Pick<MeshClient, 'leaves' | 'range' | 'openSession' | 'sendReceipt'>,
+  init: MeshDispatchInit = {},
 ): MeshDispatch {
+  const leavesBytes = init.leavesBytes ?? DEFAULT_MESH_DISPATCH_LEAVES_BYTES
+  if (!Number.isSafeInteger(leavesBytes) || leavesBytes < 0)
+    throw new InvalidArgumentError('mesh dispatch leavesBytes must be a non-negative integer')
+  // leaves the mesh client verified against the CID: a chunk request that carries them
+  // does not make the node send (and meter) the leaf list a second time
+  const verifiedLeaves = createLeavesCache(leavesBytes)
   const dispatch: Dispatch = async (req) => {
     const node = req.source.mesh
     if (node === undefined) throw new InvalidArgumentError(`${req.source.url} is not a mesh node`)
@@ -56,7 +71,10 @@ export function createMeshDispatch(
     let length: number
     if (m[2] !== undefined) {
       length = leavesLength(cid)
-      const leaves = mesh.leaves(node, cid, paid)
+      const leaves = mesh.leaves(node, cid, paid).then((l) => {
+        verifiedLeaves.set(cid, l)
+        return l
+      })
       pieces = (async function* () {
         yield await leaves
       })()
@@ -64,7 +82,10 @@ export function createMeshDispatch(
       const start = req.range?.start ?? 0
       const end = req.range?.end ?? cid.size
       length = end - start
-      pieces = mesh.range(node, cid, start, end, paid)[Symbol.asyncIterator]()
+      const leaves = verifiedLeaves.get(cid)
+      pieces = mesh
+        .range(node, cid, start, end, leaves === undefined ? paid : { ...paid, leaves })
+        [Symbol.asyncIterator]()
     }
 
     let ended: SourceEnd | undefined
