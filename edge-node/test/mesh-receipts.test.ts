@@ -1,16 +1,13 @@
 /**
- * Receipts over the mesh (`/shoal/receipt/1.0.0`, docs/mesh.md): real edge nodes, real
+ * Receipts over the mesh (`/shoal/receipt/1.0.0`, docs/mesh.md): a real edge node, real
  * libp2p on 127.0.0.1, real keys. A client that reaches a node only through the mesh
  * opens a session, names it in its chunk requests, and the node meters what it sends and
- * stores the client's receipts in its durable book with the HTTP path's checks.
+ * stores the client's receipts in its durable book with the HTTP path's checks. (A
+ * receipt acknowledged over the mesh surviving SIGKILL: client-sdk/test/receipts.test.ts.)
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import {
   CHUNK_PROTOCOL,
   createMeshClient,
@@ -37,13 +34,11 @@ import type { Hex } from 'viem'
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
-import { createReceiptBook } from '../src/receipts/book.ts'
 import { frame, rawExchange } from './helpers/mesh-raw.ts'
 import { pattern } from './helpers/pattern.ts'
 
 const EPOCH_SECONDS = 3600
 const epochNow = () => Math.floor(Date.now() / 1000 / EPOCH_SECONDS)
-const NODE_BIN = fileURLToPath(new URL('../bin/shoal-node.ts', import.meta.url))
 const issuer = privateKeyToAccount(generatePrivateKey())
 const client = privateKeyToAccount(generatePrivateKey())
 const nodeKey = privateKeyToAccount(generatePrivateKey())
@@ -295,128 +290,5 @@ describe('receipts over the mesh', () => {
     expect(Buffer.from(await mesh.fetch(peer, cid, { session })).equals(bytes)).toBe(true)
     const ok = await receiptOf(client, ticket, session, bytes.length)
     expect(await mesh.sendReceipt(peer, encodeBandwidthReceipt(ok))).toEqual({ session, bytes: bytes.length })
-  })
-})
-
-describe('an acknowledged mesh receipt survives a crash', () => {
-  let dir: string
-  let child: ChildProcess | undefined
-
-  const freePort = async (): Promise<number> => {
-    const server = net.createServer().listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const { port } = server.address() as AddressInfo
-    await new Promise((r) => server.close(r))
-    return port
-  }
-
-  const start = async (meshPort: number): Promise<{ url: string; node: Hex; peer: MeshNode }> => {
-    const proc = spawn(
-      process.execPath,
-      [
-        '--disable-warning=ExperimentalWarning',
-        NODE_BIN,
-        'start',
-        '--listen',
-        '127.0.0.1:0',
-        '--mesh-port',
-        String(meshPort),
-        '--data-dir',
-        dir,
-        '--accept-pushes',
-        'any',
-        '--tracker-address',
-        issuer.address,
-        '--log-level',
-        'warn',
-      ],
-      { env: { ...process.env, SHOAL_KEY_PASSPHRASE: '' }, stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    child = proc
-    const { url, node } = await new Promise<{ url: string; node: Hex }>((resolve, reject) => {
-      let seen = ''
-      proc.stdout?.on('data', (d: Buffer) => {
-        seen += d
-        const m = /shoal-node (0x[0-9a-fA-F]{40}) serving at (\S+)/.exec(seen)
-        if (m !== null) resolve({ node: m[1] as Hex, url: m[2]! })
-      })
-      proc.once('exit', (code) => reject(new Error(`shoal-node exited early with ${code}`)))
-    })
-    const { peerId } = JSON.parse(await readFile(join(dir, 'peer-key.json'), 'utf8')) as { peerId: string }
-    return { url, node, peer: { peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${meshPort}`] } }
-  }
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'shoal-mesh-receipts-crash-'))
-  })
-  afterAll(async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
-    await rm(dir, { recursive: true, force: true })
-  })
-
-  it('keeps a receipt acknowledged over the mesh through SIGKILL and a restart', async () => {
-    const meshPort = await freePort()
-    const content = pattern(300_000, 8)
-    const { cid } = await computeCid(content)
-    let { url, node, peer } = await start(meshPort)
-    await push(url, content)
-    const ticket = await ticketFor(client)
-    const session = randomSession()
-    const sent = 32 * 2 + content.length
-    const signed = await signBandwidthReceipt(client, {
-      node,
-      client: client.address,
-      session,
-      bytes: sent,
-      epoch: epochNow(),
-      ticket: ticketId(ticket.message),
-      kind: RECEIPT_KIND.content,
-    })
-    const first = createMeshClient({ timeoutMs: 5000 })
-    await first.start()
-    try {
-      expect(await first.openSession(peer, { session, ticket, epoch: epochNow(), kind: 0 })).toEqual({
-        session,
-        node,
-      })
-      expect(Buffer.from(await first.fetch(peer, cid, { session })).equals(content)).toBe(true)
-      expect(await first.sendReceipt(peer, encodeBandwidthReceipt(signed))).toEqual({ session, bytes: sent })
-      // no graceful stop: the acknowledged receipt must already be on disk
-      const killed = child!
-      killed.kill('SIGKILL')
-      await once(killed, 'exit')
-      expect(killed.signalCode).toBe('SIGKILL')
-    } finally {
-      await first.stop()
-    }
-
-    ;({ url, node, peer } = await start(meshPort))
-    const second = createMeshClient({ timeoutMs: 5000 })
-    await second.start()
-    try {
-      // the restarted node restored the session with its receipt: the same one is an
-      // idempotent answer, a lower one is stale
-      expect(await second.sendReceipt(peer, encodeBandwidthReceipt(signed))).toEqual({ session, bytes: sent })
-      const lower = await signBandwidthReceipt(client, { ...signed.message, bytes: sent - 1 })
-      await expect(second.sendReceipt(peer, encodeBandwidthReceipt(lower))).rejects.toMatchObject({
-        code: 'SHOAL_ERR_STALE',
-      })
-    } finally {
-      await second.stop()
-    }
-    const stopped = child!
-    stopped.kill('SIGTERM')
-    await once(stopped, 'exit')
-    const book = createReceiptBook({ path: join(dir, 'receipts.db') })
-    await book.open()
-    try {
-      const { receipts } = book.epoch(epochNow())
-      expect(receipts.map((r) => [r.message.session, r.message.bytes])).toEqual([[session, sent]])
-    } finally {
-      book.close()
-    }
   })
 })
