@@ -184,5 +184,11 @@ describe('a node reachable only through the mesh', () => {
     expect((await metered()) - before).toBe(verified)
     const ticket = tickets.find((tk) => tk.message.client === payer.address)
     expect(ticket?.message.issuer).toBe(t.account.address)
+    // submitted with the node's other receipts, and the tracker noted it handed this
+    // mesh-only node to the ticket: settlement pays only such pairs
+    expect(node.receipts.pendingEpochs()).toContain(epoch)
+    await t.tracker.flush()
+    const selected = await t.tracker.store.listSelectionsOf([mine[0]!.message.ticket])
+    expect(selected.map((s) => s.node.toLowerCase())).toEqual([account.address.toLowerCase()])
   })
 })
