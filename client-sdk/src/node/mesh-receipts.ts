@@ -16,7 +16,13 @@
  * name the session their bytes count for (`ChunkRequest.session`).
  */
 import type { Stream } from '@libp2p/interface'
-import { ERROR_CODES, type ErrorCode, InvalidFormatError, isShoalError } from '@shoal/protocol'
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  InvalidArgumentError,
+  InvalidFormatError,
+  isShoalError,
+} from '@shoal/protocol'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { PaymentChannel, SessionRequest } from '../receipts/payments.ts'
 import type { MeshClient } from './mesh-client.ts'
@@ -116,11 +122,11 @@ export async function sendMeshReceipt(
 export function meshPaymentChannel(mesh: Pick<MeshClient, 'openSession' | 'sendReceipt'>): PaymentChannel {
   return {
     async open(source, request, { signal }) {
-      if (source.mesh === undefined) throw new InvalidFormatError(`${source.url} is not a mesh node`)
+      if (source.mesh === undefined) throw new InvalidArgumentError(`${source.url} is not a mesh node`)
       return mesh.openSession(source.mesh, request, { signal })
     },
     async receipt(source, encoded, { signal }) {
-      if (source.mesh === undefined) throw new InvalidFormatError(`${source.url} is not a mesh node`)
+      if (source.mesh === undefined) throw new InvalidArgumentError(`${source.url} is not a mesh node`)
       try {
         await mesh.sendReceipt(source.mesh, encoded, { signal })
         return { ok: true }

@@ -133,6 +133,8 @@ export interface Payments {
 interface Session {
   id: Hex
   source: Source
+  /** How the session was opened, and how its receipts go. */
+  channel: PaymentChannel
   nodeUrl: string
   node: Address
   grant: TicketGrant
@@ -178,7 +180,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
         ticket: s.grant.id,
         kind,
       })
-      const answer = await channelOf(s.source)!.receipt(s.source, encodeBandwidthReceipt(signed), {
+      const answer = await s.channel.receipt(s.source, encodeBandwidthReceipt(signed), {
         signal: AbortSignal.timeout(init.timeoutMs),
       })
       if (!answer.ok) {
@@ -227,6 +229,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
       return {
         id,
         source,
+        channel,
         nodeUrl: source.url,
         node,
         grant,
