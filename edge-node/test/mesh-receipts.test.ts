@@ -111,6 +111,9 @@ describe('receipts over the mesh', () => {
         shutdownGraceMs: 100,
         acceptPushes: 'any',
         trackerAddress: issuer.address,
+        // objects above 128 KiB stay out of memory: chunks are sent (and metered) from disk
+        // here; client-sdk/test/mesh.test.ts meters them from the memory tier
+        memoryCacheBytes: 2 ** 20,
       },
       { account: nodeKey },
     )
