@@ -30,7 +30,7 @@ import { httpDispatch } from './pipeline/http.ts'
 import { observe } from './pipeline/observe.ts'
 import { timeouts } from './pipeline/timeouts.ts'
 import { parseRange } from './range.ts'
-import { createPayments, type FetchPayment, type Payments } from './receipts/payments.ts'
+import { createPayments, type FetchPayment, type PaymentChannel, type Payments } from './receipts/payments.ts'
 import { createTicketBook } from './receipts/tickets.ts'
 import { randomNonce, signNodeReport } from './reports.ts'
 import { type BodyStream, bodyStream } from './response.ts'
@@ -91,9 +91,10 @@ export interface ClientComponents {
    * The dispatch for nodes reachable only through the mesh (`createMeshDispatch` of
    * `@shoal/client-sdk/node`). With it the client also asks the tracker for mesh-only
    * nodes (`mesh=1`) and fetches from them over the mesh chunk protocol; their bytes are
-   * verified, raced and failed over like any node's.
+   * verified, raced and failed over like any node's. When it carries `payments` (as
+   * `createMeshDispatch`'s does), a client with an account pays those nodes over the mesh.
    */
-  mesh?: Dispatch
+  mesh?: Dispatch & { payments?: PaymentChannel }
   stats?: NodeStats
 }
 
@@ -204,7 +205,13 @@ export function createClient(init: ClientInit, components: ClientComponents = {}
       ? undefined
       : createPayments(
           { receiptEveryBytes: options.receiptEveryBytes, timeoutMs: options.trackerMs },
-          { account, tickets, fetch: doFetch, emit },
+          {
+            account,
+            tickets,
+            fetch: doFetch,
+            emit,
+            ...(components.mesh?.payments === undefined ? {} : { mesh: components.mesh.payments }),
+          },
         )
 
   const content = createContentFetcher(

@@ -43,8 +43,12 @@ export { parseRange } from './range.ts'
 export {
   createPayments,
   type FetchPayment,
+  httpPaymentChannel,
+  type PaymentChannel,
   type Payments,
   type PaymentsInit,
+  type ReceiptAnswer,
+  type SessionRequest,
 } from './receipts/payments.ts'
 export { createTicketBook, type PayTarget, type TicketBook } from './receipts/tickets.ts'
 export {

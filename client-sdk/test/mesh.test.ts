@@ -3,19 +3,21 @@
  * fail) but which holds a circuit relay reservation is handed out by the tracker only to
  * mesh clients (`mesh=1`), as a peer id and multiaddrs without a URL, and serves a CID
  * to `createClient` with a mesh dispatch over the chunk protocol: verified, ranges too.
- * A client without the mesh is never handed that node.
+ * A client without the mesh is never handed that node. A client with an account pays it
+ * over the mesh (`/shoal/receipt/1.0.0`): the node stores its receipts in its book.
  */
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import { type Announcer, announceNode, type EdgeNode } from '@shoal/edge-node'
+import { verifyBandwidthReceipt } from '@shoal/protocol'
 import pino from 'pino'
 import { request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createClient } from '../src/index.ts'
+import { type ClientEvent, createClient } from '../src/index.ts'
 import { createMeshClient, createMeshDispatch, type MeshClient } from '../src/node/index.ts'
 import { type Content, makeContent, type Nodes, startEdgeNodes, waitFor } from './helpers/nodes.ts'
-import { startTracker, type TrackerFixture } from './helpers/tracker.ts'
+import { publish, signManifest, startTracker, type TrackerFixture } from './helpers/tracker.ts'
 
 let t: TrackerFixture
 let relay: Nodes
@@ -127,5 +129,66 @@ describe('a node reachable only through the mesh', () => {
     } finally {
       await plain.stop()
     }
+  })
+
+  it('is paid over the mesh: a paying client leaves a stored, verifiable receipt for the bytes it verified', async () => {
+    const publisher = privateKeyToAccount(generatePrivateKey())
+    await publish(
+      t,
+      await signManifest(publisher, 'meshpaid', 1, [
+        {
+          path: '/a.bin',
+          cid: content.cid.text,
+          size: content.bytes.length,
+          contentType: 'application/octet-stream',
+          cacheControl: '',
+        },
+      ]),
+    )
+    const payer = privateKeyToAccount(generatePrivateKey())
+    const events: ClientEvent[] = []
+    const metered = async () => (await node.metrics.sessionBytes.get()).values[0]?.value ?? 0
+    const before = await metered()
+    const client = createClient(
+      {
+        tracker: t.url,
+        region: 'eu-west',
+        account: payer,
+        receiptEveryBytes: 64 * 1024,
+        onEvent: (e) => events.push(e),
+      },
+      { mesh: createMeshDispatch(mesh) },
+    )
+    try {
+      const res = await client.fetch(`shoal://${content.cid.text}`)
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(content.bytes)
+    } finally {
+      await client.stop()
+    }
+    const receiptEvents = events.filter((e) => e.type === 'receipt')
+    expect(receiptEvents.filter((e) => e.outcome !== 'accepted')).toEqual([])
+    // cumulative: several receipts as the bytes were verified
+    expect(receiptEvents.length).toBeGreaterThan(1)
+    expect(events.filter((e) => e.type === 'session')).toEqual([])
+
+    const epoch = Math.floor(Date.now() / 1000 / 3600)
+    const { receipts, tickets } = node.receipts.epoch(epoch)
+    const mine = receipts.filter((r) => r.message.client === payer.address)
+    expect(mine).toHaveLength(1)
+    // every verified byte from the node: its leaf list and the object
+    const verified = content.leaves.length + content.bytes.length
+    expect(mine[0]!.message).toMatchObject({ node: account.address, bytes: verified, kind: 0 })
+    await expect(verifyBandwidthReceipt(mine[0]!)).resolves.toMatchObject({ bytes: verified })
+    // exactly what the node sent in the session: the leaf list once (the chunk requests
+    // carry the verified leaves) and every chunk
+    expect((await metered()) - before).toBe(verified)
+    const ticket = tickets.find((tk) => tk.message.client === payer.address)
+    expect(ticket?.message.issuer).toBe(t.account.address)
+    // submitted with the node's other receipts, and the tracker noted it handed this
+    // mesh-only node to the ticket: settlement pays only such pairs
+    expect(node.receipts.pendingEpochs()).toContain(epoch)
+    await t.tracker.flush()
+    const selected = await t.tracker.store.listSelectionsOf([mine[0]!.message.ticket])
+    expect(selected.map((s) => s.node.toLowerCase())).toEqual([account.address.toLowerCase()])
   })
 })

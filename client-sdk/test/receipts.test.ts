@@ -5,7 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +27,7 @@ import type { Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientEvent, createClient, randomNonce } from '../src/index.ts'
+import { createMeshClient } from '../src/node/index.ts'
 import { type Content, makeContent, type Nodes, startEdgeNodes, waitFor } from './helpers/nodes.ts'
 import { publish, registerNode, signManifest, startTracker, type TrackerFixture } from './helpers/tracker.ts'
 
@@ -92,6 +94,15 @@ async function read(nodeUrl: string, c: Content, session: Hex, range?: [number, 
   } finally {
     await agent.close()
   }
+}
+
+/** A TCP port on 127.0.0.1 free a moment ago (for a child's mesh port, which it must be told). */
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise((r) => server.close(r))
+  return port
 }
 
 async function sessionBytes(node: EdgeNode): Promise<number> {
@@ -346,7 +357,8 @@ describe('the receipt book survives a crash', () => {
   let dir: string
   let child: ChildProcess | undefined
 
-  const start = async (): Promise<{ url: string; node: string }> => {
+  /** Starts shoal-node in a child process (`extra` CLI arguments, another data dir). */
+  const start = async (extra: string[] = [], dataDir = dir): Promise<{ url: string; node: string }> => {
     const proc = spawn(
       process.execPath,
       [
@@ -355,8 +367,9 @@ describe('the receipt book survives a crash', () => {
         'start',
         '--listen',
         '127.0.0.1:0',
+        ...extra,
         '--data-dir',
-        dir,
+        dataDir,
         '--accept-pushes',
         'any',
         '--tracker-address',
@@ -454,5 +467,82 @@ describe('the receipt book survives a crash', () => {
       book.close()
     }
     await waitFor(() => stopped.exitCode !== null || stopped.signalCode !== null)
+  })
+
+  it('keeps a receipt acknowledged over the mesh (/shoal/receipt/1.0.0) through SIGKILL and a restart', async () => {
+    const meshDir = await mkdtemp(join(tmpdir(), 'shoal-mesh-receipts-crash-'))
+    const publisher = privateKeyToAccount(generatePrivateKey())
+    const client = privateKeyToAccount(generatePrivateKey())
+    const c = await makeContent(300 * KiB, 64 * KiB, 22)
+    await publish(t, await signManifest(publisher, 'meshcrash', 1, [entryOf('/a.bin', c)]))
+    const meshPort = await freePort()
+    const args = ['--mesh-port', String(meshPort)]
+    let { url, node } = await start(args, meshDir)
+    const { peerId } = JSON.parse(await readFile(join(meshDir, 'peer-key.json'), 'utf8')) as {
+      peerId: string
+    }
+    const peer = { peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${meshPort}`] }
+    const put = await request(`${url}/c/${c.cid.text}`, { method: 'PUT', body: c.bytes })
+    await put.body.dump()
+    expect(put.statusCode).toBe(201)
+    const grant = await ticketFrom(t, { client: client.address, site: 'meshcrash' })
+    const session = randomNonce()
+    const sent = c.leaves.length + c.bytes.length
+    const signed = await signBandwidthReceipt(client, {
+      node: node as Hex,
+      client: client.address,
+      session,
+      bytes: sent,
+      epoch: grant.epoch,
+      ticket: grant.id,
+      kind: RECEIPT_KIND.content,
+    })
+    const first = createMeshClient({ timeoutMs: 5000 })
+    await first.start()
+    try {
+      const opened = await first.openSession(peer, {
+        session,
+        ticket: grant.ticket,
+        epoch: grant.epoch,
+        kind: 0,
+      })
+      expect(opened).toEqual({ session, node })
+      expect(Buffer.from(await first.fetch(peer, c.cid, { session })).equals(Buffer.from(c.bytes))).toBe(true)
+      expect(await first.sendReceipt(peer, encodeBandwidthReceipt(signed))).toEqual({ session, bytes: sent })
+      // no graceful stop: the acknowledged receipt must already be on disk
+      const killed = child!
+      killed.kill('SIGKILL')
+      await once(killed, 'exit')
+      expect(killed.signalCode).toBe('SIGKILL')
+    } finally {
+      await first.stop()
+    }
+
+    ;({ url, node } = await start(args, meshDir))
+    const second = createMeshClient({ timeoutMs: 5000 })
+    await second.start()
+    try {
+      // the restarted node restored the session with its receipt: the same one is an
+      // idempotent answer, a lower one is stale
+      expect(await second.sendReceipt(peer, encodeBandwidthReceipt(signed))).toEqual({ session, bytes: sent })
+      const lower = await signBandwidthReceipt(client, { ...signed.message, bytes: sent - 1 })
+      await expect(second.sendReceipt(peer, encodeBandwidthReceipt(lower))).rejects.toMatchObject({
+        code: 'SHOAL_ERR_STALE',
+      })
+    } finally {
+      await second.stop()
+    }
+    const stopped = child!
+    stopped.kill('SIGTERM')
+    await once(stopped, 'exit')
+    const book = createReceiptBook({ path: join(meshDir, 'receipts.db') })
+    await book.open()
+    try {
+      const { receipts } = book.epoch(grant.epoch)
+      expect(receipts.map((r) => [r.message.session, r.message.bytes])).toEqual([[session, sent]])
+    } finally {
+      book.close()
+      await rm(meshDir, { recursive: true, force: true })
+    }
   })
 })

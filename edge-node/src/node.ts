@@ -167,6 +167,22 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       : createTokenBucket({ rate: options.egressBytesPerSecond })
   const tracker =
     options.trackerUrl === undefined ? undefined : createTrackerClient({ url: options.trackerUrl })
+  // payment sessions and the receipt book: over HTTP, the relay's port and the mesh
+  const receipts = createReceiptBook({ path: join(options.dataDir, 'receipts.db') })
+  const sessions = createSessions(
+    { maxSessions: options.maxSessions },
+    {
+      book: receipts,
+      identity: createTrackerIdentity({
+        trackerAddress: options.trackerAddress,
+        trackerUrl: options.trackerUrl,
+        epochSeconds: options.epochSeconds,
+      }),
+      node: components.account?.address,
+      metrics,
+      logger,
+    },
+  )
   // the mesh: misses try neighbours that hold the CID before any origin
   const mesh: Mesh | undefined =
     options.mesh === false
@@ -177,6 +193,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             holdings: storeHoldings(store),
             logger: logger.child({ component: 'mesh' }),
             onBytes: (direction, bytes) => metrics.meshBytes.inc({ direction }, bytes),
+            sessions,
             ...(egress === undefined ? {} : { egress }),
             ...(components.meshDiscover !== undefined
               ? { discover: components.meshDiscover }
@@ -214,21 +231,6 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     path: `${path === '/' ? '/' : encodePath(path)}${query}`,
   })
 
-  const receipts = createReceiptBook({ path: join(options.dataDir, 'receipts.db') })
-  const sessions = createSessions(
-    { maxSessions: options.maxSessions },
-    {
-      book: receipts,
-      identity: createTrackerIdentity({
-        trackerAddress: options.trackerAddress,
-        trackerUrl: options.trackerUrl,
-        epochSeconds: options.epochSeconds,
-      }),
-      node: components.account?.address,
-      metrics,
-      logger,
-    },
-  )
   let sweeper: NodeJS.Timeout | undefined
 
   const seenPurgeNonces = new Map<string, number>()

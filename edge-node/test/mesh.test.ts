@@ -28,6 +28,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMesh, type MeshHoldings, type MeshPeerInfo, trackerReporter } from '../src/mesh/index.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
+import { frame, rawExchange } from './helpers/mesh-raw.ts'
 import { pattern } from './helpers/pattern.ts'
 
 const publisher = privateKeyToAccount(`0x${'42'.repeat(32)}`)
@@ -386,34 +387,6 @@ describe('mesh: nodes fill their caches from each other', () => {
 })
 
 describe('mesh: bad input closes the stream, never the node', () => {
-  async function rawExchange(
-    client: Libp2p,
-    node: EdgeNode,
-    protocol: string,
-    send: Uint8Array,
-  ): Promise<{ frames: string[]; status: string }> {
-    const stream = await client.dialProtocol(multiaddr(node.mesh!.multiaddrs()[0]!), protocol)
-    stream.send(send)
-    await stream.close().catch(() => {})
-    const reader = frameReader(stream)
-    const frames: string[] = []
-    try {
-      while (true) {
-        const frame = await reader.next(1 << 20, { signal: AbortSignal.timeout(5000) })
-        if (frame === undefined) break
-        frames.push(Buffer.from(frame.subarray()).toString())
-      }
-    } catch {
-      // a reset stream ends the exchange
-    }
-    return { frames, status: stream.status }
-  }
-
-  const frame = (text: string) => {
-    const body = Buffer.from(text)
-    return Buffer.concat([encodeVarint(body.length), body])
-  }
-
   it('answers malformed, oversized and out-of-range requests with an error or a reset, then still serves', async () => {
     const origin = await startOrigin()
     cleanups.push(() => origin.close())

@@ -14,7 +14,9 @@ import {
   parseCid,
   UnavailableError,
 } from '@shoal/protocol'
+import type { SessionRequest } from '../receipts/payments.ts'
 import { askHave, CHUNK_PROTOCOL, HAVE_PROTOCOL, MESH_LIMITS, requestChunks } from './mesh-protocol.ts'
+import { openMeshSession, RECEIPT_PROTOCOL, sendMeshReceipt } from './mesh-receipts.ts'
 import { createMeshTransport } from './mesh-transport.ts'
 
 export const DEFAULT_MESH_CLIENT_TIMEOUT_MS = 10_000
@@ -36,6 +38,8 @@ export interface MeshFetchOptions {
   signal?: AbortSignal
   /** The CID's verified leaves, when the caller has them (saves one frame). */
   leaves?: Uint8Array
+  /** The payment session (opened with `openSession`) the node meters these bytes for. */
+  session?: string
 }
 
 export interface MeshClient {
@@ -44,7 +48,26 @@ export interface MeshClient {
   /** Whether `node` holds `cid` (`/shoal/have/1.0.0`). */
   has(node: MeshNode, cid: string | Cid, options?: { signal?: AbortSignal }): Promise<boolean>
   /** The CID's leaves (32 bytes per chunk), verified against the CID. */
-  leaves(node: MeshNode, cid: string | Cid, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  leaves(
+    node: MeshNode,
+    cid: string | Cid,
+    options?: { signal?: AbortSignal; session?: string },
+  ): Promise<Uint8Array>
+  /**
+   * Opens a payment session with the node (`/shoal/receipt/1.0.0`); resolves with the
+   * node's address. A refusal throws the node's error code.
+   */
+  openSession(
+    node: MeshNode,
+    request: SessionRequest,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ session: string; node: string }>
+  /** Sends a signed receipt (`encodeBandwidthReceipt`); resolves once the node stored it. */
+  sendReceipt(
+    node: MeshNode,
+    encoded: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ session: string; bytes: number }>
   /**
    * Bytes `[start, end)` of the object, verified chunk by chunk (the chunks covering the
    * span are fetched and checked; only the span is yielded).
@@ -169,6 +192,7 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
           leaves = l
         },
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.session === undefined ? {} : { session: options.session }),
         stallTimeoutMs: timeoutMs,
       })) {
         // the chunk's offset in the object; only the parts inside [start, end) are yielded
@@ -216,12 +240,21 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
           leaves = l
         },
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.session === undefined ? {} : { session: options.session }),
         stallTimeoutMs: timeoutMs,
       })) {
         // no chunk is asked for
       }
       if (leaves === undefined) throw new UnavailableError(`mesh node ${node.peerId} sent no leaves`)
       return leaves
+    },
+    async openSession(node, request, options = {}) {
+      const { stream: s } = await dial(node, RECEIPT_PROTOCOL, options.signal)
+      return openMeshSession(s, request, { signal: signalOf(options.signal) })
+    },
+    async sendReceipt(node, encoded, options = {}) {
+      const { stream: s } = await dial(node, RECEIPT_PROTOCOL, options.signal)
+      return sendMeshReceipt(s, encoded, { signal: signalOf(options.signal) })
     },
     range,
     stream,

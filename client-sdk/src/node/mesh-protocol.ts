@@ -64,7 +64,14 @@ export interface ChunkRequest {
   to: number
   /** Whether the answer starts with the CID's leaf list. */
   leaves: boolean
+  /**
+   * The payment session the bytes count for (opened on `/shoal/receipt/1.0.0`), like the
+   * `shoal-session` header of an HTTP request; absent when unpaid.
+   */
+  session?: string
 }
+
+const SESSION_RE = /^0x[0-9a-f]{64}$/
 
 /** The header frame of a chunk answer. */
 export type ChunkResponseHeader = { status: 'ok' } | { status: 'error'; code: ErrorCode; message: string }
@@ -310,8 +317,11 @@ const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isS
 export function decodeChunkRequest(frame: Uint8ArrayList | Uint8Array): ChunkRequest & { parsed: Cid } {
   const v = parseJsonFrame(frame, 'chunk request')
   const keys = Object.keys(v)
-  if (keys.length !== 4 || !['cid', 'from', 'to', 'leaves'].every((k) => Object.hasOwn(v, k)))
-    throw new InvalidFormatError('a chunk request has exactly the fields cid, from, to, leaves')
+  const fields = Object.hasOwn(v, 'session') ? 5 : 4
+  if (keys.length !== fields || !['cid', 'from', 'to', 'leaves'].every((k) => Object.hasOwn(v, k)))
+    throw new InvalidFormatError('a chunk request has exactly the fields cid, from, to, leaves (and session)')
+  if (fields === 5 && (typeof v.session !== 'string' || !SESSION_RE.test(v.session)))
+    throw new InvalidFormatError('chunk request: session is 0x and 64 lowercase hex digits')
   if (!isCidText(v.cid)) throw new InvalidFormatError('chunk request: cid is not a CID')
   const parsed = parseCid(v.cid)
   const { from, to, leaves } = v
@@ -319,7 +329,7 @@ export function decodeChunkRequest(frame: Uint8ArrayList | Uint8Array): ChunkReq
     throw new InvalidFormatError('chunk request: from and to are chunk indexes')
   if (typeof leaves !== 'boolean') throw new InvalidFormatError('chunk request: leaves is a boolean')
   checkRange(parsed, from, to, leaves)
-  return { cid: v.cid, from, to, leaves, parsed }
+  return { cid: v.cid, from, to, leaves, parsed, ...(fields === 5 ? { session: v.session as string } : {}) }
 }
 
 function checkRange(cid: Cid, from: number, to: number, leaves: boolean): void {
@@ -404,6 +414,8 @@ export interface RequestChunksOptions {
   onLeaves?: (leaves: Uint8Array) => void
   /** Longest wait for any one frame (header, leaves, a chunk): a stalled peer fails with `SHOAL_ERR_TIMEOUT`. */
   stallTimeoutMs?: number
+  /** The payment session the bytes count for (`ChunkRequest.session`). */
+  session?: string
 }
 
 export const DEFAULT_MESH_STALL_TIMEOUT_MS = 10_000
@@ -439,7 +451,9 @@ export async function* requestChunks(
   const reader = frameReader(stream, { highWaterMark: Math.max(DEFAULT_HIGH_WATER_MARK, 2 * cid.chunkSize) })
   let done = false
   try {
-    await writeJson(stream, { cid: cid.text, from, to, leaves: wantLeaves }, options)
+    const request: ChunkRequest = { cid: cid.text, from, to, leaves: wantLeaves }
+    if (options.session !== undefined) request.session = options.session
+    await writeJson(stream, request, options)
     await stream.close(options)
     const stallMs = options.stallTimeoutMs ?? DEFAULT_MESH_STALL_TIMEOUT_MS
     const frameOptions = () => ({

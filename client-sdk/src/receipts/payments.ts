@@ -6,13 +6,21 @@
  * client signs a cumulative `BandwidthReceipt` and posts it. At most one receipt is in
  * flight per session; none is ever awaited by the byte stream; a refused receipt is
  * reported as an event, not retried.
+ *
+ * Sessions and receipts travel over a `PaymentChannel`: HTTP (`POST /v1/sessions`,
+ * `POST /v1/receipts` on the node's URL) for nodes with a URL, and the mesh's
+ * `/shoal/receipt/1.0.0` for nodes reachable only through the mesh (`createMeshDispatch`
+ * carries that channel). The records and the rules are the same either way.
  */
 import {
   encodeBandwidthReceipt,
+  isShoalError,
   RECEIPT_KIND,
   type ReceiptKind,
   type RecordSigner,
+  type Signed,
   signBandwidthReceipt,
+  type Ticket,
 } from '@shoal/protocol'
 import { type Address, getAddress, type Hex, isAddress } from 'viem'
 import { infoOf } from '../errors.ts'
@@ -35,10 +43,70 @@ export interface PaymentsInit {
   kind?: ReceiptKind
 }
 
+/** What a client asks a node to open a session with (docs/receipts.md). */
+export interface SessionRequest {
+  session: Hex
+  ticket: Signed<Ticket>
+  epoch: number
+  kind: ReceiptKind
+}
+
+/** A node's answer to a receipt: stored, or refused with its reason (`CODE: message`). */
+export type ReceiptAnswer = { ok: true } | { ok: false; reason: string }
+
+/**
+ * How sessions and receipts reach a node. `open` resolves with the address the node
+ * names and rejects when the node refuses or cannot be reached; `receipt` resolves with
+ * the node's answer (a refusal included) and rejects only when there was none.
+ */
+export interface PaymentChannel {
+  open(source: Source, request: SessionRequest, options: { signal: AbortSignal }): Promise<{ node: unknown }>
+  receipt(source: Source, encoded: string, options: { signal: AbortSignal }): Promise<ReceiptAnswer>
+}
+
+/**
+ * The HTTP channel: `POST /v1/sessions` and `POST /v1/receipts` on the node's URL.
+ *
+ * @example
+ * const channel = httpPaymentChannel(fetch)
+ */
+export function httpPaymentChannel(doFetch: typeof globalThis.fetch): PaymentChannel {
+  const post = async (url: string, body: string, signal: AbortSignal) => {
+    const res = await doFetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body,
+      signal,
+    })
+    const answer = (await res.json().catch(() => undefined)) as
+      | { node?: unknown; error?: { code?: string; message?: string } }
+      | undefined
+    const reason = `${answer?.error?.code ?? res.status}: ${answer?.error?.message ?? ''}`
+    return { ok: res.ok, answer, reason }
+  }
+  return {
+    async open(source, request, { signal }) {
+      const { ok, answer, reason } = await post(
+        `${source.url}v1/sessions`,
+        `{"session":"${request.session}","ticket":${JSON.stringify(request.ticket)},"epoch":${request.epoch},"kind":${request.kind}}`,
+        signal,
+      )
+      if (!ok) throw new Error(reason)
+      return { node: answer?.node }
+    },
+    async receipt(source, encoded, { signal }) {
+      const { ok, reason } = await post(`${source.url}v1/receipts`, encoded, signal)
+      return ok ? { ok: true } : { ok: false, reason }
+    },
+  }
+}
+
 export interface PaymentsComponents {
   account: RecordSigner
   tickets: TicketBook
   fetch: typeof globalThis.fetch
+  /** Sessions and receipts with nodes reachable only through the mesh; without it they go unpaid. */
+  mesh?: PaymentChannel
   emit(event: ClientEvent): void
   clock?: () => number
 }
@@ -64,6 +132,9 @@ export interface Payments {
 
 interface Session {
   id: Hex
+  source: Source
+  /** How the session was opened, and how its receipts go. */
+  channel: PaymentChannel
   nodeUrl: string
   node: Address
   grant: TicketGrant
@@ -87,14 +158,10 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
   const sessions = new Map<string, Promise<Session | undefined>>()
   const failedAt = new Map<string, number>()
   const inflight = new Set<Promise<void>>()
-
-  const post = (url: string, body: string) =>
-    doFetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body,
-      signal: AbortSignal.timeout(init.timeoutMs),
-    })
+  const http = httpPaymentChannel(doFetch)
+  /** The channel to a source's node: the mesh one for mesh-only nodes (none: unpaid). */
+  const channelOf = (source: Source): PaymentChannel | undefined =>
+    source.mesh === undefined ? http : components.mesh
 
   const send = (s: Session): void => {
     if (s.verified <= s.signed) return
@@ -113,18 +180,11 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
         ticket: s.grant.id,
         kind,
       })
-      const res = await post(`${s.nodeUrl}v1/receipts`, encodeBandwidthReceipt(signed))
-      const answer = (await res.json().catch(() => undefined)) as {
-        error?: { code?: string; message?: string }
-      }
-      if (!res.ok) {
-        emit({
-          type: 'receipt',
-          node: s.nodeUrl,
-          bytes,
-          outcome: 'refused',
-          reason: `${answer?.error?.code ?? res.status}: ${answer?.error?.message ?? ''}`,
-        })
+      const answer = await s.channel.receipt(s.source, encodeBandwidthReceipt(signed), {
+        signal: AbortSignal.timeout(init.timeoutMs),
+      })
+      if (!answer.ok) {
+        emit({ type: 'receipt', node: s.nodeUrl, bytes, outcome: 'refused', reason: answer.reason })
         return
       }
       tickets.spend(s.grant.id, bytes - s.signed)
@@ -149,28 +209,27 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
 
   const open = async (
     source: Source,
+    channel: PaymentChannel,
     grant: TicketGrant,
     epoch: number,
     key: string,
   ): Promise<Session | undefined> => {
     const id = randomNonce()
     try {
-      const res = await post(
-        `${source.url}v1/sessions`,
-        `{"session":"${id}","ticket":${JSON.stringify(grant.ticket)},"epoch":${epoch},"kind":${kind}}`,
+      const answer = await channel.open(
+        source,
+        { session: id, ticket: grant.ticket, epoch, kind },
+        { signal: AbortSignal.timeout(init.timeoutMs) },
       )
-      const answer = (await res.json().catch(() => undefined)) as {
-        node?: unknown
-        error?: { code?: string; message?: string }
-      }
-      if (!res.ok) throw new Error(`${answer?.error?.code ?? res.status}: ${answer?.error?.message ?? ''}`)
-      if (typeof answer?.node !== 'string' || !isAddress(answer.node, { strict: false }))
+      if (typeof answer.node !== 'string' || !isAddress(answer.node, { strict: false }))
         throw new Error('the node did not name its address')
       const node = getAddress(answer.node)
       if (source.address !== undefined && source.address !== node)
         throw new Error(`the node says it is ${node}, the tracker says ${source.address}`)
       return {
         id,
+        source,
+        channel,
         nodeUrl: source.url,
         node,
         grant,
@@ -183,7 +242,8 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
     } catch (err) {
       failedAt.set(key, clock())
       sessions.delete(key)
-      emit({ type: 'session', node: source.url, outcome: 'failed', reason: (err as Error).message })
+      const reason = isShoalError(err) ? `${err.code}: ${err.message}` : (err as Error).message
+      emit({ type: 'session', node: source.url, outcome: 'failed', reason })
       return undefined
     }
   }
@@ -212,8 +272,10 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
           return (await ticketOf(signal))?.id
         },
         async headerFor(source, signal) {
-          // a mesh-only node has no HTTP port to open a session on (docs/mesh.md)
-          if (source.kind !== 'node' || source.mesh !== undefined) return undefined
+          // a mesh-only node is paid over the mesh, when the client has the mesh's channel
+          if (source.kind !== 'node') return undefined
+          const channel = channelOf(source)
+          if (channel === undefined) return undefined
           const g = await ticketOf(signal)
           if (g === undefined) return undefined
           const epoch = await tickets.epoch({ signal })
@@ -222,7 +284,7 @@ export function createPayments(init: PaymentsInit, components: PaymentsComponent
           if (pending === undefined) {
             if (clock() - (failedAt.get(key) ?? Number.NEGATIVE_INFINITY) < RETRY_OPEN_MS) return undefined
             if (sessions.size >= MAX_SESSIONS) drop()
-            pending = open(source, g, epoch, key)
+            pending = open(source, channel, g, epoch, key)
             sessions.set(key, pending)
           }
           const s = await pending

@@ -12,4 +12,5 @@ export {
   type MeshPeerInfo,
 } from './mesh.ts'
 export { type MeshOptions, resolveMeshInit } from './options.ts'
+export { type MeshReceiptsComponents, type MeshReceiptsInit, receiptHandler } from './receipts.ts'
 export { trackerReporter } from './report.ts'

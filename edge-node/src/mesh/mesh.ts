@@ -17,6 +17,7 @@ import {
   MESH_LIMITS,
   type MeshIntegrityEvidence,
   type MeshNatInit,
+  RECEIPT_PROTOCOL,
   requestChunks,
 } from '@shoal/client-sdk/node'
 import {
@@ -32,8 +33,10 @@ import ipaddr from 'ipaddr.js'
 import type { Logger } from 'pino'
 import type { ContentSource } from '../content/sources.ts'
 import type { TokenBucket } from '../limits/token-bucket.ts'
+import type { Sessions } from '../receipts/sessions.ts'
 import type { MeshHoldings } from './holdings.ts'
 import { loadOrCreateMeshKey } from './identity.ts'
+import { receiptHandler } from './receipts.ts'
 import { chunkHandler, haveHandler } from './server.ts'
 
 export const DEFAULT_MESH_MAX_NEIGHBOURS = 16
@@ -91,6 +94,11 @@ export interface MeshComponents {
   egress?: Pick<TokenBucket, 'take'>
   /** Told about bytes received from and served to peers (metrics). */
   onBytes?: (direction: 'in' | 'out', bytes: number) => void
+  /**
+   * The node's payment sessions: with them the node answers `/shoal/receipt/1.0.0` and
+   * meters chunks sent for the session a chunk request names (src/mesh/receipts.ts).
+   */
+  sessions?: Pick<Sessions, 'open' | 'accept' | 'meter'>
 }
 
 export interface Mesh {
@@ -182,7 +190,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
   )
   const dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULT_MESH_DIAL_TIMEOUT_MS)
   const banMs = positive('banMs', init.banMs, DEFAULT_MESH_BAN_MS)
-  const { logger, holdings } = components
+  const { logger, holdings, sessions } = components
   const known = new Map<string, MeshPeerInfo>()
   const bans = new Map<string, number>()
   /** Holders found for a CID and the leaves they sent, between `leaves()` and `body()`. */
@@ -474,9 +482,16 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         ...(components.egress ? { egress: components.egress } : {}),
         ...(logger ? { logger } : {}),
         onServed: (_kind: 'have' | 'chunk', bytes: number) => components.onBytes?.('out', bytes),
+        ...(sessions === undefined
+          ? {}
+          : { meter: (session: string, n: number) => sessions.meter(session, n) }),
       }
       await node.handle(HAVE_PROTOCOL, haveHandler({ requestTimeoutMs }, served), HANDLER_OPTIONS)
       await node.handle(CHUNK_PROTOCOL, chunkHandler({ requestTimeoutMs }, served), HANDLER_OPTIONS)
+      if (sessions !== undefined) {
+        const handler = receiptHandler({ requestTimeoutMs }, { sessions, ...(logger ? { logger } : {}) })
+        await node.handle(RECEIPT_PROTOCOL, handler, HANDLER_OPTIONS)
+      }
       logger?.info({ peerId: selfId, multiaddrs: node.getMultiaddrs().map(String) }, 'mesh listening')
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) await addPeers(init.bootstrap)
       // and from the tracker: its selection for a random CID is a random sample of live

@@ -27,6 +27,11 @@ export interface MeshServerComponents {
   logger?: Logger
   /** Counts answered requests and bytes (metrics). */
   onServed?: (kind: 'have' | 'chunk', bytes: number) => void
+  /**
+   * Meters bytes about to be sent (leaves and chunks) for the payment session a chunk
+   * request names (`Sessions.meter`: unknown sessions are ignored).
+   */
+  meter?: (session: string, bytes: number) => void
 }
 
 export interface MeshServerInit {
@@ -36,7 +41,11 @@ export interface MeshServerInit {
 
 const codeOf = (err: unknown): string => (isShoalError(err) ? err.code : 'SHOAL_ERR_INVALID_FORMAT')
 
-async function failStream(
+/**
+ * Ends a stream on a failure: an error header and a clean close when one can still be
+ * sent, else a reset. Never throws.
+ */
+export async function failStream(
   stream: Stream,
   err: unknown,
   log: Logger | undefined,
@@ -93,6 +102,7 @@ async function sendChunks(
   request: ChunkRequest,
   signal: AbortSignal,
   egress: Pick<TokenBucket, 'take'> | undefined,
+  meter: (bytes: number) => void,
 ): Promise<number> {
   if (request.from === request.to) return 0
   const start = chunkSpan(cid, request.from).start
@@ -109,6 +119,7 @@ async function sendChunks(
       batched += span.end - span.start
       if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
         await egress?.take(batched, { signal })
+        meter(batched)
         await writeFrames(stream, batch, { signal })
         batch = []
         batched = 0
@@ -128,6 +139,7 @@ async function sendChunks(
       rest = rest.subarray(take)
       if (pending.byteLength === want) {
         await egress?.take(want, { signal })
+        meter(want)
         await writeFrame(stream, pending, { signal })
         pending = new Uint8ArrayList()
         index++
@@ -164,10 +176,29 @@ export function chunkHandler(init: MeshServerInit, components: MeshServerCompone
       const leaves = request.leaves ? await holdings.leaves(cid, { signal: controller.signal }) : undefined
       if (request.leaves && leaves === undefined)
         throw new NotFoundError(`this node has no leaves of ${cid.text}`)
+      // bytes are metered before they are written: a client that verified them may sign
+      // for them before the write returns
+      const { session } = request
+      const meterSession = components.meter
+      const meter =
+        session === undefined || meterSession === undefined
+          ? () => {}
+          : (n: number) => meterSession(session, n)
       answered = true
       await writeJson(stream, { status: 'ok' }, { signal: controller.signal })
-      if (leaves !== undefined) await writeFrame(stream, leaves, { signal: controller.signal })
-      const bytes = await sendChunks(stream, holdings, cid, request, controller.signal, components.egress)
+      if (leaves !== undefined) {
+        meter(leaves.byteLength)
+        await writeFrame(stream, leaves, { signal: controller.signal })
+      }
+      const bytes = await sendChunks(
+        stream,
+        holdings,
+        cid,
+        request,
+        controller.signal,
+        components.egress,
+        meter,
+      )
       await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
       components.onServed?.('chunk', bytes)
     } catch (err) {

@@ -3,7 +3,9 @@
  * session on a ticket from the node's tracker, every body byte written for a request
  * carrying `shoal-session` is metered against it, and `POST /v1/receipts` accepts a
  * client's cumulative receipt only when every check holds, storing it durably in the
- * receipt book before answering.
+ * receipt book before answering. The mesh's `/shoal/receipt/1.0.0` (src/mesh/receipts.ts)
+ * answers with the same `open` and `accept`, and chunks sent over the mesh are metered
+ * with the same `meter`.
  *
  * Open sessions live in memory, bounded: a session expires at the end of the epoch after
  * its own (a last receipt may arrive just after the boundary), and at most `maxSessions`
@@ -85,8 +87,11 @@ export interface Sessions {
   restore(): void
   /** `POST /v1/sessions`. */
   open(body: unknown): Promise<{ session: Hex; node: Address }>
-  /** `POST /v1/receipts`: answers once the receipt is durable. */
-  accept(body: string): Promise<{ session: Hex; bytes: number }>
+  /**
+   * `POST /v1/receipts` (and a receipt over the mesh): the signed receipt as JSON text or
+   * already parsed; answers once the receipt is durable.
+   */
+  accept(body: unknown): Promise<{ session: Hex; bytes: number }>
   /**
    * Counts `n` body bytes for the content session (kind 0) named by a `shoal-session`
    * header; unknown ones are ignored.
