@@ -39,8 +39,11 @@ export interface ProbeLoopComponents<T, R> {
 }
 
 export interface ProbeLoop<T> {
-  /** Adds or updates a target: probed at once, or with `spread` at a random point of the next interval. */
-  upsert(node: string, target: T, options?: { spread?: boolean }): void
+  /**
+   * Adds or updates a target: probed at once, or with `spread` at a random point of the
+   * next interval. Returns false when the target was already there unchanged.
+   */
+  upsert(node: string, target: T, options?: { spread?: boolean }): boolean
   remove(node: string): void
   has(node: string): boolean
   /** A signal for a probe outside the schedule: aborts on timeout, on `stop()` and on `signal`. */
@@ -130,8 +133,7 @@ export function createProbeLoop<T, R>(
   const pending = new Set<Promise<void>>()
 
   const nextDue = (node: string, now: number): number =>
-    now +
-    (components.nextDelayMs?.(node) ?? init.intervalMs * (1 + init.jitter * (2 * random() - 1)))
+    now + (components.nextDelayMs?.(node) ?? init.intervalMs * (1 + init.jitter * (2 * random() - 1)))
 
   const launch = (e: Entry<T>): void => {
     e.inFlight = true
@@ -142,7 +144,8 @@ export function createProbeLoop<T, R>(
     const p = components
       .run(e.node, e.target, signal)
       .then((result) => {
-        if (!stopController.signal.aborted && entries.get(key) === e) components.onResult(e.node, e.target, result)
+        if (!stopController.signal.aborted && entries.get(key) === e)
+          components.onResult(e.node, e.target, result)
       })
       .catch(() => {})
       .finally(() => {
@@ -205,13 +208,14 @@ export function createProbeLoop<T, R>(
     upsert(node, target, options = {}) {
       const key = node.toLowerCase()
       const e = entries.get(key)
-      if (e !== undefined && same(e.target, target)) return
+      if (e !== undefined && same(e.target, target)) return false
       const now = clock()
       const due = options.spread === true ? now + random() * init.intervalMs : now
       const next: Entry<T> = { node, target, due, gen: (e?.gen ?? 0) + 1, inFlight: false }
       entries.set(key, next)
       heap.push({ due: next.due, key, gen: next.gen })
       schedule(0)
+      return true
     },
     remove(node) {
       entries.delete(node.toLowerCase())

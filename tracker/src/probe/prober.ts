@@ -185,7 +185,9 @@ export function createProber(init: ProberInit, components: ProberComponents): Pr
   )
 
   return {
-    upsert: (node, httpUrl, options) => loop.upsert(node, httpUrl, options),
+    upsert(node, httpUrl, options) {
+      loop.upsert(node, httpUrl, options)
+    },
     remove: (node) => loop.remove(node),
     async probe(node, httpUrl, options = {}) {
       const outcome = await probeOnce(node, httpUrl, loop.signal(options.signal))
