@@ -163,6 +163,9 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
             clock,
             ...(logger !== undefined ? { logger } : {}),
             ...(metrics !== undefined ? { metrics } : {}),
+            // a node whose URL answers is handed out with it: its mesh addresses wait until
+            // the URL fails (then the next round dials them)
+            skip: (node) => reachability.of(node).url,
             onResult: (node, outcome) => {
               reachability.noteProbe(node, outcome)
               // a node that stopped claiming (or heartbeating) is not dialled again

@@ -219,6 +219,35 @@ describe('mesh probe', () => {
     expect(await meshSelect(t)).toEqual([])
   })
 
+  it('leaves a node whose URL answers undialled, and dials it once its URL stops answering', async () => {
+    const t = await tracker()
+    const p = await peer()
+    const node = await startTestNode()
+    cleanups.push(() => node.close())
+    const reg = await registerNode(t.url, node, {
+      over: { peerId: p.peerId.toString(), multiaddrs: [tcpAddr(p)] },
+    })
+    const session = { key: reg.key!, sessionId: reg.sessionId! }
+    await waitFor(async () => ((await view(t, node)).reachability.via === 'url' ? true : undefined))
+    // the claim comes while the URL answers: no mesh probe is needed for it
+    const timer = setInterval(
+      () => void sendHeartbeat(t.url, node, session, { figures: { reachability: 'public' } }).catch(() => {}),
+      100,
+    )
+    cleanups.push(async () => clearInterval(timer))
+    await waitFor(async () => ((await view(t, node)).reachability.mesh === 'public' ? true : undefined))
+    await new Promise((r) => setTimeout(r, 3 * MESH_PROBE.intervalMs))
+    expect((await view(t, node)).reachability).toMatchObject({ via: 'url', meshProbe: null })
+    // its URL goes away: the next round dials its mesh address, and mesh clients get it
+    node.mode = 'refuse'
+    const v = await waitFor(async () => {
+      const v = await view(t, node)
+      return v.reachability.via === 'mesh' ? v : undefined
+    })
+    expect(v.reachability).toMatchObject({ url: false, meshProbe: { reachable: true } })
+    expect((await meshSelect(t)).map((n) => n.node)).toEqual([node.address])
+  })
+
   it('keeps answering the API while every mesh probe hangs', async () => {
     // accepts TCP connections and never says a word: every Noise handshake waits for the timeout
     const sockets = new Set<net.Socket>()

@@ -79,6 +79,11 @@ export interface MeshProberInit {
 export interface MeshProberComponents {
   dialer: MeshDialer
   onResult: (node: string, outcome: MeshProbeOutcome) => void
+  /**
+   * Asked when a node's probe is due: `true` skips this round (nothing dialled, nothing
+   * reported), e.g. while the node's HTTP URL answers and clients need no mesh address.
+   */
+  skip?: (node: string) => boolean
   clock?: () => number
   random?: () => number
   logger?: Logger
@@ -191,7 +196,7 @@ export function createMeshProber(init: MeshProberInit, components: MeshProberCom
     }
   }
 
-  const loop = createProbeLoop<MeshProbeTarget, MeshProbeOutcome>(
+  const loop = createProbeLoop<MeshProbeTarget, MeshProbeOutcome | undefined>(
     {
       intervalMs: init.intervalMs,
       concurrency: init.concurrency,
@@ -200,8 +205,11 @@ export function createMeshProber(init: MeshProberInit, components: MeshProberCom
       ...(init.maxLaunchPerTick !== undefined ? { maxLaunchPerTick: init.maxLaunchPerTick } : {}),
     },
     {
-      run: (_node, target, signal) => probeOnce(target, signal),
-      onResult: (node, _target, outcome) => record(node, outcome),
+      run: async (node, target, signal) =>
+        components.skip?.(node) === true ? undefined : probeOnce(target, signal),
+      onResult: (node, _target, outcome) => {
+        if (outcome !== undefined) record(node, outcome)
+      },
       nextDelayMs: (node) => {
         const n = failures.get(node.toLowerCase()) ?? 0
         const base = Math.min(
@@ -302,7 +310,14 @@ export function createLibp2pMeshDialer(init: Libp2pMeshDialerInit = {}): MeshDia
           code: 'SHOAL_MESH_WRONG_PEER',
         })
       }
-      const rttMs = await ping(conn, signal)
+      const rttMs = await ping(conn, signal).catch((err: unknown) => {
+        // the peer was reached and authenticated, but the connection went away under the
+        // ping: libp2p's connection monitor pings every connection every 10 s on the same
+        // protocol, which allows one outbound stream, and aborts the connection when the
+        // two meet. Worth one more dial (`check` retries once).
+        if (conn.status !== 'open' && !signal.aborted) Object.assign(err as object, { retry: true })
+        throw err
+      })
       return { rttMs, relayed: conn.limits !== undefined, addr: conn.remoteAddr.toString() }
     } finally {
       await conn.close().catch(() => conn.abort(new Error('closed')))
@@ -317,7 +332,14 @@ export function createLibp2pMeshDialer(init: Libp2pMeshDialerInit = {}): MeshDia
       const any = AbortSignal.any([signal, losers.signal])
       try {
         // every claimed address at once: the first that answers wins, the others are aborted
-        return await Promise.any(addrs.map((addr) => checkOne(libp2p, peerId, addr, any)))
+        return await Promise.any(
+          addrs.map((addr) =>
+            checkOne(libp2p, peerId, addr, any).catch((err: unknown) => {
+              if ((err as { retry?: boolean }).retry !== true) throw err
+              return checkOne(libp2p, peerId, addr, any)
+            }),
+          ),
+        )
       } finally {
         losers.abort()
         // nothing of the peer is kept: the next probe dials the record's addresses again
