@@ -29,6 +29,7 @@ import type { Connection, Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { PING_PROTOCOL } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
+import { InvalidFormatError, UnauthorizedError, UnavailableError } from '@shoal/protocol'
 import type { Logger } from 'pino'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { TrackerMetrics } from '../metrics.ts'
@@ -60,7 +61,8 @@ export interface MeshDialResult {
 export interface MeshDialer {
   /**
    * Dials `addrs` as a new connection, checks the remote is `peerId`, pings it over that
-   * connection and closes it. Throws when none answers.
+   * connection and closes it. Throws when none answers (`SHOAL_ERR_UNAUTHORIZED`: another
+   * peer answered; `SHOAL_ERR_INVALID_FORMAT`: a wrong ping answer; else libp2p's error).
    */
   check(peerId: string, addrs: string[], options: { signal: AbortSignal }): Promise<MeshDialResult>
   stop(): Promise<void>
@@ -146,7 +148,7 @@ const sameTarget = (a: MeshProbeTarget, b: MeshProbeTarget): boolean =>
 function reasonOf(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return 'timeout'
   const e = err as { name?: string; code?: string; errors?: unknown[] }
-  if (e.code === 'SHOAL_MESH_WRONG_PEER') return 'wrong peer'
+  if (e.code === 'SHOAL_ERR_UNAUTHORIZED') return 'wrong peer'
   if (Array.isArray(e.errors) && e.errors.length > 0) {
     const reasons = new Set(e.errors.map((x) => reasonOf(x, signal)))
     if (reasons.has('wrong peer')) return 'wrong peer'
@@ -287,7 +289,7 @@ export function createLibp2pMeshDialer(init: Libp2pMeshDialerInit = {}): MeshDia
         if (received.byteLength >= PING_LENGTH) break
       }
       if (received.byteLength < PING_LENGTH || !data.equals(received.subarray(0, PING_LENGTH))) {
-        throw Object.assign(new Error('wrong ping answer'), { code: 'SHOAL_MESH_BAD_PING' })
+        throw new InvalidFormatError('the ping answer does not echo the ping')
       }
       return performance.now() - started
     } finally {
@@ -306,9 +308,7 @@ export function createLibp2pMeshDialer(init: Libp2pMeshDialerInit = {}): MeshDia
     const conn = await libp2p.dial(multiaddr(target), { signal, force: true })
     try {
       if (conn.remotePeer.toString() !== peerId) {
-        throw Object.assign(new Error(`${target} is ${conn.remotePeer.toString()}, not ${peerId}`), {
-          code: 'SHOAL_MESH_WRONG_PEER',
-        })
+        throw new UnauthorizedError(`${target} is ${conn.remotePeer.toString()}, not ${peerId}`)
       }
       const rttMs = await ping(conn, signal).catch((err: unknown) => {
         // the peer was reached and authenticated, but the connection went away under the
@@ -326,7 +326,7 @@ export function createLibp2pMeshDialer(init: Libp2pMeshDialerInit = {}): MeshDia
 
   return {
     async check(peerId, addrs, { signal }) {
-      if (stopped) throw new Error('the mesh dialer is stopped')
+      if (stopped) throw new UnavailableError('the mesh dialer is stopped')
       const libp2p = await node()
       const losers = new AbortController()
       const any = AbortSignal.any([signal, losers.signal])
