@@ -14,8 +14,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshTransport } from '@shoal/client-sdk/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { meshProbeTarget } from '../src/reachability/mesh-prober.ts'
+import { metaOf } from '../src/registry/registry.ts'
 import {
   makeContent,
+  nowSeconds,
   type Registered,
   registerNode,
   sendHeartbeat,
@@ -144,7 +146,12 @@ describe('mesh probe', () => {
     expect(
       (
         await registerNode(t.url, node, {
-          over: { peerId: p.peerId.toString(), multiaddrs: [`/ip4/127.0.0.1/tcp/${await freePort()}`] },
+          over: {
+            peerId: p.peerId.toString(),
+            multiaddrs: [`/ip4/127.0.0.1/tcp/${await freePort()}`],
+            // a newer record than the first (timestamps are in seconds)
+            timestamp: nowSeconds() + 1,
+          },
         })
       ).status,
     ).toBe(200)
@@ -329,5 +336,37 @@ describe('meshProbeTarget', () => {
     expect(meshProbeTarget(id, ['/ip4/127.0.0.1/tcp/7580'], true).addrs).toEqual([
       `/ip4/127.0.0.1/tcp/7580/p2p/${id}`,
     ])
+  })
+})
+
+describe('the multiaddrs a tracker hands out', () => {
+  it('leave out private and loopback IP literals (direct or the relay) unless private URLs are allowed', async () => {
+    const node = await startTestNode()
+    cleanups.push(() => node.close())
+    const record = node.record({
+      multiaddrs: [
+        '/ip4/192.168.1.1/tcp/80',
+        '/ip4/127.0.0.1/tcp/7580',
+        '/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq/p2p-circuit',
+        '/ip6/fd00::1/tcp/7580',
+        '/ip4/203.0.113.9/tcp/7580',
+        '/dns4/node.example.com/tcp/7580',
+        '/ip4/203.0.113.9/tcp/7481/http',
+      ],
+    })
+    const strict = metaOf(record, false)
+    expect(JSON.parse(`{${strict.json}}`).multiaddrs).toEqual([
+      '/ip4/203.0.113.9/tcp/7580',
+      '/dns4/node.example.com/tcp/7580',
+      '/ip4/203.0.113.9/tcp/7481/http',
+    ])
+    expect(JSON.parse(`{${strict.meshJson!}}`).multiaddrs).toEqual([
+      '/ip4/203.0.113.9/tcp/7580',
+      '/dns4/node.example.com/tcp/7580',
+    ])
+    // a record naming only private addresses gives mesh clients nothing to dial
+    expect(metaOf(node.record({ multiaddrs: ['/ip4/10.0.0.2/tcp/7580'] }), false).meshJson).toBeUndefined()
+    // a devnet (allowPrivateUrls) hands out what the record says
+    expect(JSON.parse(`{${metaOf(record, true).json}}`).multiaddrs).toEqual(record.multiaddrs)
   })
 })
