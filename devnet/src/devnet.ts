@@ -144,6 +144,8 @@ export async function startDevnet(args: DevnetArgs, progress: DevnetProgress = S
         port: ports.tracker,
         allowPrivateUrls: true,
         probeIntervalMs: 1_000,
+        // the nodes run the mesh: their reachability claims are checked by dialling them
+        meshProbe: true,
         epochSeconds: DEVNET_EPOCH_SECONDS,
         submitWindowSeconds: 10,
         settleIntervalMs: 0,

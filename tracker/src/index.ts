@@ -32,6 +32,15 @@ export {
 export { createMetrics, type TrackerMetrics } from './metrics.ts'
 export * from './options.ts'
 export { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+export {
+  createLibp2pMeshDialer,
+  createMeshProber,
+  type MeshDialer,
+  type MeshProbeOutcome,
+  type MeshProber,
+  type MeshProbeTarget,
+  meshProbeTarget,
+} from './reachability/mesh-prober.ts'
 export { createReceiptDigester, digestHex } from './receipts/digest.ts'
 export {
   type BatchReport,

@@ -70,6 +70,12 @@ export function createMetrics(register: Registry) {
       help: 'How far the oldest due probe is behind its schedule',
       registers,
     }),
+    meshProbes: new Counter({
+      name: 'shoal_tracker_mesh_probes_total',
+      help: 'Mesh probes of nodes claiming mesh reachability, by outcome (direct, relayed, unreachable)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     audits: new Counter({
       name: 'shoal_tracker_audits_total',
       help: 'Content audits, by outcome (passed, failed, inconclusive)',

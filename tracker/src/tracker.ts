@@ -17,6 +17,14 @@ import { type ApiServer, createApiServer } from './http/server.ts'
 import { createMetrics, type TrackerMetrics } from './metrics.ts'
 import { type ResolvedTrackerOptions, resolveTrackerOptions, type TrackerOptions } from './options.ts'
 import { createProber, type ProbeOutcome, type Prober } from './probe/prober.ts'
+import {
+  createLibp2pMeshDialer,
+  createMeshProber,
+  type MeshDialer,
+  type MeshProber,
+  type MeshProbeTarget,
+  meshProbeTarget,
+} from './reachability/mesh-prober.ts'
 import { createReachability } from './reachability/reachability.ts'
 import { createReceiptIngest, type ReceiptIngest } from './receipts/ingest.ts'
 import { createReceiptVerifier } from './receipts/verifier.ts'
@@ -52,6 +60,8 @@ export interface TrackerComponents {
   dashboard?: TrackerDashboardComponents
   /** The contracts (escrow balances, `postRoot`); without one, epochs are built but not posted. */
   chain?: SettlementChain
+  /** What the mesh probe dials with (default: a libp2p client of its own); used only with `meshProbe`. */
+  meshDialer?: MeshDialer
 }
 
 export interface Tracker {
@@ -64,6 +74,8 @@ export interface Tracker {
   readonly index: NodeIndex<NodeMeta>
   readonly registry: Registry
   readonly prober: Prober
+  /** The mesh probe, when `meshProbe` is on. */
+  readonly meshProber: MeshProber | undefined
   readonly auditor: Auditor
   readonly sites: SiteService
   readonly reports: ReportService
@@ -131,7 +143,61 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
 
   let prober: Prober
   const relays = createRelayDirectory({ allowPrivateUrls: options.allowPrivateUrls }, { index: indexProxy })
-  const reachability = createReachability({}, { index: indexProxy, clock })
+  const meshOptions = options.meshProbe
+  const reachability = createReachability(
+    meshOptions === undefined
+      ? {}
+      : // a good probe is believed for two intervals and a timeout: one late probe is not a miss
+        { verify: true, verifiedForMs: 2 * meshOptions.intervalMs + meshOptions.timeoutMs },
+    { index: indexProxy, clock },
+  )
+  const meshProber =
+    meshOptions === undefined
+      ? undefined
+      : createMeshProber(
+          { ...meshOptions, jitter: options.probeJitter },
+          {
+            dialer:
+              components.meshDialer ??
+              createLibp2pMeshDialer({ maxConnections: 2 * meshOptions.concurrency + 16 }),
+            clock,
+            ...(logger !== undefined ? { logger } : {}),
+            ...(metrics !== undefined ? { metrics } : {}),
+            // a node whose URL answers is handed out with it: its mesh addresses wait until
+            // the URL fails (then the next round dials them)
+            skip: (node) => reachability.of(node).url,
+            onResult: (node, outcome) => {
+              reachability.noteProbe(node, outcome)
+              // a node that stopped claiming (or heartbeating) is not dialled again
+              if (wantedMeshTarget(node) === undefined) meshProber?.remove(node)
+            },
+          },
+        )
+  /** The last record's mesh addresses per node, parsed once per record. */
+  const meshTargets = new Map<string, { json: string; target: MeshProbeTarget }>()
+  /** What the mesh probe should dial for a node: its record's addresses while it claims `public` or `relayed`. */
+  const wantedMeshTarget = (address: string): MeshProbeTarget | undefined => {
+    const key = address.toLowerCase()
+    const claim = reachability.claim(key)
+    const json = index?.get(key)?.meta?.meshJson
+    if ((claim !== 'public' && claim !== 'relayed') || json === undefined) return undefined
+    const cached = meshTargets.get(key)
+    if (cached?.json === json) return cached.target
+    const { peerId, multiaddrs } = JSON.parse(`{${json}}`) as { peerId: string; multiaddrs: string[] }
+    const target = meshProbeTarget(peerId, multiaddrs, options.allowPrivateUrls)
+    meshTargets.set(key, { json, target })
+    return target
+  }
+  /** Starts, updates or stops the mesh probe of a node after its record or its claim changed. */
+  const syncMeshProbe = (address: string): void => {
+    if (meshProber === undefined) return
+    const target = wantedMeshTarget(address)
+    if (target === undefined) {
+      meshProber.remove(address)
+      meshTargets.delete(address.toLowerCase())
+      reachability.forgetProbe(address)
+    } else if (meshProber.upsert(address, target)) reachability.forgetProbe(address)
+  }
   const registry = createRegistry(
     {
       recordMaxAgeSeconds: options.recordMaxAgeSeconds,
@@ -149,13 +215,19 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         regions.add(region)
         prober.upsert(address, httpUrl, { spread: restored })
         relays.set(address, liveIndex().get(address)?.meta?.relayUrl)
+        syncMeshProbe(address)
       },
       onRemoved: (address) => {
         prober.remove(address)
         relays.delete(address)
         reachability.delete(address)
+        meshProber?.remove(address)
+        meshTargets.delete(address.toLowerCase())
       },
-      onHeartbeat: (address, claim) => reachability.note(address, claim),
+      onHeartbeat: (address, claim) => {
+        reachability.note(address, claim)
+        syncMeshProbe(address)
+      },
     },
   )
 
@@ -321,6 +393,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
     },
     registry,
     prober,
+    meshProber,
     auditor,
     sites,
     reports,
@@ -383,6 +456,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
         await api.listen()
         started = true
         prober.start()
+        meshProber?.start()
         auditor.start()
         settler.start()
         scheduleFlush()
@@ -428,6 +502,7 @@ export function createTracker(init: TrackerOptions, components: TrackerComponent
       if (syncTimer !== undefined) clearInterval(syncTimer)
       await api?.close(options.shutdownGraceMs)
       await prober.stop()
+      await meshProber?.stop()
       await auditor.stop()
       await settler.stop()
       try {

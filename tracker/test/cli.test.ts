@@ -80,6 +80,11 @@ describe('shoal-tracker argument parsing', () => {
         escrow: `0x${'2'.repeat(40)}`,
       },
     })
+    // the mesh probe: a flag, or SHOAL_MESH_PROBE=1
+    expect(parseCommand(['start', '--mesh-probe'], {})).toMatchObject({ options: { meshProbe: true } })
+    expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '1' })).toMatchObject({ options: { meshProbe: true } })
+    expect((parseCommand(['start'], { SHOAL_MESH_PROBE: '0' }) as { options: object }).options).toEqual({})
+    expect(() => parseCommand(['start'], { SHOAL_MESH_PROBE: 'yes' })).toThrow('SHOAL_MESH_PROBE')
     expect(parseCommand([], {})).toEqual({ kind: 'help' })
     expect(parseCommand(['key', 'show'], {})).toEqual({ kind: 'key-show', dataDir: './shoal-tracker-data' })
     expect(parseDuration('1.5m', 'x')).toBe(90_000)

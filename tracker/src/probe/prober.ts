@@ -3,12 +3,9 @@
  * about once per interval, and must answer with a `HealthProof` signed by its key
  * (`@shoal/protocol`), so a proxy in front of a dead node cannot answer for it.
  *
- * Built not to starve the API at 100k+ nodes:
- * - a min-heap of due times, so each tick only looks at what is due;
- * - at most `concurrency` probes in flight, each bounded by `timeoutMs`;
- * - the next probe of a node is `interval ± jitter`, so a burst of registrations
- *   spreads out instead of probing in lockstep forever;
- * - at most `maxLaunchPerTick` probes started per event-loop turn before yielding;
+ * Scheduled by the shared probe loop (`loop.ts`: a min-heap of due times, at most
+ * `concurrency` probes in flight each bounded by `timeoutMs`, `interval ± jitter`, at
+ * most `maxLaunchPerTick` launches per event-loop turn), and besides:
  * - a signature budget: health-proof signatures cost ~2 ms each to check, so at most
  *   `verifyPerSecond` are checked, and past the budget a random `verifySample` share
  *   is. Every answer still must echo the fresh challenge, name the node and carry a
@@ -24,10 +21,10 @@ import type { Dispatcher } from 'undici'
 import { request } from 'undici'
 import { nodeUrl, readLimited } from '../http/client.ts'
 import type { TrackerMetrics } from '../metrics.ts'
+import { createProbeLoop } from './loop.ts'
 
 /** Largest `/health` answer read. */
 const MAX_HEALTH_BODY = 4096
-const DEFAULT_MAX_LAUNCH_PER_TICK = 64
 
 export interface ProberInit {
   intervalMs: number
@@ -71,61 +68,6 @@ export interface Prober {
   stats(): { targets: number; inFlight: number; lagMs: number }
 }
 
-interface Target {
-  node: string
-  url: string
-  due: number
-  /** Bumped on upsert/remove: heap entries with an old generation are skipped. */
-  gen: number
-  inFlight: boolean
-}
-
-interface HeapEntry {
-  due: number
-  key: string
-  gen: number
-}
-
-/** A binary min-heap on `due`. */
-class DueHeap {
-  private readonly items: HeapEntry[] = []
-  get size(): number {
-    return this.items.length
-  }
-  peek(): HeapEntry | undefined {
-    return this.items[0]
-  }
-  push(e: HeapEntry): void {
-    const a = this.items
-    a.push(e)
-    let i = a.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (a[p]!.due <= e.due) break
-      a[i] = a[p]!
-      i = p
-    }
-    a[i] = e
-  }
-  pop(): HeapEntry | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (top === undefined || last === undefined || a.length === 0) return top
-    let i = 0
-    for (;;) {
-      let c = 2 * i + 1
-      if (c >= a.length) break
-      if (c + 1 < a.length && a[c + 1]!.due < a[c]!.due) c++
-      if (a[c]!.due >= last.due) break
-      a[i] = a[c]!
-      i = c
-    }
-    a[i] = last
-    return top
-  }
-}
-
 /**
  * @example
  * const prober = createProber({ intervalMs: 30_000, concurrency: 256, timeoutMs: 5_000, jitter: 0.1,
@@ -137,15 +79,6 @@ export function createProber(init: ProberInit, components: ProberComponents): Pr
   const { dispatcher, onResult, logger, metrics } = components
   const clock = components.clock ?? Date.now
   const random = components.random ?? Math.random
-  const maxLaunch = init.maxLaunchPerTick ?? DEFAULT_MAX_LAUNCH_PER_TICK
-  const targets = new Map<string, Target>()
-  const heap = new DueHeap()
-  let inFlight = 0
-  let running = false
-  let timer: NodeJS.Timeout | undefined
-  let immediate: NodeJS.Immediate | undefined
-  const stopController = new AbortController()
-  const pending = new Set<Promise<void>>()
   // Signature budget: a token bucket refilled at verifyPerSecond.
   let tokens = init.verifyPerSecond
   let tokensAt = clock()
@@ -160,8 +93,6 @@ export function createProber(init: ProberInit, components: ProberComponents): Pr
     }
     return random() < init.verifySample
   }
-
-  const nextDue = (now: number): number => now + init.intervalMs * (1 + init.jitter * (2 * random() - 1))
 
   const probeOnce = async (node: string, url: string, signal: AbortSignal): Promise<ProbeOutcome> => {
     const challenge = `0x${randomBytes(32).toString('hex')}` as const
@@ -235,126 +166,37 @@ export function createProber(init: ProberInit, components: ProberComponents): Pr
     }
   }
 
-  const launch = (t: Target): void => {
-    t.inFlight = true
-    inFlight++
-    metrics?.probesInFlight.set(inFlight)
-    const signal = AbortSignal.any([stopController.signal, AbortSignal.timeout(init.timeoutMs)])
-    const gen = t.gen
-    const p = probeOnce(t.node, t.url, signal)
-      .then((outcome) => {
-        if (!stopController.signal.aborted && targets.get(t.node.toLowerCase())?.gen === gen)
-          record(t.node, outcome)
-      })
-      .finally(() => {
-        t.inFlight = false
-        inFlight--
-        metrics?.probesInFlight.set(inFlight)
-        pending.delete(p)
-        if (running && targets.get(t.node.toLowerCase()) === t) {
-          t.due = nextDue(clock())
-          heap.push({ due: t.due, key: t.node.toLowerCase(), gen: t.gen })
-        }
-        schedule(0)
-      })
-    pending.add(p)
-  }
-
-  const pump = (): void => {
-    immediate = undefined
-    if (!running) return
-    const now = clock()
-    let launched = 0
-    while (inFlight < init.concurrency && launched < maxLaunch) {
-      const top = heap.peek()
-      if (top === undefined || top.due > now) break
-      heap.pop()
-      const t = targets.get(top.key)
-      if (t === undefined || t.gen !== top.gen || t.inFlight) continue
-      launch(t)
-      launched++
-    }
-    const top = heap.peek()
-    metrics?.probeLagSeconds.set(top !== undefined && top.due < now ? (now - top.due) / 1000 : 0)
-    if (launched === maxLaunch && inFlight < init.concurrency) schedule(0)
-    else if (top !== undefined && inFlight < init.concurrency) schedule(Math.max(0, top.due - now))
-  }
-
-  const schedule = (delayMs: number): void => {
-    if (!running) return
-    if (delayMs <= 0) {
-      if (timer !== undefined) {
-        clearTimeout(timer)
-        timer = undefined
-      }
-      immediate ??= setImmediate(pump)
-      return
-    }
-    if (immediate !== undefined) return
-    if (timer !== undefined) clearTimeout(timer)
-    timer = setTimeout(
-      () => {
-        timer = undefined
-        pump()
-      },
-      Math.min(delayMs, 1_000),
-    )
-    timer.unref()
-  }
+  const loop = createProbeLoop<string, ProbeOutcome>(
+    {
+      intervalMs: init.intervalMs,
+      concurrency: init.concurrency,
+      timeoutMs: init.timeoutMs,
+      jitter: init.jitter,
+      ...(init.maxLaunchPerTick !== undefined ? { maxLaunchPerTick: init.maxLaunchPerTick } : {}),
+    },
+    {
+      run: (node, url, signal) => probeOnce(node, url, signal),
+      onResult: (node, _url, outcome) => record(node, outcome),
+      clock,
+      random,
+      onInFlight: (n) => metrics?.probesInFlight.set(n),
+      onLag: (s) => metrics?.probeLagSeconds.set(s),
+    },
+  )
 
   return {
-    upsert(node, httpUrl, options = {}) {
-      const key = node.toLowerCase()
-      const t = targets.get(key)
-      if (t !== undefined && t.url === httpUrl) return
-      const now = clock()
-      const due = options.spread === true ? now + random() * init.intervalMs : now
-      const next: Target = { node, url: httpUrl, due, gen: (t?.gen ?? 0) + 1, inFlight: false }
-      targets.set(key, next)
-      heap.push({ due: next.due, key, gen: next.gen })
-      schedule(0)
+    upsert(node, httpUrl, options) {
+      loop.upsert(node, httpUrl, options)
     },
-
-    remove(node) {
-      targets.delete(node.toLowerCase())
-    },
-
+    remove: (node) => loop.remove(node),
     async probe(node, httpUrl, options = {}) {
-      const signal = AbortSignal.any([
-        stopController.signal,
-        AbortSignal.timeout(init.timeoutMs),
-        ...(options.signal ? [options.signal] : []),
-      ])
-      const outcome = await probeOnce(node, httpUrl, signal)
+      const outcome = await probeOnce(node, httpUrl, loop.signal(options.signal))
       record(node, outcome)
       return outcome
     },
-
-    start() {
-      if (running) return
-      running = true
-      schedule(0)
-    },
-
-    async stop() {
-      running = false
-      if (timer !== undefined) clearTimeout(timer)
-      if (immediate !== undefined) clearImmediate(immediate)
-      timer = undefined
-      immediate = undefined
-      stopController.abort()
-      await Promise.allSettled([...pending])
-    },
-
-    stats() {
-      const top = heap.peek()
-      const now = clock()
-      return {
-        targets: targets.size,
-        inFlight,
-        lagMs: top !== undefined && top.due < now ? now - top.due : 0,
-      }
-    },
+    start: () => loop.start(),
+    stop: () => loop.stop(),
+    stats: () => loop.stats(),
   }
 }
 

@@ -7,9 +7,11 @@
  * - `mesh`: the URL does not answer, but the node keeps heartbeating (over its
  *   MAC'd heartbeat session, so it is alive), its AutoNAT view says peers reach its
  *   mesh addresses (`public`) or it holds a circuit relay reservation (`relayed`), and
- *   its signed record names libp2p multiaddrs. Such a node is handed only to clients
- *   that ask for mesh nodes (`GET /v1/select?…&mesh=1`), with its peer id and
- *   multiaddrs and no HTTP URL.
+ *   its signed record names libp2p multiaddrs. With the mesh probe on (`verify`), the
+ *   tracker must also have dialled those addresses itself, reached the registered peer
+ *   id and had a ping answered (`mesh-prober.ts`) within `verifiedForMs`. Such a node is
+ *   handed only to clients that ask for mesh nodes (`GET /v1/select?…&mesh=1`), with its
+ *   peer id and multiaddrs and no HTTP URL.
  * - `none`: neither.
  *
  * Only nodes that claim mesh reachability are kept here, so picking mesh nodes costs
@@ -17,6 +19,7 @@
  */
 import { cidWords, fmix32, hashString, pairHash } from '../selection/hash.ts'
 import type { NodeIndex } from '../selection/index.ts'
+import type { MeshProbeOutcome } from './mesh-prober.ts'
 
 /** What a node's heartbeat says of its own mesh addresses (libp2p AutoNAT and relay reservations). */
 export const MESH_REACHABILITY = ['public', 'relayed', 'private', 'unknown'] as const
@@ -33,7 +36,12 @@ export interface NodeReachability {
   mesh: MeshReachability | null
   /** Unix ms of the heartbeat that carried the claim. */
   claimedAt: number | null
+  /** The tracker's last mesh probe of the node's addresses (`null`: none, or the probe is off). */
+  meshProbe: MeshProbeResult | null
 }
+
+/** A mesh probe's outcome and when it came. */
+export type MeshProbeResult = MeshProbeOutcome & { at: number }
 
 /** What the index's meta must offer for a node to be handed out over the mesh. */
 export interface MeshMeta {
@@ -44,6 +52,10 @@ export interface MeshMeta {
 export interface ReachabilityInit {
   /** A claim older than this is not believed (ms); the index's `downAfterMs` by default. */
   freshMs?: number
+  /** Hand out mesh nodes only after the tracker's own mesh probe reached them (the mesh probe is on). */
+  verify?: boolean
+  /** With `verify`: a successful probe is believed this long (ms); `freshMs` by default. */
+  verifiedForMs?: number
 }
 
 export interface ReachabilityComponents<M extends MeshMeta> {
@@ -60,6 +72,12 @@ export interface MeshPick<M> {
 export interface ReachabilityDirectory<M> {
   /** Records a heartbeat's mesh claim (`undefined`: the node sent none). */
   note(node: string, claim: MeshReachability | undefined): void
+  /** The node's claim, when it is fresh (within `freshMs`). */
+  claim(node: string): MeshReachability | undefined
+  /** Records the tracker's mesh probe of the node. */
+  noteProbe(node: string, outcome: MeshProbeOutcome): void
+  /** Forgets the node's probe result (its addresses changed, or it withdrew its claim). */
+  forgetProbe(node: string): void
   delete(node: string): void
   of(node: string): NodeReachability
   /**
@@ -92,7 +110,15 @@ export function createReachability<M extends MeshMeta>(
 ): ReachabilityDirectory<M> {
   const { index, clock } = components
   const claims = new Map<string, { claim: MeshReachability; at: number }>()
+  const probes = new Map<string, MeshProbeResult>()
   const freshMs = () => init.freshMs ?? index.options.scoring.downAfterMs
+  const verifiedForMs = () => init.verifiedForMs ?? freshMs()
+  /** Without `verify`, a fresh claim is believed; with it, only a recent successful probe. */
+  const verified = (key: string): boolean => {
+    if (init.verify !== true) return true
+    const p = probes.get(key)
+    return p?.reachable === true && clock() - p.at <= verifiedForMs()
+  }
 
   /** The probes answer: one answered within `downAfterMs`, fewer than `downAfterMisses` missed since. */
   const urlAnswers = (node: string): boolean => {
@@ -115,12 +141,14 @@ export function createReachability<M extends MeshMeta>(
       clock() - c.at <= freshMs() &&
       status !== undefined &&
       !OUT.has(status) &&
-      meta?.meshJson !== undefined
+      meta?.meshJson !== undefined &&
+      verified(key)
     return {
       via: url ? 'url' : meshOk ? 'mesh' : 'none',
       url,
       mesh: c?.claim ?? null,
       claimedAt: c?.at ?? null,
+      meshProbe: probes.get(key) ?? null,
     }
   }
 
@@ -130,8 +158,19 @@ export function createReachability<M extends MeshMeta>(
       if (claim === undefined) claims.delete(key)
       else claims.set(key, { claim, at: clock() })
     },
+    claim(node) {
+      const c = claims.get(node.toLowerCase())
+      return c !== undefined && clock() - c.at <= freshMs() ? c.claim : undefined
+    },
+    noteProbe(node, outcome) {
+      probes.set(node.toLowerCase(), { ...outcome, at: clock() })
+    },
+    forgetProbe(node) {
+      probes.delete(node.toLowerCase())
+    },
     delete(node) {
       claims.delete(node.toLowerCase())
+      probes.delete(node.toLowerCase())
     },
     of(node) {
       const view = index.get(node)

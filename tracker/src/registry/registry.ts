@@ -33,7 +33,7 @@ import { relayUrlOf } from '../relays/relays.ts'
 import type { NodeIndex, NodeStateRow } from '../selection/index.ts'
 import { verifyTrackerSession } from '../signing/sign.ts'
 import type { NodeRow, StoreCallOptions, TrackerStore } from '../store/types.ts'
-import { checkNodeUrl } from './url-policy.ts'
+import { checkNodeUrl, isPrivateAddress } from './url-policy.ts'
 
 /** What the index keeps per node for selection answers. */
 export interface NodeMeta {
@@ -121,9 +121,21 @@ const SYNC_PAGES = 100
 /** Rows per store write; small enough that one batch holds the event loop for only a few ms. */
 const FLUSH_BATCH = 500
 
-export function metaOf(record: NodeRecord): NodeMeta {
+/** A multiaddr whose host (the relay's, for a circuit address) is a private or loopback IP literal. */
+const privateMultiaddr = (m: string): boolean => {
+  const host = /^\/(?:ip4|ip6)\/([^/]+)/.exec(m)?.[1]
+  return host !== undefined && isPrivateAddress(host)
+}
+
+/**
+ * What the index keeps of a record. Without `allowPrivate` the multiaddrs handed to
+ * clients and nodes leave out private and loopback IP literals: a record cannot point
+ * everyone who selects it into their own network (the record itself stays as signed).
+ */
+export function metaOf(record: NodeRecord, allowPrivate = true): NodeMeta {
   const relayUrl = relayUrlOf(record.multiaddrs)
-  const mesh = record.multiaddrs.filter((m) => !/\/(?:http|https)$/.test(m))
+  const handed = allowPrivate ? record.multiaddrs : record.multiaddrs.filter((m) => !privateMultiaddr(m))
+  const mesh = handed.filter((m) => !/\/(?:http|https)$/.test(m))
   return {
     ...(relayUrl !== undefined ? { relayUrl } : {}),
     ...(mesh.length > 0
@@ -131,12 +143,12 @@ export function metaOf(record: NodeRecord): NodeMeta {
       : {}),
     httpUrl: record.httpUrl,
     timestamp: record.timestamp,
-    json: `"httpUrl":${JSON.stringify(record.httpUrl)},"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(record.multiaddrs)}`,
+    json: `"httpUrl":${JSON.stringify(record.httpUrl)},"peerId":${JSON.stringify(record.peerId)},"multiaddrs":${JSON.stringify(handed)}`,
   }
 }
 
-function metaOfRow(row: NodeRow): NodeMeta {
-  return metaOf(decodeNodeRecord(row.record).message)
+function metaOfRow(row: NodeRow, allowPrivate: boolean): NodeMeta {
+  return metaOf(decodeNodeRecord(row.record).message, allowPrivate)
 }
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -232,7 +244,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
       )
       const key = record.node.toLowerCase()
       sessions.set(key, { id: agreed.id, key: agreed.key, last: 0 })
-      const meta = metaOf(record)
+      const meta = metaOf(record, init.allowPrivateUrls)
       const status = index.upsert(record.node, { region: record.region, capacity: record.capacity, meta })
       dirty.add(key)
       components.onNode?.(record.node, record.httpUrl, record.region, false)
@@ -310,7 +322,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
           if (node.status !== 'registered') continue
           let meta: NodeMeta
           try {
-            meta = metaOfRow(node)
+            meta = metaOfRow(node, init.allowPrivateUrls)
           } catch (err) {
             logger?.warn(
               { node: node.address, err: (err as Error).message },
@@ -369,7 +381,7 @@ export function createRegistry(init: RegistryInit, components: RegistryComponent
           if (index.get(row.address)?.meta?.timestamp === row.recordTimestamp) continue
           let meta: NodeMeta
           try {
-            meta = metaOfRow(row)
+            meta = metaOfRow(row, init.allowPrivateUrls)
           } catch {
             continue
           }

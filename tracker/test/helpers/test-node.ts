@@ -209,6 +209,8 @@ export async function registerNode(
 }
 
 export interface HeartbeatFigures {
+  /** The node's mesh reachability claim. */
+  reachability?: 'public' | 'relayed' | 'private' | 'unknown'
   load?: number
   cacheBytes?: number
   cacheObjects?: number
