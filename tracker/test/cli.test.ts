@@ -66,6 +66,7 @@ describe('shoal-tracker argument parsing', () => {
         probeIntervalMs: 10_000,
         epochSeconds: 7_200,
         allowPrivateUrls: true,
+        meshProbe: true,
       },
     })
     expect(
@@ -80,10 +81,15 @@ describe('shoal-tracker argument parsing', () => {
         escrow: `0x${'2'.repeat(40)}`,
       },
     })
-    // the mesh probe: a flag, or SHOAL_MESH_PROBE=1
-    expect(parseCommand(['start', '--mesh-probe'], {})).toMatchObject({ options: { meshProbe: true } })
+    // the mesh probe: on by default; off with a flag or SHOAL_MESH_PROBE=0
+    expect(parseCommand(['start'], {})).toMatchObject({ options: { meshProbe: true } })
+    expect(parseCommand(['start', '--mesh-probe'], { SHOAL_MESH_PROBE: '0' })).toMatchObject({
+      options: { meshProbe: true },
+    })
     expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '1' })).toMatchObject({ options: { meshProbe: true } })
-    expect((parseCommand(['start'], { SHOAL_MESH_PROBE: '0' }) as { options: object }).options).toEqual({})
+    expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '0' })).toMatchObject({ options: { meshProbe: false } })
+    expect(parseCommand(['start', '--no-mesh-probe'], {})).toMatchObject({ options: { meshProbe: false } })
+    expect(() => parseCommand(['start', '--mesh-probe', '--no-mesh-probe'], {})).toThrow('contradict')
     expect(() => parseCommand(['start'], { SHOAL_MESH_PROBE: 'yes' })).toThrow('SHOAL_MESH_PROBE')
     expect(parseCommand([], {})).toEqual({ kind: 'help' })
     expect(parseCommand(['key', 'show'], {})).toEqual({ kind: 'key-show', dataDir: './shoal-tracker-data' })

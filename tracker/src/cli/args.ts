@@ -25,8 +25,10 @@ Start options (each has an environment variable; flags win):
   --distributor ADDRESS     RewardDistributor (the tracker key must hold SETTLER_ROLE)  SHOAL_DISTRIBUTOR
   --escrow ADDRESS          PublisherEscrow                                   SHOAL_ESCROW
   --allow-private-urls      accept and probe nodes on private addresses (devnets)
-  --mesh-probe              dial nodes' claimed libp2p addresses; only reached ones go to
-                            mesh clients (runs a libp2p client)      SHOAL_MESH_PROBE=1
+  --no-mesh-probe           trust nodes' mesh reachability claims instead of dialling
+                            them (by default the tracker dials a mesh-only node's claimed
+                            libp2p addresses and hands out only those it reached)
+                                                                     SHOAL_MESH_PROBE=0
   --trust-proxy             client IPs from X-Forwarded-For (behind a reverse proxy)
   --log-level LEVEL         fatal|error|warn|info|debug|trace   SHOAL_LOG_LEVEL (default info)
 
@@ -63,6 +65,7 @@ const OPTIONS = {
   escrow: { type: 'string' },
   'allow-private-urls': { type: 'boolean' },
   'mesh-probe': { type: 'boolean' },
+  'no-mesh-probe': { type: 'boolean' },
   'trust-proxy': { type: 'boolean' },
   'log-level': { type: 'string' },
 } as const
@@ -157,12 +160,15 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   }
   if (values['allow-private-urls'] === true) options.allowPrivateUrls = true
   if (values['trust-proxy'] === true) options.trustProxy = true
-  const meshProbe = values['mesh-probe'] === true ? '1' : pick(undefined, 'SHOAL_MESH_PROBE')
-  if (meshProbe !== undefined) {
-    if (meshProbe !== '1' && meshProbe !== '0')
-      throw new InvalidArgumentError(`SHOAL_MESH_PROBE: "${meshProbe}" is not 1 or 0`)
-    if (meshProbe === '1') options.meshProbe = true
-  }
+  // on unless turned off: a claim nobody checked is not handed to clients (`--mesh-probe`
+  // is still accepted, and wins over SHOAL_MESH_PROBE=0 like any flag over its variable)
+  if (values['mesh-probe'] === true && values['no-mesh-probe'] === true)
+    throw new InvalidArgumentError('--mesh-probe and --no-mesh-probe contradict each other')
+  const meshProbe =
+    values['mesh-probe'] === true ? '1' : values['no-mesh-probe'] === true ? '0' : pick(undefined, 'SHOAL_MESH_PROBE')
+  if (meshProbe !== undefined && meshProbe !== '1' && meshProbe !== '0')
+    throw new InvalidArgumentError(`SHOAL_MESH_PROBE: "${meshProbe}" is not 1 or 0`)
+  options.meshProbe = meshProbe !== '0'
   const logLevel = pick(values['log-level'], 'SHOAL_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.has(logLevel)) {
     throw new InvalidArgumentError(`--log-level: "${logLevel}" is not one of ${[...LOG_LEVELS].join(', ')}`)
