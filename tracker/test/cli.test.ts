@@ -87,7 +87,9 @@ describe('shoal-tracker argument parsing', () => {
       options: { meshProbe: true },
     })
     expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '1' })).toMatchObject({ options: { meshProbe: true } })
-    expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '0' })).toMatchObject({ options: { meshProbe: false } })
+    expect(parseCommand(['start'], { SHOAL_MESH_PROBE: '0' })).toMatchObject({
+      options: { meshProbe: false },
+    })
     expect(parseCommand(['start', '--no-mesh-probe'], {})).toMatchObject({ options: { meshProbe: false } })
     expect(() => parseCommand(['start', '--mesh-probe', '--no-mesh-probe'], {})).toThrow('contradict')
     expect(() => parseCommand(['start'], { SHOAL_MESH_PROBE: 'yes' })).toThrow('SHOAL_MESH_PROBE')

@@ -165,7 +165,11 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (values['mesh-probe'] === true && values['no-mesh-probe'] === true)
     throw new InvalidArgumentError('--mesh-probe and --no-mesh-probe contradict each other')
   const meshProbe =
-    values['mesh-probe'] === true ? '1' : values['no-mesh-probe'] === true ? '0' : pick(undefined, 'SHOAL_MESH_PROBE')
+    values['mesh-probe'] === true
+      ? '1'
+      : values['no-mesh-probe'] === true
+        ? '0'
+        : pick(undefined, 'SHOAL_MESH_PROBE')
   if (meshProbe !== undefined && meshProbe !== '1' && meshProbe !== '0')
     throw new InvalidArgumentError(`SHOAL_MESH_PROBE: "${meshProbe}" is not 1 or 0`)
   options.meshProbe = meshProbe !== '0'
