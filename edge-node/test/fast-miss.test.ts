@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { parseCommand } from '../src/cli/args.ts'
+import { resolveOptions } from '../src/config.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 import { pattern } from './helpers/pattern.ts'
 
@@ -100,6 +102,25 @@ async function rawExchange(url: string, text: string, ms = 1500): Promise<{ data
   socket.destroy()
   return { data, closed }
 }
+
+describe('the fast-miss option', () => {
+  it('is on by default, and read from --fast-miss, SHOAL_FAST_MISS and the config file', () => {
+    expect(resolveOptions({ dataDir: '/d' }).fastMiss).toBe(true)
+    expect(parseCommand(['start', '--fast-miss', 'off'], {}, undefined)).toMatchObject({
+      options: { fastMiss: false },
+    })
+    expect(parseCommand(['start'], { SHOAL_FAST_MISS: 'off' }, {})).toMatchObject({
+      options: { fastMiss: false },
+    })
+    expect(parseCommand(['start'], {}, { fastMiss: 'on' })).toMatchObject({ options: { fastMiss: true } })
+    expect(() => parseCommand(['start', '--fast-miss', 'maybe'], {}, undefined)).toThrow(
+      expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }),
+    )
+    expect(() => resolveOptions({ dataDir: '/d', fastMiss: 'yes' as never })).toThrow(
+      expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' }),
+    )
+  })
+})
 
 describe('fast-path misses against a raw TCP origin', () => {
   let dataDir: string
@@ -300,6 +321,7 @@ describe('fast-path misses against a raw TCP origin', () => {
     expect(responses[0]).toMatch(/\r\n\r\n$/)
     expect(responses[1]).toMatch(/\r\n\r\nhello$/)
     expect(origin!.requests.map((r) => r.method)).toEqual(['HEAD', 'GET'])
+    expect(await counter('shoal_edge_fast_path_streamed_total')).toBe(2)
   })
 
   it('answers pipelined requests in order: a miss, then the hit it made', async () => {

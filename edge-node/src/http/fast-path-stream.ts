@@ -44,6 +44,12 @@ export class FastPathResponse extends EventEmitter {
   #written = 0
   #ended = false
   #destroyed = false
+  /** Socket writes not yet handed to the kernel; 'finish' waits for them after `end`. */
+  #pending = 0
+  readonly #onWritten = (err?: Error | null): void => {
+    this.#pending--
+    if (err == null && this.#ended && this.#pending === 0) this.#finished()
+  }
 
   constructor(owner: StreamOwner, isHead: boolean, close: boolean) {
     super()
@@ -100,7 +106,8 @@ export class FastPathResponse extends EventEmitter {
     const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     const socket = this.#owner.socket
     if (this.#noBody || body.byteLength === 0) {
-      this.#flushHead(cb)
+      this.#flushHead()
+      if (cb !== undefined) queueMicrotask(cb)
       return socket.writableLength < socket.writableHighWaterMark
     }
     this.#written += body.byteLength
@@ -109,18 +116,22 @@ export class FastPathResponse extends EventEmitter {
       this.destroy()
       return false
     }
-    socket.cork()
-    this.#flushHead(undefined)
+    // One syscall per piece: the head goes with the first one (writev), the rest alone.
+    const batch = this.#head !== undefined || this.#chunked
+    if (batch) socket.cork()
+    this.#flushHead()
+    this.#pending++
     if (this.#chunked) {
       socket.write(`${body.byteLength.toString(16)}\r\n`, 'latin1')
       socket.write(body)
-      socket.write(CRLF, cb)
+      socket.write(CRLF, this.#onWritten)
       this.#owner.countBytes(body.byteLength + 4)
     } else {
-      socket.write(body, cb)
+      socket.write(body, this.#onWritten)
       this.#owner.countBytes(body.byteLength)
     }
-    socket.uncork()
+    if (batch) socket.uncork()
+    if (cb !== undefined) queueMicrotask(cb)
     return socket.writableLength < socket.writableHighWaterMark
   }
 
@@ -138,23 +149,25 @@ export class FastPathResponse extends EventEmitter {
     }
     this.#ended = true
     const socket = this.#owner.socket
-    const onFlushed = (err?: Error | null): void => {
-      if (err != null) return
-      this.writableFinished = true
-      this.emit('finish')
-      this.emit('close')
-    }
     if (this.#chunked) {
-      this.#flushHead(undefined)
-      socket.write(LAST_CHUNK, onFlushed)
+      socket.cork()
+      this.#flushHead()
+      this.#pending++
+      socket.write(LAST_CHUNK, this.#onWritten)
+      socket.uncork()
       this.#owner.countBytes(LAST_CHUNK.length)
-    } else if (this.#head !== undefined) {
-      this.#flushHead(onFlushed)
-    } else {
-      socket.write(EMPTY, onFlushed)
-    }
+    } else this.#flushHead()
+    // 'finish' once every write is with the kernel: now, or at the last write's callback
+    if (this.#pending === 0) queueMicrotask(() => this.#finished())
     this.#owner.responseDone(this, true)
     return this
+  }
+
+  #finished(): void {
+    if (this.writableFinished || this.#destroyed) return
+    this.writableFinished = true
+    this.emit('finish')
+    this.emit('close')
   }
 
   /** Aborts the response: the connection is destroyed, the client sees a cut response. */
@@ -175,16 +188,12 @@ export class FastPathResponse extends EventEmitter {
     this.emit('close')
   }
 
-  #flushHead(cb: ((err?: Error | null) => void) | undefined): void {
+  #flushHead(): void {
     const head = this.#head
-    if (head === undefined) {
-      if (cb !== undefined) this.#owner.socket.write(EMPTY, cb)
-      return
-    }
+    if (head === undefined) return
     this.#head = undefined
-    this.#owner.socket.write(head, cb)
+    this.#pending++
+    this.#owner.socket.write(head, this.#onWritten)
     this.#owner.countBytes(head.length)
   }
 }
-
-const EMPTY = Buffer.alloc(0)

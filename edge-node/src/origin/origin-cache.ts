@@ -367,7 +367,7 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
     },
 
     missResponder(target, view) {
-      if (fastUpstream === undefined || view.method !== 'GET' || !target.origin.startsWith('http://')) {
+      if (fastUpstream === undefined || !target.origin.startsWith('http://')) {
         return undefined
       }
       const base = baseKey(target.site, target.path)
@@ -375,11 +375,30 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
       // flight) is the full path's to weigh: only a plain first miss is taken here.
       if (store.memory.has(base) || store.disk.has(base) || fills.has(base)) return undefined
       const headers = view.headers()
-      const remoteAddress = view.remoteAddress
+      // The fill and pass-through code read the request's headers and address only (no
+      // body, no range here); the address (a getpeername call) only when it is forwarded.
+      const socket = {
+        get remoteAddress() {
+          return view.remoteAddress
+        },
+      }
+      const req = { headers, socket } as unknown as IncomingMessage
+      if (view.method === 'HEAD') {
+        // As in `read`: a HEAD with nothing cached is passed through, not stored.
+        return (res) => {
+          metrics?.cacheMisses.inc({ kind: 'origin' })
+          const client = res as unknown as ServerResponse
+          passThrough(req, client, target, 'HEAD', 'MISS', false, fastUpstream).catch((err: unknown) => {
+            logger?.debug(
+              { site: target.site, code: errorCode(err) },
+              'origin request answered with an error',
+            )
+            if (!res.destroyed) sendError(client, err, { via: `1.1 ${viaName}` })
+          })
+        }
+      }
       const fill = fills.start(base)
       return (res) => {
-        // The fill code reads the request's headers and address only (no body, no range here).
-        const req = { headers, socket: { remoteAddress } } as unknown as IncomingMessage
         const r: ReadRequest = {
           req,
           method: 'GET',

@@ -129,12 +129,13 @@ export interface OriginCache {
    */
   peekHit(target: Pick<OriginTarget, 'site' | 'path'>, header: HeaderLookup): FastHit | undefined
   /**
-   * The fast path's miss: when `peekHit` found nothing and the request is a plain `GET`
-   * of an object the cache knows nothing about (nothing stored under its key in memory or
-   * on disk, no fill in flight) on an `http:` origin, registers the fill at once (later
-   * requests coalesce onto it) and returns the function that runs it: the same fill as
-   * `handle` runs (same header, storage, `Vary`, admission, metrics and log rules), over
-   * `fastUpstream`, answering the fast path's streamed response. `undefined` otherwise:
+   * The fast path's miss: when `peekHit` found nothing and the request is for an object
+   * the cache knows nothing about (nothing stored under its key in memory or on disk, no
+   * fill in flight) on an `http:` origin, returns the function that answers it as
+   * `handle` would, over `fastUpstream`, on the fast path's streamed response: for a
+   * `GET`, the fill is registered at once (later requests coalesce onto it) and is the
+   * same fill `handle` runs (same header, storage, `Vary`, admission, metrics and log
+   * rules); a `HEAD` is passed through, as `handle` does. `undefined` otherwise:
    * the request then goes through `handle`. Same guarantees asked of the caller as
    * `peekHit`. Synchronous.
    */
