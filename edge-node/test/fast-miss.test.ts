@@ -371,6 +371,9 @@ describe('fast-path misses against a raw TCP origin', () => {
     await start((req, socket) => {
       if (req.path === '/bad-header')
         socket.write('HTTP/1.1 200 OK\r\nbad header\r\ncontent-length: 1\r\n\r\nx')
+      else if (req.path === '/bad-status') socket.write('HTTP/1.1 2x0 OK\r\ncontent-length: 1\r\n\r\nx')
+      else if (req.path === '/bare-lf')
+        socket.write('HTTP/1.1 200 OK\r\nx-a: 1\nx-b: 2\r\ncontent-length: 1\r\n\r\nx')
       else if (req.path === '/upgrade') socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n')
       else if (req.path === '/both')
         socket.write(
@@ -378,12 +381,12 @@ describe('fast-path misses against a raw TCP origin', () => {
         )
       else socket.write(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(20_000)}\r\ncontent-length: 1\r\n\r\nx`)
     })
-    for (const path of ['/bad-header', '/upgrade', '/both', '/huge-head']) {
+    for (const path of ['/bad-header', '/bad-status', '/bare-lf', '/upgrade', '/both', '/huge-head']) {
       const res = await get(path)
       expect(res.status, path).toBe(502)
       expect(JSON.parse(res.body.toString()).error.code, path).toBe('SHOAL_ERR_UPSTREAM')
     }
-    expect(origin!.requests).toHaveLength(4)
+    expect(origin!.requests).toHaveLength(6)
   })
 
   it('skips interim 1xx answers', async () => {

@@ -66,8 +66,17 @@ const MAX_CHUNK_LINE = 1024
 const MAX_TRAILER_BYTES = 16 * 1024
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/
+const HTTP_1_ = Buffer.from('HTTP/1.', 'latin1')
+/** RFC 9110 tchar. */
+const TCHAR = new Uint8Array(256)
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1
+/** Field value and reason phrase bytes: HTAB, SP, VCHAR, obs-text. */
+const TEXT = new Uint8Array(256)
+TEXT[0x09] = 1
+for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) TEXT[c] = 1
 const BAD_VALUE = /[\r\n\0]/
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
@@ -293,7 +302,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
           this.fail(new UpstreamError('the origin sent a response head over the size limit'))
           return
         }
-        const parsed = this.parseHead(buf.toString('latin1', pos, crlf))
+        const parsed = this.parseHead(buf, pos, crlf)
         pos = crlf + 4
         if (parsed === undefined) return // failed
         if (parsed === 'interim') continue
@@ -304,24 +313,66 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
     this.consume(buf, pos)
   }
 
-  /** Parses one response head; returns 'interim' for a 1xx to skip. */
-  parseHead(text: string): 'interim' | 'final' | undefined {
-    const lines = text.split('\r\n')
-    const status = STATUS_LINE.exec(lines[0]!)
-    if (status === null) {
+  /**
+   * Parses the response head in `buf[start, end)` (`end` at its CRLFCRLF), strictly:
+   * `HTTP/1.x SP 3DIGIT [SP reason] CRLF`, then `token ":" OWS value OWS CRLF` lines.
+   * Returns 'interim' for a 1xx to skip.
+   */
+  parseHead(buf: Buffer, start: number, end: number): 'interim' | 'final' | undefined {
+    // status line
+    let i = start
+    const minor = buf[i + 7]
+    const d0 = buf[i + 9]! - 0x30
+    const d1 = buf[i + 10]! - 0x30
+    const d2 = buf[i + 11]! - 0x30
+    let ok =
+      end - start >= 12 &&
+      buf.compare(HTTP_1_, 0, 7, i, i + 7) === 0 &&
+      (minor === 0x30 || minor === 0x31) &&
+      buf[i + 8] === 0x20 &&
+      d0 >= 1 &&
+      d0 <= 9 &&
+      d1 >= 0 &&
+      d1 <= 9 &&
+      d2 >= 0 &&
+      d2 <= 9
+    i += 12
+    let lineEnd = buf.indexOf(0x0d, i)
+    if (lineEnd < 0 || lineEnd > end) lineEnd = end
+    if (ok && i < lineEnd) {
+      if (buf[i] !== 0x20) ok = false
+      for (let k = i; ok && k < lineEnd; k++) if (TEXT[buf[k]!] !== 1) ok = false
+    }
+    if (!ok || (lineEnd < end && buf[lineEnd + 1] !== 0x0a)) {
       this.fail(new UpstreamError('the origin sent a malformed status line'))
       return undefined
     }
-    const code = Number(status[2])
+    const code = d0 * 100 + d1 * 10 + d2
     const headers: Headers = Object.create(null) as Headers
-    for (let k = 1; k < lines.length; k++) {
-      const m = HEADER_LINE.exec(lines[k]!)
-      if (m === null) {
+    i = lineEnd + 2
+    while (i < end) {
+      const nameStart = i
+      while (TCHAR[buf[i]!] === 1) i++
+      const nameEnd = i
+      let bad = nameEnd === nameStart || buf[i] !== 0x3a
+      i++
+      while (buf[i] === 0x20 || buf[i] === 0x09) i++
+      const valueStart = i
+      let valueEnd = i
+      while (!bad && i < end) {
+        const c = buf[i]!
+        if (c === 0x0d) break
+        if (TEXT[c] !== 1) bad = true
+        i++
+        if (c !== 0x20 && c !== 0x09) valueEnd = i
+      }
+      if (bad || (i < end && buf[i + 1] !== 0x0a)) {
         this.fail(new UpstreamError('the origin sent a malformed response header'))
         return undefined
       }
-      const name = m[1]!.toLowerCase()
-      const value = m[2]!
+      i += 2
+      const name = buf.toString('latin1', nameStart, nameEnd).toLowerCase()
+      const value = buf.toString('latin1', valueStart, valueEnd)
       const prev = headers[name]
       if (prev === undefined) headers[name] = value
       else if (typeof prev === 'string') headers[name] = [prev, value]
@@ -335,7 +386,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
       return 'interim'
     }
     const connection = joined(headers.connection)
-    this.keepAlive = status[1] === '1' && !/(?:^|,)\s*close\s*(?:,|$)/i.test(connection ?? '')
+    this.keepAlive = minor === 0x31 && !/(?:^|,)\s*close\s*(?:,|$)/i.test(connection ?? '')
     const te = joined(headers['transfer-encoding'])
     const cl = headers['content-length']
     let next = S_DONE
