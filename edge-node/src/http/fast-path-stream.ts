@@ -12,7 +12,8 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const BAD_VALUE = /[\r\n\0]/
+/** What node:http refuses in a header value (`validateHeaderValue`): any CTL but HTAB. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 /** Framing and connection fields: set here, never taken from the caller. */
 const FRAMING = new Set(['transfer-encoding', 'connection', 'keep-alive'])
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1')
