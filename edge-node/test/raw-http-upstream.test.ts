@@ -172,6 +172,24 @@ describe('raw HTTP/1.1 upstream client', () => {
     )
   })
 
+  it('drops a waiting request aborted by its signal without losing the socket slot', async () => {
+    srv = await server((path, socket) => {
+      setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`), 30)
+    })
+    const raw = make({ connections: 1 })
+    const first = raw.request(`${srv.url}/first`, { method: 'GET' })
+    const controller = new AbortController()
+    const waiting = raw.request(`${srv.url}/aborted`, { method: 'GET', signal: controller.signal })
+    controller.abort()
+    await expect(waiting).rejects.toMatchObject({ code: 'SHOAL_ERR_ABORTED' })
+    expect(await text((await first).body)).toBe('/first')
+    expect(await text((await raw.request(`${srv.url}/third`, { method: 'GET' })).body)).toBe('/third')
+    expect(srv.events.filter((e) => e.startsWith('request'))).toEqual([
+      'request 1 /first',
+      'request 1 /third',
+    ])
+  })
+
   it('refuses what it does not speak with InvalidArgumentError, and connection failures with UpstreamError', async () => {
     const raw = make()
     await expect(raw.request('https://127.0.0.1:1/x', { method: 'GET' })).rejects.toMatchObject({

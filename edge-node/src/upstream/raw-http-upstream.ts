@@ -217,7 +217,7 @@ class Conn {
       this.kill()
       return
     }
-    const next = this.pool.waiting.shift()
+    const next = nextWaiting(this.pool)
     if (next !== undefined) {
       this.send(next)
       return
@@ -227,15 +227,22 @@ class Conn {
   }
 }
 
+/** The next waiting exchange that was not aborted meanwhile. */
+function nextWaiting(pool: Pool): Exchange | undefined {
+  for (;;) {
+    const ex = pool.waiting.shift()
+    if (ex === undefined || ex.state !== S_FAILED) return ex
+  }
+}
+
 function dispatchWaiting(shared: Shared, pool: Pool): void {
-  while (pool.waiting.length > 0 && !shared.closed) {
+  while (!shared.closed) {
+    if (pool.idle.length === 0 && pool.open >= shared.connections) return
+    const ex = nextWaiting(pool)
+    if (ex === undefined) return
     const idle = pool.idle.pop()
-    if (idle !== undefined) {
-      idle.send(pool.waiting.shift()!)
-      continue
-    }
-    if (pool.open >= shared.connections) return
-    new Conn(shared, pool).send(pool.waiting.shift()!)
+    if (idle !== undefined) idle.send(ex)
+    else new Conn(shared, pool).send(ex)
   }
 }
 
