@@ -218,6 +218,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     { store, upstream, logger, metrics, ...(rawUpstream === undefined ? {} : { fastUpstream: rawUpstream }) },
   )
   const originSites = new Map(options.sites.map((site) => [site.name, site]))
+  /** Origins without a trailing slash, as targets carry them (computed once, not per request). */
+  const originBases = new Map(options.sites.map((site) => [site.name, site.origin.replace(/\/$/, '')]))
+  const defaultOriginBase = options.defaultOrigin?.replace(/\/$/, '')
   /** The name the `--origin` site is cached and purged under. */
   const DEFAULT_SITE = DEFAULT_ORIGIN_SITE
   const originTarget = (site: string, origin: string, path: string, query: string): OriginTarget => ({
@@ -567,14 +570,10 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       if (slash < 0 || !PLAIN_PATH.test(path)) return undefined
       const site = path.slice(3, slash)
       const rest = path.slice(slash)
-      const originSite = originSites.get(site)
-      if (originSite !== undefined) {
+      const originBase = originBases.get(site)
+      if (originBase !== undefined) {
         metered = false
-        pull = {
-          site,
-          origin: originSite.origin.replace(/\/$/, ''),
-          path: `${rest}${q < 0 ? '' : target.slice(q)}`,
-        }
+        pull = { site, origin: originBase, path: `${rest}${q < 0 ? '' : target.slice(q)}` }
         pullRoute = 'site'
         hit = origins.peekHit(pull, req.header)
       } else {
@@ -589,9 +588,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           entry.cid,
         )
       }
-    } else if (options.defaultOrigin !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
+    } else if (defaultOriginBase !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
       metered = false
-      pull = { site: DEFAULT_SITE, origin: options.defaultOrigin.replace(/\/$/, ''), path: target }
+      pull = { site: DEFAULT_SITE, origin: defaultOriginBase, path: target }
       hit = origins.peekHit(pull, req.header)
     }
     if (hit === undefined) {
