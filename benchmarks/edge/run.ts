@@ -488,6 +488,9 @@ end
     'first-use',
   ])
   stops.push(firstUse.stop)
+  // The same node with every miss through node:http and undici (the miss path before the fast one)
+  const slowMiss = await startShoal('shoal_slow_miss', origin.port, MISS_DISK_CACHE, ['--fast-miss', 'off'])
+  stops.push(slowMiss.stop)
   /**
    * The miss targets: Shoal (default: to disk at the second use) and nginx filling their
    * caches, the origin alone, Shoal passing `no-store` through, Shoal writing every object
@@ -499,7 +502,16 @@ end
   const bare = await startHelper('the bare proxy', SERVER_CPU, BARE_PROXY_SCRIPT, [String(origin.port)])
   stops.push(bare.stop)
   const bareProxy: Target = { name: 'bare_node_proxy', port: bare.port, pids: () => [bare.pid] }
-  const missTargets = [missShoal, originTarget, nginxTarget, passThrough, firstUse, nginxMin2, bareProxy]
+  const missTargets = [
+    missShoal,
+    originTarget,
+    nginxTarget,
+    passThrough,
+    firstUse,
+    nginxMin2,
+    bareProxy,
+    slowMiss,
+  ]
   const misses: Record<string, Run[]> = Object.fromEntries(missTargets.map((t) => [t.name, [] as Run[]]))
   const missRatios: number[] = []
   const nginxMissRatios: number[] = []
@@ -631,6 +643,10 @@ end
         ...missReference(
           'nginx_min_uses2',
           'nginx with proxy_cache_min_uses 2 (a location of the same nginx): stores an object at its second request',
+        ),
+        ...missReference(
+          'shoal_slow_miss',
+          'the same node with --fast-miss off: every miss through node:http in and undici out (the miss path before the fast one)',
         ),
         ...missReference(
           'bare_node_proxy',

@@ -60,6 +60,12 @@ export interface EdgeNodeOptions {
    * once stay in memory only) or at its `first-use`. See docs/operator.md.
    */
   diskAdmission?: 'first-use' | 'second-use'
+  /**
+   * Take plain first misses of `http:` origins on the fast path (raw socket in, raw
+   * keep-alive client out; see docs/operator.md). Default true; false sends every miss
+   * through node:http and undici.
+   */
+  fastMiss?: boolean
   diskCacheBytes?: number
   maxObjectBytes?: number
   /** Global egress cap in bytes per second; unlimited when absent. */
@@ -179,6 +185,8 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     throw new InvalidArgumentError(
       `diskAdmission must be first-use or second-use, got ${String(diskAdmission)}`,
     )
+  const fastMiss = init.fastMiss ?? true
+  if (typeof fastMiss !== 'boolean') throw new InvalidArgumentError('fastMiss must be true or false')
   const diskCacheBytes = positiveInt('diskCacheBytes', init.diskCacheBytes, DEFAULT_DISK_CACHE_BYTES)
   const maxObjectBytes = positiveInt('maxObjectBytes', init.maxObjectBytes, DEFAULT_MAX_OBJECT_BYTES)
   if (init.egressBytesPerSecond !== undefined)
@@ -213,6 +221,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
     memoryCacheBytes,
     memoryPolicy,
     diskAdmission,
+    fastMiss,
     diskCacheBytes,
     maxObjectBytes,
     egressBytesPerSecond: init.egressBytesPerSecond,

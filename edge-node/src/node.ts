@@ -42,6 +42,7 @@ import {
   createFastPath,
   type FastPath,
   type FastPathRequest,
+  type FastPathResponder,
   type PreparedResponse,
   prepareResponse,
 } from './http/fast-path.ts'
@@ -72,6 +73,7 @@ import {
 import { createObjectStore, type MemoryEntry, type ObjectStore } from './store/index.ts'
 import type { NodeFigures } from './tracker/announcer.ts'
 import { createHttpUpstream, type HttpUpstream } from './upstream/http-upstream.ts'
+import { createRawHttpUpstream, type RawHttpUpstream } from './upstream/raw-http-upstream.ts'
 
 /** Largest manifest or purge body accepted. */
 export const MAX_CONTROL_BODY_BYTES = 16 * 2 ** 20
@@ -160,6 +162,16 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     headersTimeoutMs: options.upstreamHeadersTimeoutMs,
     bodyTimeoutMs: options.upstreamBodyTimeoutMs,
   })
+  // first misses of http: origins taken on the fast path go out through a raw keep-alive
+  // client (src/upstream/raw-http-upstream.ts); everything else through undici
+  const rawUpstream: RawHttpUpstream | undefined =
+    options.fastMiss && options.tls === undefined
+      ? createRawHttpUpstream({
+          connectTimeoutMs: options.upstreamConnectTimeoutMs,
+          headersTimeoutMs: options.upstreamHeadersTimeoutMs,
+          bodyTimeoutMs: options.upstreamBodyTimeoutMs,
+        })
+      : undefined
   // one egress cap for HTTP bodies and chunks served over the mesh
   const egress: TokenBucket | undefined =
     options.egressBytesPerSecond === undefined
@@ -220,9 +232,12 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   )
   const origins: OriginCache = createOriginCache(
     { viaName: options.viaName, maxObjectBytes, diskAdmission: options.diskAdmission },
-    { store, upstream, logger, metrics },
+    { store, upstream, logger, metrics, ...(rawUpstream === undefined ? {} : { fastUpstream: rawUpstream }) },
   )
   const originSites = new Map(options.sites.map((site) => [site.name, site]))
+  /** Origins without a trailing slash, as targets carry them (computed once, not per request). */
+  const originBases = new Map(options.sites.map((site) => [site.name, site.origin.replace(/\/$/, '')]))
+  const defaultOriginBase = options.defaultOrigin?.replace(/\/$/, '')
   /** The name the `--origin` site is cached and purged under. */
   const DEFAULT_SITE = DEFAULT_ORIGIN_SITE
   const originTarget = (site: string, origin: string, path: string, query: string): OriginTarget => ({
@@ -537,7 +552,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
   }
   /** Raw paths whose decoded-and-re-encoded form is themselves: the fast path's keys match the slow path's. */
   const PLAIN_PATH = /^(?:\/[A-Za-z0-9\-_~!*'()@:]+(?:\.[A-Za-z0-9\-_~!*'()@:]+)*)*\/?$/
-  const lookup = (req: FastPathRequest): PreparedResponse | undefined => {
+  const lookup = (req: FastPathRequest): PreparedResponse | FastPathResponder | undefined => {
     if (stopping) return undefined
     const target = req.path
     const q = target.indexOf('?')
@@ -545,6 +560,9 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
     let hit: PreparedResponse | undefined
     /** Content-addressed hits (not origin-pull ones) are what payment sessions meter. */
     let metered = true
+    /** The origin-pull target when the request is one (a miss may then be taken here). */
+    let pull: OriginTarget | undefined
+    let pullRoute = 'default-origin'
     if (path.startsWith('/c/')) {
       if (q >= 0) return undefined
       const text = path.slice(3)
@@ -554,9 +572,12 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       if (slash < 0 || !PLAIN_PATH.test(path)) return undefined
       const site = path.slice(3, slash)
       const rest = path.slice(slash)
-      if (originSites.has(site)) {
+      const originBase = originBases.get(site)
+      if (originBase !== undefined) {
         metered = false
-        hit = origins.peekHit({ site, path: `${rest}${q < 0 ? '' : target.slice(q)}` }, req.header)
+        pull = { site, origin: originBase, path: `${rest}${q < 0 ? '' : target.slice(q)}` }
+        pullRoute = 'site'
+        hit = origins.peekHit(pull, req.header)
       } else {
         if (q >= 0) return undefined
         const resolved = manifests.peek(site, rest)
@@ -569,11 +590,23 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
           entry.cid,
         )
       }
-    } else if (options.defaultOrigin !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
+    } else if (defaultOriginBase !== undefined && PLAIN_PATH.test(path) && !isReservedPath(path)) {
       metered = false
-      hit = origins.peekHit({ site: DEFAULT_SITE, path: target }, req.header)
+      pull = { site: DEFAULT_SITE, origin: defaultOriginBase, path: target }
+      hit = origins.peekHit(pull, req.header)
     }
-    if (hit === undefined) return undefined
+    if (hit === undefined) {
+      // a plain first miss streams from the origin on the fast path too (egress-capped
+      // nodes take the slow path, which waits for tokens)
+      if (pull === undefined || egress !== undefined) return undefined
+      const respond = origins.missResponder(pull, req)
+      if (respond === undefined) return undefined
+      const route = pullRoute
+      return (res) => {
+        res.once('finish', () => metrics.requests.inc({ route, status: String(res.statusCode) }))
+        respond(res)
+      }
+    }
     // the egress cap holds on the fast path too: without tokens, the slow path waits for them
     if (
       egress !== undefined &&
@@ -612,6 +645,11 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         'shoal_edge_fast_path_bytes_total',
         'Bytes (heads and bodies) written by the fast path',
         () => counters.bytes,
+      ],
+      [
+        'shoal_edge_fast_path_streamed_total',
+        'Streamed responses begun by the HTTP/1.1 fast path (origin-pull misses)',
+        () => counters.streamed,
       ],
       [
         'shoal_edge_fast_path_handoffs_total',
@@ -686,7 +724,8 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
         cacheBytes: disk.bytes,
         cacheObjects: disk.objects,
         servedBytes: served.bytes + (fastPath?.counters.bytes ?? 0),
-        servedRequests: served.requests + (fastPath?.counters.requests ?? 0),
+        servedRequests:
+          served.requests + (fastPath?.counters.requests ?? 0) + (fastPath?.counters.streamed ?? 0),
         connections: served.connections,
       }
     },
@@ -738,6 +777,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
       ])
       await mesh?.stop()
       await upstream.close()
+      await rawUpstream?.close()
       await store.close()
       clearInterval(sweeper)
       receipts.close()

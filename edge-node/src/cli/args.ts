@@ -28,6 +28,8 @@ Start options (each has an environment variable; flags win):
   --disk-cache SIZE        disk tier budget          SHOAL_DISK_CACHE   (default 2GiB)
   --disk-admission WHEN    second-use|first-use: when an origin object goes to disk
                                                      SHOAL_DISK_ADMISSION (default second-use)
+  --fast-miss on|off       first misses of http: origins on the raw fast path
+                                                     SHOAL_FAST_MISS    (default on)
   --max-object SIZE        largest cached object     SHOAL_MAX_OBJECT   (default 4GiB)
   --egress-limit RATE      egress cap, e.g. 20MiB/s  SHOAL_EGRESS_LIMIT (default unlimited)
   --origin URL             serve one origin at /     SHOAL_ORIGIN
@@ -172,6 +174,7 @@ const CONFIG_KEYS = new Set([
   'memoryPolicy',
   'diskCache',
   'diskAdmission',
+  'fastMiss',
   'maxObject',
   'egressLimit',
   'origin',
@@ -302,6 +305,13 @@ export function parseCommand(
       throw new InvalidArgumentError(`--disk-admission: "${admission}" is not second-use or first-use`)
     }
     options.diskAdmission = admission
+  }
+  const fastMiss = pick(values['fast-miss'], 'SHOAL_FAST_MISS', 'fastMiss')
+  if (fastMiss !== undefined) {
+    if (fastMiss !== 'on' && fastMiss !== 'off') {
+      throw new InvalidArgumentError(`--fast-miss: "${fastMiss}" is not on or off`)
+    }
+    options.fastMiss = fastMiss === 'on'
   }
   options.maxObjectBytes = size(values['max-object'], 'SHOAL_MAX_OBJECT', 'maxObject', '--max-object')
   const egress = pick(values['egress-limit'], 'SHOAL_EGRESS_LIMIT', 'egressLimit')
@@ -452,6 +462,7 @@ const OPTIONS = {
   'accept-pushes': { type: 'string' },
   'memory-policy': { type: 'string' },
   'disk-admission': { type: 'string' },
+  'fast-miss': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'log-level': { type: 'string' },

@@ -264,3 +264,31 @@ export function hasBadLineBreak(buf: Uint8Array, start: number, from: number, en
   }
   return false
 }
+
+/** Fields node:http keeps the first of when repeated (of those the fast path allows). */
+const FIRST_WINS = new Set(['host', 'user-agent', 'referer'])
+
+/**
+ * Every header of a head that {@link parseRequestHead} accepted, by lowercase name, as
+ * node:http's `req.headers` holds them: repeated fields joined with ", ", except `Host`,
+ * `User-Agent` and `Referer`, whose first value is kept.
+ */
+export function readHeaders(buf: Buffer, start: number, end: number): Record<string, string> {
+  const out: Record<string, string> = {}
+  let i = buf.indexOf(LF, start) + 1 // past the request line
+  while (i > 0 && i < end) {
+    const lineEnd = buf.indexOf(CR, i)
+    const colon = buf.indexOf(COLON, i)
+    const name = buf.toString('latin1', i, colon).toLowerCase()
+    let s = colon + 1
+    let e = lineEnd
+    while (s < e && (buf[s] === SP || buf[s] === HTAB)) s++
+    while (e > s && (buf[e - 1] === SP || buf[e - 1] === HTAB)) e--
+    const value = buf.toString('latin1', s, e)
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (!FIRST_WINS.has(name)) out[name] = `${prev}, ${value}`
+    i = lineEnd + 2
+  }
+  return out
+}

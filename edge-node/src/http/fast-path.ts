@@ -39,11 +39,14 @@ import {
   hasBadLineBreak,
   parseRequestHead,
   readHeader,
+  readHeaders,
 } from './fast-path-parser.ts'
 import { HeadTails, type PreparedResponse } from './fast-path-response.ts'
+import { FastPathResponse, type StreamOwner } from './fast-path-stream.ts'
 
 export { FAST_PATH_ALLOWED_HEADERS } from './fast-path-parser.ts'
 export { type PreparedResponse, type PrepareResponseInit, prepareResponse } from './fast-path-response.ts'
+export { FastPathResponse } from './fast-path-stream.ts'
 
 /** Default: no limit on requests per connection. */
 export const DEFAULT_FAST_PATH_MAX_REQUESTS_PER_SOCKET = 0
@@ -82,14 +85,28 @@ export interface FastPathRequest {
    * fields joined with ", "; `undefined` when absent. Use it to honour a cached `Vary`.
    */
   header(name: string): string | undefined
+  /**
+   * Every header field by lowercase name, as node:http's `req.headers` has them (repeated
+   * fields joined with ", ", a repeated `Host`, `User-Agent` or `Referer` keeps its first).
+   */
+  headers(): Record<string, string>
+  /** The client's address (for `X-Forwarded-For` when the operator forwards it). */
+  readonly remoteAddress: string | undefined
 }
+
+/**
+ * Answers one request by streaming (an origin pull on the fast path): called once, with a
+ * response shaped like node:http's; it must end or destroy it. The connection reads no
+ * further request until then. It must not throw.
+ */
+export type FastPathResponder = (res: FastPathResponse) => void
 
 /**
  * Returns the prepared response when the request is a plain memory-tier hit whose stored
  * response is right for *this* request (including its `Vary` headers), else `undefined`:
  * the request then goes to node:http. Synchronous and cheap: it runs for every request.
  */
-export type FastPathLookup = (req: FastPathRequest) => PreparedResponse | undefined
+export type FastPathLookup = (req: FastPathRequest) => PreparedResponse | FastPathResponder | undefined
 
 export interface FastPathLogger {
   debug(message: string, fields?: Record<string, unknown>): void
@@ -113,8 +130,10 @@ export interface FastPathComponents {
 export interface FastPathCounters {
   /** Sockets accepted. */
   connections: number
-  /** Responses sent by the fast path. */
+  /** Prepared responses (hits) sent by the fast path. */
   requests: number
+  /** Streamed responses (`FastPathResponder`: origin pulls) begun by the fast path. */
+  streamed: number
   /** Bytes (heads and bodies) written by the fast path. */
   bytes: number
   /** Connections handed to node:http (the sum of the four below). */
@@ -194,17 +213,37 @@ class FastRequest implements FastPathRequest {
   readonly method: 'GET' | 'HEAD'
   readonly path: string
   readonly host: string
+  readonly #socket: Socket
   #buf: Buffer | undefined
   readonly #start: number
   readonly #end: number
 
-  constructor(method: 'GET' | 'HEAD', path: string, host: string, buf: Buffer, start: number, end: number) {
+  constructor(
+    method: 'GET' | 'HEAD',
+    path: string,
+    host: string,
+    buf: Buffer,
+    start: number,
+    end: number,
+    socket: Socket,
+  ) {
     this.method = method
     this.path = path
     this.host = host
     this.#buf = buf
     this.#start = start
     this.#end = end
+    this.#socket = socket
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress
+  }
+
+  headers(): Record<string, string> {
+    const buf = this.#buf
+    if (buf === undefined) return {}
+    return readHeaders(buf, this.#start, this.#end)
   }
 
   header(name: string): string | undefined {
@@ -242,7 +281,7 @@ interface Context {
   onConnectionClosed(): void
 }
 
-class Connection {
+class Connection implements StreamOwner {
   readonly ctx: Context
   readonly socket: Socket
   state = STATE_FAST
@@ -260,6 +299,12 @@ class Connection {
   readEnded = false
   requests = 0
   readonly info: HeadInfo = createHeadInfo()
+  /** The streamed response in flight: no request is read until it ends. */
+  response: FastPathResponse | undefined = undefined
+  /** True while a responder runs synchronously inside `process`. */
+  inResponder = false
+  /** The response in flight is the connection's last. */
+  responseLast = false
 
   constructor(ctx: Context, socket: Socket, now: number) {
     this.ctx = ctx
@@ -271,11 +316,20 @@ class Connection {
   readonly onData = (chunk: Buffer): void => {
     if (this.state !== STATE_FAST) return
     this.append(chunk)
+    if (this.response !== undefined) {
+      // Pipelined requests wait for the streamed response; a bounded amount of them.
+      if (this.end - this.pos > this.ctx.maxHeaderBytes) this.socket.pause()
+      return
+    }
     if (this.waitingDrain) return // already paused; parsing resumes on 'drain'
     this.process()
   }
 
   readonly onDrain = (): void => {
+    if (this.response !== undefined) {
+      this.response.emit('drain')
+      return
+    }
     if (!this.waitingDrain || this.state !== STATE_FAST) return
     this.waitingDrain = false
     this.lastActive = Date.now()
@@ -287,7 +341,7 @@ class Connection {
 
   readonly onEnd = (): void => {
     this.readEnded = true
-    if (this.state !== STATE_FAST || this.waitingDrain) return
+    if (this.state !== STATE_FAST || this.waitingDrain || this.response !== undefined) return
     this.endAfterInput()
   }
 
@@ -296,6 +350,7 @@ class Connection {
   }
 
   readonly onClose = (): void => {
+    this.response?.socketClosed()
     if (this.state === STATE_HANDED_OFF) this.ctx.handedOff.delete(this.socket)
     this.state = STATE_CLOSED
     this.ctx.active.delete(this)
@@ -330,6 +385,41 @@ class Connection {
     this.buf = undefined
     if (destroyIfIdle && this.socket.writableLength === 0) this.socket.destroy()
     else this.socket.destroySoon()
+  }
+
+  countBytes(n: number): void {
+    this.ctx.counters.bytes += n
+  }
+
+  /** The streamed response ended (`ok`) or was aborted: read the next request, or close. */
+  responseDone(res: FastPathResponse, ok: boolean): void {
+    if (this.response !== res) return
+    this.response = undefined
+    if (this.state !== STATE_FAST) return
+    if (!ok) {
+      this.state = STATE_ENDING
+      this.ctx.active.delete(this)
+      this.buf = undefined
+      this.socket.destroy()
+      return
+    }
+    this.lastActive = Date.now()
+    if (this.responseLast || this.ctx.closing) {
+      this.finish(false)
+      return
+    }
+    if (this.inResponder) return // `process` goes on by itself
+    const socket = this.socket
+    if (socket.writableLength >= socket.writableHighWaterMark) {
+      this.waitingDrain = true
+      socket.pause()
+      return
+    }
+    socket.resume()
+    this.process()
+    if (this.state === STATE_FAST && !this.waitingDrain && this.response === undefined && this.readEnded) {
+      this.endAfterInput()
+    }
   }
 
   append(chunk: Buffer): void {
@@ -423,8 +513,9 @@ class Connection {
         buf,
         pos,
         crlf + 2,
+        socket,
       )
-      let res: PreparedResponse | undefined
+      let res: PreparedResponse | FastPathResponder | undefined
       try {
         res = ctx.lookup(req)
       } catch (err) {
@@ -446,6 +537,27 @@ class Connection {
       this.lastActive = now
       this.requests++
       last = ctx.closing || (ctx.maxRequestsPerSocket > 0 && this.requests >= ctx.maxRequestsPerSocket)
+      if (typeof res === 'function') {
+        // A streamed response: reading stops until it ends (or the connection goes).
+        ctx.counters.streamed++
+        const response = new FastPathResponse(this, info.isHead, last || ctx.closing)
+        this.response = response
+        this.responseLast = last
+        this.inResponder = true
+        try {
+          res(response)
+        } catch (err) {
+          ctx.logger?.warn('fast path responder threw', { err: (err as Error)?.message })
+          response.destroy()
+        }
+        this.inResponder = false
+        if (this.response !== undefined || this.state !== STATE_FAST) {
+          last = false // `responseDone` finishes the connection
+          break
+        }
+        if (last || ctx.closing) break
+        continue
+      }
       if (!corked && !last && next < end) {
         socket.cork()
         corked = true
@@ -460,6 +572,7 @@ class Connection {
     }
     if (corked) socket.uncork()
     if (last) this.finish(false)
+    else if (this.response !== undefined) return
     else if (handOff !== -1) this.handOff(handOff)
   }
 
@@ -550,7 +663,7 @@ class Connection {
   tick(now: number): void {
     if (this.state !== STATE_FAST) return
     const socket = this.socket
-    if (this.waitingDrain || socket.writableLength > 0) {
+    if (this.waitingDrain || this.response !== undefined || socket.writableLength > 0) {
       this.lastActive = now
       return
     }
@@ -625,6 +738,7 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
   const counters: FastPathCounters = {
     connections: 0,
     requests: 0,
+    streamed: 0,
     bytes: 0,
     handoffs: 0,
     handoffsMiss: 0,

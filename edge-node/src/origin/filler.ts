@@ -33,7 +33,7 @@ import {
 } from './policy.ts'
 import type { ServeCached } from './serve.ts'
 import type { ClientMode, Pump } from './stream.ts'
-import type { Found, Hit, OriginContext, ReadRequest } from './types.ts'
+import type { Found, Hit, OriginContext, OriginUpstream, ReadRequest } from './types.ts'
 import { bodyless, checkHeaders, contentLengthOf, discard, errorCode, noop, withoutLength } from './util.ts'
 
 export interface FillJob {
@@ -43,6 +43,8 @@ export interface FillJob {
   found: Found
   stale: Hit | undefined
   fill: Fill | undefined
+  /** The client for this fill instead of the cache's (the fast path's raw one). */
+  upstream?: OriginUpstream
 }
 
 type StoragePlan =
@@ -237,7 +239,7 @@ export function createFiller(ctx: OriginContext, parts: FillerParts): Filler {
     let up: UpstreamResponse
     let received: Record<string, string | string[]>
     try {
-      up = await upstream.request(r.url, { method: 'GET', headers })
+      up = await (job.upstream ?? upstream).request(r.url, { method: 'GET', headers })
       received = endToEndResponseHeaders(up.headers)
       try {
         checkHeaders(received)

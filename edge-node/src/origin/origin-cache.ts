@@ -48,6 +48,7 @@ import { bodyless, errorCode } from './util.ts'
 
 export type {
   FastHit,
+  FastMissRequest,
   HeaderLookup,
   OriginCache,
   OriginCacheComponents,
@@ -83,7 +84,7 @@ function positive(name: string, value: number | undefined, fallback: number, all
 export function createOriginCache(init: OriginCacheInit, components: OriginCacheComponents): OriginCache {
   if (init == null || typeof init !== 'object')
     throw new InvalidArgumentError('origin cache options are required')
-  const { store, upstream, logger, metrics } = components ?? ({} as OriginCacheComponents)
+  const { store, upstream, logger, metrics, fastUpstream } = components ?? ({} as OriginCacheComponents)
   if (store == null || typeof store.createWriter !== 'function') {
     throw new InvalidArgumentError('the origin cache needs a store')
   }
@@ -363,6 +364,65 @@ export function createOriginCache(init: OriginCacheInit, components: OriginCache
       }
       memoryHits?.inc()
       return fast.hit
+    },
+
+    missResponder(target, view) {
+      if (fastUpstream === undefined || !target.origin.startsWith('http://')) {
+        return undefined
+      }
+      const base = baseKey(target.site, target.path)
+      // Anything known about the object (an entry, stale or not, a vary marker, a fill in
+      // flight) is the full path's to weigh: only a plain first miss is taken here.
+      if (store.memory.has(base) || store.disk.has(base) || fills.has(base)) return undefined
+      const headers = view.headers()
+      // The fill and pass-through code read the request's headers and address only (no
+      // body, no range here); the address (a getpeername call) only when it is forwarded.
+      const socket = {
+        get remoteAddress() {
+          return view.remoteAddress
+        },
+      }
+      const req = { headers, socket } as unknown as IncomingMessage
+      if (view.method === 'HEAD') {
+        // As in `read`: a HEAD with nothing cached is passed through, not stored.
+        return (res) => {
+          metrics?.cacheMisses.inc({ kind: 'origin' })
+          const client = res as unknown as ServerResponse
+          passThrough(req, client, target, 'HEAD', 'MISS', false, fastUpstream).catch((err: unknown) => {
+            logger?.debug(
+              { site: target.site, code: errorCode(err) },
+              'origin request answered with an error',
+            )
+            if (!res.destroyed) sendError(client, err, { via: `1.1 ${viaName}` })
+          })
+        }
+      }
+      const fill = fills.start(base)
+      return (res) => {
+        const r: ReadRequest = {
+          req,
+          method: 'GET',
+          target,
+          url: `${target.origin}${target.path}`,
+          base,
+          directives: NO_DIRECTIVES,
+          conditionals: { ifNoneMatch: undefined, ifModifiedSince: undefined },
+          range: undefined,
+          ifRange: undefined,
+          auth: false,
+          acceptEncoding: acceptEncodingOf(headers['accept-encoding']),
+        }
+        const client = res as unknown as ServerResponse
+        filler
+          .lead({ r, res: client, found: { key: base }, stale: undefined, fill, upstream: fastUpstream })
+          .catch((err: unknown) => {
+            logger?.debug(
+              { site: target.site, code: errorCode(err) },
+              'origin request answered with an error',
+            )
+            if (!res.destroyed) sendError(client, err, { via: `1.1 ${viaName}` })
+          })
+      }
     },
 
     idle: () => filler.idle(),

@@ -8,7 +8,7 @@ import type { UpstreamResponse } from '../upstream/http-upstream.ts'
 import { appendVia, endToEndResponseHeaders, forwardRequestHeaders, headerValue } from './headers.ts'
 import { baseKey, isVariantOf } from './keys.ts'
 import type { Pump } from './stream.ts'
-import type { OriginContext, OriginTarget, XCache } from './types.ts'
+import type { OriginContext, OriginTarget, OriginUpstream, XCache } from './types.ts'
 import { bodyless, checkHeaders, discard, errorCode, noop } from './util.ts'
 
 export type PassThrough = (
@@ -18,6 +18,8 @@ export type PassThrough = (
   method: string,
   xCache: XCache,
   invalidateAfter: boolean,
+  /** The client to use instead of the cache's (the fast path's raw one). */
+  via?: OriginUpstream,
 ) => Promise<void>
 
 export function createPassThrough(ctx: OriginContext, pump: Pump): PassThrough {
@@ -51,7 +53,7 @@ export function createPassThrough(ctx: OriginContext, pump: Pump): PassThrough {
     }
   }
 
-  return async (req, res, target, method, xCache, invalidateAfter) => {
+  return async (req, res, target, method, xCache, invalidateAfter, via) => {
     const declared = req.headers['content-length']
     const hasBody =
       method !== 'GET' &&
@@ -72,7 +74,7 @@ export function createPassThrough(ctx: OriginContext, pump: Pump): PassThrough {
       const started = performance.now()
       let up: UpstreamResponse
       try {
-        up = await upstream.request(`${target.origin}${target.path}`, {
+        up = await (via ?? upstream).request(`${target.origin}${target.path}`, {
           method,
           headers,
           body: hasBody ? req : null,

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
+import type { FastPathResponse } from '../http/fast-path-stream.ts'
 import type { EdgeMetrics } from '../metrics.ts'
 import type { ObjectStore, StoreEntry } from '../store/index.ts'
 import type { UpstreamRequest, UpstreamResponse } from '../upstream/http-upstream.ts'
@@ -62,6 +63,19 @@ export interface OriginCacheComponents {
   upstream: OriginUpstream
   logger?: OriginLogger
   metrics?: OriginMetrics
+  /**
+   * The client for misses taken on the fast path (`createRawHttpUpstream`: plain `http:`
+   * origins, `GET`/`HEAD`). Without it `missResponder` takes none.
+   */
+  fastUpstream?: OriginUpstream
+}
+
+/** What `missResponder` sees of a fast-path request (valid during the call only). */
+export interface FastMissRequest {
+  readonly method: 'GET' | 'HEAD'
+  /** Every header by lowercase name, as node:http's `req.headers` holds them. */
+  headers(): Record<string, string>
+  readonly remoteAddress: string | undefined
 }
 
 /** Where a request goes: a site, its origin and the path to append. */
@@ -114,6 +128,18 @@ export interface OriginCache {
    * name. Synchronous; allocates nothing when the head of the current second is built.
    */
   peekHit(target: Pick<OriginTarget, 'site' | 'path'>, header: HeaderLookup): FastHit | undefined
+  /**
+   * The fast path's miss: when `peekHit` found nothing and the request is for an object
+   * the cache knows nothing about (nothing stored under its key in memory or on disk, no
+   * fill in flight) on an `http:` origin, returns the function that answers it as
+   * `handle` would, over `fastUpstream`, on the fast path's streamed response: for a
+   * `GET`, the fill is registered at once (later requests coalesce onto it) and is the
+   * same fill `handle` runs (same header, storage, `Vary`, admission, metrics and log
+   * rules); a `HEAD` is passed through, as `handle` does. `undefined` otherwise:
+   * the request then goes through `handle`. Same guarantees asked of the caller as
+   * `peekHit`. Synchronous.
+   */
+  missResponder(target: OriginTarget, req: FastMissRequest): ((res: FastPathResponse) => void) | undefined
   /**
    * Resolves when no fill is in flight: misses still being written to the store after
    * their client was answered, stale-while-revalidate refreshes, detached fills. For a
