@@ -9,7 +9,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { ticketId } from '@shoal/protocol'
 import { ProxyAgent, request } from 'undici'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTokenBucket, type TokenBucket } from '../src/limits/token-bucket.ts'
 import { createRelay, type Relay, relayAuthorization } from '../src/relay/index.ts'
 import { meteredPipe } from '../src/relay/pipe.ts'
@@ -243,7 +243,7 @@ describe('meteredTunnel (download through one reused buffer)', () => {
       const data = pattern(2 ** 20 + 1, 9)
       t.app.pause()
       const got = collect(t.app)
-      await new Promise((resolve) => t.dest.end(data, resolve))
+      await new Promise<void>((resolve) => t.dest.end(data, () => resolve()))
       await sleep(50)
       // the destination is done sending; the client still owes bytes: the tunnel stays
       expect(t.calls()).toBe(0)
@@ -320,6 +320,11 @@ describe('relay byte counts', () => {
   let echo: { port: number; close(): Promise<void> }
   let cut: http.Server
   let cutPort: number
+  // `/SIZE/SEED` answers `pattern(SIZE, SEED)`, written in 1 MiB pieces with backpressure
+  let patterned: http.Server
+  let patternedUrl: string
+  let patternedConnections = 0
+  const patternedAnswers: { finished: boolean; closed: boolean }[] = []
 
   beforeAll(async () => {
     origin = await startOrigin()
@@ -332,6 +337,26 @@ describe('relay byte counts', () => {
     cut.listen(0, '127.0.0.1')
     await once(cut, 'listening')
     cutPort = (cut.address() as AddressInfo).port
+    patterned = http.createServer(async (req, res) => {
+      const [size, seed] = (req.url ?? '').split('/').slice(1).map(Number) as [number, number]
+      const body = pattern(size, seed)
+      const answer = { finished: false, closed: false }
+      patternedAnswers.push(answer)
+      res.once('close', () => {
+        answer.closed = true
+      })
+      res.writeHead(200, { 'content-length': size })
+      for (let at = 0; at < size && !res.destroyed; at += 2 ** 20)
+        if (!res.write(body.subarray(at, at + 2 ** 20))) await once(res, 'drain').catch(() => {})
+      res.end()
+      res.once('finish', () => {
+        answer.finished = true
+      })
+    })
+    patterned.on('connection', () => patternedConnections++)
+    patterned.listen(0, '127.0.0.1')
+    await once(patterned, 'listening')
+    patternedUrl = `http://127.0.0.1:${(patterned.address() as AddressInfo).port}`
     relay = createRelay({ port: 0, issuers: [issuer.address], egress: { allowCidrs: ['127.0.0.1/32'] } })
     await relay.start()
   })
@@ -342,6 +367,73 @@ describe('relay byte counts', () => {
     await echo.close()
     cut.closeAllConnections()
     cut.close()
+    patterned.closeAllConnections()
+    patterned.close()
+  })
+
+  it('forwards bodies intact to a slow reader over one reused upstream connection, metered to the byte', async () => {
+    const ticket = await makeTicket()
+    const dispatcher = new ProxyAgent({
+      uri: relay.url,
+      token: relayAuthorization(ticket),
+      proxyTunnel: false,
+      connections: 1,
+    })
+    const before = patternedConnections
+    try {
+      const size = 3 * 2 ** 20 + 7
+      const downs: number[] = []
+      for (const seed of [21, 22, 23]) {
+        const was = relay.meter.get(ticketId(ticket.message))?.down ?? 0
+        const res = await request(`${patternedUrl}/${size}/${seed}`, { dispatcher })
+        const parts: Buffer[] = []
+        let pieces = 0
+        // the reader stalls now and then: the relay's socket to the client fills and the upstream waits
+        for await (const chunk of res.body) {
+          parts.push(chunk as Buffer)
+          if (++pieces % 8 === 0) await sleep(15)
+        }
+        expect(Buffer.concat(parts).equals(pattern(size, seed))).toBe(true)
+        downs.push(relay.meter.get(ticketId(ticket.message))!.down - was)
+      }
+      // the relay reused its connection to the destination (its read buffer with it)
+      expect(patternedConnections - before).toBe(1)
+      // each answer metered the same: the same head and the body, to the byte
+      expect(new Set(downs).size).toBe(1)
+      expect(downs[0]! - size).toBeGreaterThan(0)
+      expect(downs[0]! - size).toBeLessThan(200)
+    } finally {
+      await dispatcher.close()
+    }
+  })
+
+  it('lets go of the destination when the client aborts mid-body, metering what was read, and keeps serving', async () => {
+    const ticket = await makeTicket()
+    const dispatcher = new ProxyAgent({
+      uri: relay.url,
+      token: relayAuthorization(ticket),
+      proxyTunnel: false,
+    })
+    try {
+      const size = 64 * 2 ** 20
+      const res = await request(`${patternedUrl}/${size}/31`, { dispatcher })
+      const answer = patternedAnswers.at(-1)!
+      let got = 0
+      for await (const chunk of res.body) {
+        got += (chunk as Buffer).length
+        if (got >= 2 ** 20) break
+      }
+      // the relay closed its connection to the destination: the answer is cut short, not carried to its end
+      await vi.waitFor(() => expect(answer.closed).toBe(true))
+      expect(answer.finished).toBe(false)
+      const down = relay.meter.get(ticketId(ticket.message))!.down
+      expect(down).toBeGreaterThanOrEqual(got)
+      expect(down).toBeLessThan(size)
+      const next = await request(`${patternedUrl}/1000/32`, { dispatcher })
+      expect(Buffer.from(await next.body.arrayBuffer()).equals(pattern(1000, 32))).toBe(true)
+    } finally {
+      await dispatcher.close()
+    }
   })
 
   it('meters a forwarded body to the byte', async () => {

@@ -46,6 +46,7 @@ import {
 import { meteredPipe, meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
 import { meteredTunnel, tunnelDownstream } from './tunnel.ts'
+import { createUpstreamAgent } from './upstream-agent.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
 export { RELAY_ERROR_HEADER }
@@ -125,7 +126,12 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     },
     shared,
   )
-  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: options.idleTimeoutMs })
+  // its sockets read into a reused buffer each (upstream-agent.ts)
+  const upstreamAgent = createUpstreamAgent({
+    keepAlive: true,
+    maxSockets: 256,
+    timeout: options.idleTimeoutMs,
+  })
   const proxy = httpProxy.createProxyServer({
     xfwd: false,
     followRedirects: false,
