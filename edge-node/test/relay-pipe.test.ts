@@ -361,6 +361,18 @@ describe('relay byte counts', () => {
     await relay.start()
   })
 
+  /** A new ticket and a dispatcher sending absolute-form requests through the relay with it. */
+  const forwarding = async (options: { connections?: number } = {}) => {
+    const ticket = await makeTicket()
+    const dispatcher = new ProxyAgent({
+      uri: relay.url,
+      token: relayAuthorization(ticket),
+      proxyTunnel: false,
+      ...options,
+    })
+    return { ticket, dispatcher }
+  }
+
   afterAll(async () => {
     await relay.stop()
     await origin.close()
@@ -372,13 +384,7 @@ describe('relay byte counts', () => {
   })
 
   it('forwards bodies intact to a slow reader over one reused upstream connection, metered to the byte', async () => {
-    const ticket = await makeTicket()
-    const dispatcher = new ProxyAgent({
-      uri: relay.url,
-      token: relayAuthorization(ticket),
-      proxyTunnel: false,
-      connections: 1,
-    })
+    const { ticket, dispatcher } = await forwarding({ connections: 1 })
     const before = patternedConnections
     try {
       const size = 3 * 2 ** 20 + 7
@@ -408,12 +414,7 @@ describe('relay byte counts', () => {
   })
 
   it('lets go of the destination when the client aborts mid-body, metering what was read, and keeps serving', async () => {
-    const ticket = await makeTicket()
-    const dispatcher = new ProxyAgent({
-      uri: relay.url,
-      token: relayAuthorization(ticket),
-      proxyTunnel: false,
-    })
+    const { ticket, dispatcher } = await forwarding()
     try {
       const size = 64 * 2 ** 20
       const res = await request(`${patternedUrl}/${size}/31`, { dispatcher })
@@ -437,12 +438,7 @@ describe('relay byte counts', () => {
   })
 
   it('meters a forwarded body to the byte', async () => {
-    const ticket = await makeTicket()
-    const dispatcher = new ProxyAgent({
-      uri: relay.url,
-      token: relayAuthorization(ticket),
-      proxyTunnel: false,
-    })
+    const { ticket, dispatcher } = await forwarding()
     try {
       const fetchBytes = async (n: number) => {
         const res = await request(`${origin.url}/bytes/${n}`, { dispatcher })
