@@ -425,7 +425,7 @@ describe('relay byte counts', () => {
         if (got >= 2 ** 20) break
       }
       // the relay closed its connection to the destination: the answer is cut short, not carried to its end
-      await vi.waitFor(() => expect(answer.closed).toBe(true))
+      await vi.waitFor(() => expect(answer.closed).toBe(true), { timeout: 5_000 })
       expect(answer.finished).toBe(false)
       const down = relay.meter.get(ticketId(ticket.message))!.down
       expect(down).toBeGreaterThanOrEqual(got)

@@ -356,15 +356,15 @@ describe('relay limits', () => {
   })
 
   it('keeps a tunnel that carries bytes open past the idle timeout (reads into the reused buffer count as activity)', async () => {
-    limited = startRelay({ idleTimeoutMs: 150 })
+    limited = startRelay({ idleTimeoutMs: 300 })
     await limited.start()
-    // a destination that sends 4 KiB every 30 ms for 0.6 s and then ends: never idle for 150 ms
+    // a destination that sends 4 KiB every 30 ms for 1.2 s and then ends: never idle for 300 ms
     const drip = net.createServer((s) => {
       s.on('error', () => {})
       let sent = 0
       const timer = setInterval(() => {
         s.write(Buffer.alloc(4096, 3))
-        if (++sent === 20) {
+        if (++sent === 40) {
           clearInterval(timer)
           s.end()
         }
@@ -387,7 +387,7 @@ describe('relay limits', () => {
       })
       // the client sends nothing: only the download keeps the tunnel busy
       await new Promise<void>((resolve) => t.socket.once('end', () => resolve()))
-      expect(got).toBe(20 * 4096)
+      expect(got).toBe(40 * 4096)
       t.socket.destroy()
     } finally {
       drip.close()
