@@ -140,11 +140,15 @@ describe('meteredPipe without caps', () => {
  * `app ⇄ [client | relay | upstream] ⇄ dest`: the relay's two sockets of a tunnel, the
  * upstream made with the download side's `onread` buffer as the relay makes it.
  */
-async function tunneled(buckets: TokenBucket[] = []) {
+async function tunneled(
+  buckets: TokenBucket[] = [],
+  beforeStart?: (dest: net.Socket, upstream: net.Socket) => Promise<void>,
+) {
   // the client's socket half-open, as the relay's HTTP server makes it
   const front = await socketPair({}, true)
   const downstream = tunnelDownstream()
   const back = await socketPair({ onread: downstream.onread, noDelay: true })
+  await beforeStart?.(back.b, back.a)
   const up: number[] = []
   const down: number[] = []
   let calls = 0
@@ -256,6 +260,27 @@ describe('meteredTunnel (download through one reused buffer)', () => {
       // the app's own end closes the client's socket, which ends the tunnel
       await t.done
       expect(t.calls()).toBe(1)
+    } finally {
+      t.close()
+    }
+  })
+
+  it('holds what the destination sent before the tunnel started and delivers it first', async () => {
+    const early = pattern(1000, 41)
+    const t = await tunneled([], async (dest, upstream) => {
+      dest.write(early)
+      // read into the buffer before there is anyone to give it to
+      while (upstream.bytesRead < early.length) await sleep(5)
+    })
+    try {
+      const got = collect(t.app)
+      const later = pattern(300_000, 42)
+      t.dest.end(later)
+      await sleep(20)
+      t.app.end()
+      const { data } = await got
+      expect(data.equals(Buffer.concat([early, later]))).toBe(true)
+      expect(t.down()).toBe(early.length + later.length)
     } finally {
       t.close()
     }
