@@ -23,7 +23,7 @@
  * which a busy machine disturbs less than throughput.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,7 +33,7 @@ import { Agent, type Dispatcher, ProxyAgent, request } from 'undici'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { selfSignedCertificate } from '../../test-support/tls.ts'
 import { startNginx } from '../edge/nginx.ts'
-import { cpuSeconds, freePort } from '../edge/procs.ts'
+import { cpuSeconds, freePort, spawnPinned } from '../edge/procs.ts'
 import { median, printResult, round, writeResult } from '../src/results.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -107,6 +107,88 @@ const nginx = await startNginx({
   cache: false,
 })
 
+// the floor of any user-space proxy: a C port forwarder (read, write, no HTTP), one process per connection
+if (spawnSync('sh', ['-c', 'command -v socat'], { stdio: 'ignore' }).status !== 0) {
+  console.log("installing socat with apt-get (the relay benchmark's user-space floor)")
+  if (spawnSync('apt-get', ['install', '-y', 'socat'], { stdio: 'inherit' }).status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit' })
+    spawnSync('apt-get', ['install', '-y', 'socat'], { stdio: 'inherit' })
+  }
+}
+/** socat forwarding a port of its own to `target` (host:port), pinned like the relay; its PIDs include the children it forked. */
+async function startSocat(target: string) {
+  const port = await freePort()
+  const child = spawnPinned(pinned ? '0' : '0-1', 'socat', [
+    '-b',
+    '65536',
+    `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
+    `TCP:${target}`,
+  ])
+  await new Promise((r) => setTimeout(r, 300))
+  const pids = () => {
+    try {
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+      return [child.pid, ...children.split(' ').filter(Boolean).map(Number)]
+    } catch {
+      return [child.pid]
+    }
+  }
+  return { port, pids, stop: () => child.stop() }
+}
+const socat = await startSocat(new URL(urls.httpUrl).host)
+const socatTls = await startSocat(new URL(urls.httpsUrl).host)
+
+// what a proxy that never copies a byte into user space reaches: HAProxy forwarding TCP with splice(2)
+if (spawnSync('sh', ['-c', 'command -v haproxy'], { stdio: 'ignore' }).status !== 0) {
+  console.log("installing haproxy with apt-get (the relay benchmark's zero-copy reference)")
+  if (spawnSync('apt-get', ['install', '-y', 'haproxy'], { stdio: 'inherit' }).status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit' })
+    spawnSync('apt-get', ['install', '-y', 'haproxy'], { stdio: 'inherit' })
+  }
+}
+const haproxyDir = mkdtempSync(join(tmpdir(), 'shoal-bench-haproxy-'))
+const haproxyPorts = { plain: await freePort(), tls: await freePort() }
+writeFileSync(
+  join(haproxyDir, 'haproxy.cfg'),
+  [
+    'global',
+    '  nbthread 1',
+    '  maxconn 4096',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    '  option splice-request',
+    '  option splice-response',
+    'frontend plain',
+    `  bind 127.0.0.1:${haproxyPorts.plain}`,
+    '  default_backend plain',
+    'backend plain',
+    `  server origin ${new URL(urls.httpUrl).host}`,
+    'frontend tls',
+    `  bind 127.0.0.1:${haproxyPorts.tls}`,
+    '  default_backend tls',
+    'backend tls',
+    `  server origin ${new URL(urls.httpsUrl).host}`,
+    '',
+  ].join('\n'),
+)
+const haproxy = spawnPinned(pinned ? '0' : '0-1', 'haproxy', ['-db', '-f', join(haproxyDir, 'haproxy.cfg')])
+await new Promise((r) => setTimeout(r, 500))
+
+/** Busy seconds of CPU 0 so far (every process and interrupt on it, from /proc/stat). */
+function cpu0Seconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('cpu0 '))
+  if (line === undefined) return 0
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+  return (total - f[3]! - f[4]!) / 100
+}
+
 /** Bytes per second fetching `url` with `dispatcher` for `ms`, IN_FLIGHT at a time; `moved` counts the bytes. */
 async function throughput(
   url: string,
@@ -132,25 +214,32 @@ async function throughput(
 interface Arm {
   name: string
   dispatcher: Dispatcher
+  /** What this arm fetches when not the shared target (a port forwarder is fetched at its own address). */
+  url?: string
   /** The proxy's processes, whose CPU time per MiB moved is recorded (a busy machine disturbs it less). */
   pids?: () => number[]
 }
 
 /** Every arm through `target`, `RUNS` rounds in rotating order; ratios to the first arm (direct). */
 async function compare(target: string, arms: readonly Arm[]) {
-  for (const arm of arms) await throughput(target, arm.dispatcher, WARMUP_MS)
+  for (const arm of arms) await throughput(arm.url ?? target, arm.dispatcher, WARMUP_MS)
   const rates = new Map<string, number[]>(arms.map((a) => [a.name, []]))
-  const cpu = new Map<string, { seconds: number; bytes: number }>(
-    arms.map((a) => [a.name, { seconds: 0, bytes: 0 }]),
+  const cpu = new Map<string, { seconds: number; origin: number; cpu0: number; bytes: number }>(
+    arms.map((a) => [a.name, { seconds: 0, origin: 0, cpu0: 0, bytes: 0 }]),
   )
+  const originPid = [origin.child.pid!]
   for (let i = 0; i < RUNS; i++) {
     for (let j = 0; j < arms.length; j++) {
       const arm = arms[(i + j) % arms.length]!
       const pids = arm.pids?.() ?? []
       const used = cpu.get(arm.name)!
       const before = cpuSeconds(pids)
-      rates.get(arm.name)!.push(await throughput(target, arm.dispatcher, RUN_MS, used))
+      const originBefore = cpuSeconds(originPid)
+      const cpu0Before = cpu0Seconds()
+      rates.get(arm.name)!.push(await throughput(arm.url ?? target, arm.dispatcher, RUN_MS, used))
       used.seconds += cpuSeconds(pids) - before
+      used.origin += cpuSeconds(originPid) - originBefore
+      used.cpu0 += cpu0Seconds() - cpu0Before
     }
   }
   const direct = rates.get(arms[0]!.name)!
@@ -160,8 +249,11 @@ async function compare(target: string, arms: readonly Arm[]) {
     detail[`${arm.name}_mib_s`] = round(median(rates.get(arm.name)!) / 2 ** 20, 1)
     if (arm !== arms[0]) detail[`${arm.name}_ratios`] = ratios(arm.name).map((x) => round(x))
     const used = cpu.get(arm.name)!
-    if (arm.pids !== undefined)
-      detail[`${arm.name}_cpu_ms_per_mib`] = round((used.seconds * 1000) / (used.bytes / 2 ** 20), 2)
+    const perMiB = (seconds: number) => round((seconds * 1000) / (used.bytes / 2 ** 20), 2)
+    if (arm.pids !== undefined) detail[`${arm.name}_cpu_ms_per_mib`] = perMiB(used.seconds)
+    // what the origin and CPU 0 as a whole (origin, proxy, kernel, and anything else there) pay per MiB in this arm
+    detail[`${arm.name}_origin_cpu_ms_per_mib`] = perMiB(used.origin)
+    detail[`${arm.name}_cpu0_ms_per_mib`] = perMiB(used.cpu0)
   }
   return {
     ratio: (name: string) => round(median(ratios(name))),
@@ -191,6 +283,8 @@ const tunnelAgent = new ProxyAgent({
   requestTls: { ca: cert },
   connections: IN_FLIGHT,
 })
+const socatAgent = new Agent({ connections: IN_FLIGHT })
+const socatTlsAgent = new Agent({ connect: { ca: cert }, connections: IN_FLIGHT })
 const bareForwardAgent = new ProxyAgent({ uri: urls.bareUrl, proxyTunnel: false, connections: IN_FLIGHT })
 const bareAgent = new ProxyAgent({ uri: urls.bareUrl, requestTls: { ca: cert }, connections: IN_FLIGHT })
 try {
@@ -199,11 +293,30 @@ try {
     { name: 'relay', dispatcher: forwardAgent, pids: () => [relay.child.pid!] },
     { name: 'bare_node', dispatcher: bareForwardAgent, pids: () => [bare.child.pid!] },
     { name: 'nginx', dispatcher: nginxAgent, pids: () => nginx.pids() },
+    { name: 'socat', dispatcher: socatAgent, url: `http://127.0.0.1:${socat.port}/object`, pids: socat.pids },
+    {
+      name: 'haproxy_splice',
+      dispatcher: socatAgent,
+      url: `http://127.0.0.1:${haproxyPorts.plain}/object`,
+      pids: () => [haproxy.pid],
+    },
   ])
   const tunnel = await compare(`${urls.httpsUrl}/object`, [
     { name: 'direct', dispatcher: directAgent },
     { name: 'relay', dispatcher: tunnelAgent, pids: () => [relay.child.pid!] },
     { name: 'bare_node', dispatcher: bareAgent, pids: () => [bare.child.pid!] },
+    {
+      name: 'socat',
+      dispatcher: socatTlsAgent,
+      url: `https://127.0.0.1:${socatTls.port}/object`,
+      pids: socatTls.pids,
+    },
+    {
+      name: 'haproxy_splice',
+      dispatcher: socatTlsAgent,
+      url: `https://127.0.0.1:${haproxyPorts.tls}/object`,
+      pids: () => [haproxy.pid],
+    },
   ])
   const result = await writeResult('relay', {
     relay_throughput_ratio: {
@@ -214,8 +327,10 @@ try {
         ...forward.detail,
         bare_node_ratio: forward.ratio('bare_node'),
         nginx_ratio: forward.ratio('nginx'),
+        socat_ratio: forward.ratio('socat'),
+        haproxy_splice_ratio: forward.ratio('haproxy_splice'),
         baselines:
-          'bare_node: http.request on a keep-alive agent and pipe, no ticket or metering; nginx: the edge benchmark config without its cache (proxy_pass, one worker, upstream keep-alive, proxy_buffers 16 64k); both pinned like the relay',
+          'bare_node: http.request on a keep-alive agent and pipe, no ticket or metering; nginx: the edge benchmark config without its cache (proxy_pass, one worker, upstream keep-alive, proxy_buffers 16 64k); socat: a C port forwarder (read and write with a 64 KiB buffer, no HTTP, a process per connection), the floor of any user-space proxy; haproxy_splice: HAProxy forwarding TCP with splice(2) (no copy into user space), one thread; all pinned like the relay',
       },
     },
     connect_throughput_ratio: {
@@ -225,8 +340,10 @@ try {
       detail: {
         ...tunnel.detail,
         bare_node_ratio: tunnel.ratio('bare_node'),
+        socat_ratio: tunnel.ratio('socat'),
+        haproxy_splice_ratio: tunnel.ratio('haproxy_splice'),
         baselines:
-          'bare_node: a Node CONNECT tunnel, pipe both ways, no ticket or metering, pinned like the relay',
+          'bare_node: a Node CONNECT tunnel, pipe both ways, no ticket or metering; socat: a C port forwarder to the https origin (read and write with a 64 KiB buffer, no CONNECT), the floor of any user-space tunnel; haproxy_splice: HAProxy forwarding TCP to the https origin with splice(2), one thread; all pinned like the relay',
       },
     },
   })
@@ -236,9 +353,20 @@ try {
     directAgent.close(),
     forwardAgent.close(),
     nginxAgent.close(),
+    socatAgent.close(),
+    socatTlsAgent.close(),
     bareForwardAgent.close(),
     tunnelAgent.close(),
     bareAgent.close(),
   ])
-  await Promise.all([stopServer(origin.child), stopServer(relay.child), stopServer(bare.child), nginx.stop()])
+  await Promise.all([
+    stopServer(origin.child),
+    stopServer(relay.child),
+    stopServer(bare.child),
+    nginx.stop(),
+    socat.stop(),
+    socatTls.stop(),
+    haproxy.stop(),
+  ])
+  rmSync(haproxyDir, { recursive: true, force: true })
 }

@@ -355,6 +355,45 @@ describe('relay limits', () => {
     expect(t.socket.destroyed).toBe(true)
   })
 
+  it('keeps a tunnel that carries bytes open past the idle timeout (reads into the reused buffer count as activity)', async () => {
+    limited = startRelay({ idleTimeoutMs: 300 })
+    await limited.start()
+    // a destination that sends 4 KiB every 30 ms for 1.2 s and then ends: never idle for 300 ms
+    const drip = net.createServer((s) => {
+      s.on('error', () => {})
+      let sent = 0
+      const timer = setInterval(() => {
+        s.write(Buffer.alloc(4096, 3))
+        if (++sent === 40) {
+          clearInterval(timer)
+          s.end()
+        }
+      }, 30)
+      s.once('close', () => clearInterval(timer))
+    })
+    drip.listen(0, '127.0.0.1')
+    await new Promise((r) => drip.once('listening', r))
+    try {
+      const t = await raw(
+        Number(new URL(limited.url).port),
+        `CONNECT 127.0.0.1:${(drip.address() as net.AddressInfo).port} HTTP/1.1\r\nproxy-authorization: ${auth}\r\n\r\n`,
+        { untilHead: true },
+      )
+      expect(t.status).toBe(200)
+      t.socket.removeAllListeners('data')
+      let got = 0
+      t.socket.on('data', (d: Buffer) => {
+        got += d.length
+      })
+      // the client sends nothing: only the download keeps the tunnel busy
+      await new Promise<void>((resolve) => t.socket.once('end', () => resolve()))
+      expect(got).toBe(40 * 4096)
+      t.socket.destroy()
+    } finally {
+      drip.close()
+    }
+  })
+
   it('keeps a few listeners per tunnel socket, capped or not (regression: MaxListenersExceededWarning on every tunnel)', async () => {
     // a tunnel used to hang 11 close listeners on the client's socket (two pipelines);
     // with the default lowered to 8, any pile-up on the relay's sockets warns

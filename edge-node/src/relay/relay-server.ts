@@ -45,7 +45,8 @@ import {
 } from './options.ts'
 import { meteredPipe, meteredThrottle } from './pipe.ts'
 import { authFailure, createTicketAuth, type RelayClient, TICKET_SCHEME } from './ticket-auth.ts'
-import { meteredTunnel } from './tunnel.ts'
+import { meteredTunnel, tunnelDownstream } from './tunnel.ts'
+import { createUpstreamAgent } from './upstream-agent.ts'
 
 /** Header on every answer the relay itself makes (not the destination's). */
 export { RELAY_ERROR_HEADER }
@@ -125,7 +126,12 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
     },
     shared,
   )
-  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: options.idleTimeoutMs })
+  // its sockets read into a reused buffer each (upstream-agent.ts)
+  const upstreamAgent = createUpstreamAgent({
+    keepAlive: true,
+    maxSockets: 256,
+    timeout: options.idleTimeoutMs,
+  })
   const proxy = httpProxy.createProxyServer({
     xfwd: false,
     followRedirects: false,
@@ -360,7 +366,14 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       throw err
     }
     metrics?.requests.inc({ kind: 'connect' })
-    const upstream = net.connect({ host: decision.address, port: decision.port, noDelay: true })
+    // the download direction reads into one reused buffer (tunnel.ts)
+    const downstream = tunnelDownstream()
+    const upstream = net.connect({
+      host: decision.address,
+      port: decision.port,
+      noDelay: true,
+      onread: downstream.onread,
+    })
     sockets.add(upstream)
     upstream.once('close', () => sockets.delete(upstream))
     // a client that leaves while the destination is still connecting takes the attempt along
@@ -393,7 +406,15 @@ export function createRelay(init: RelayOptions, components: RelayComponents = {}
       up(head.length)
       upstream.write(head)
     }
-    meteredTunnel(client, upstream, limits.buckets(who.client), up, counter(who, session, 'down'), () => {})
+    meteredTunnel(
+      client,
+      upstream,
+      downstream,
+      limits.buckets(who.client),
+      up,
+      counter(who, session, 'down'),
+      () => {},
+    )
   }
 
   const server = http.createServer({ maxHeaderSize: options.maxHeaderBytes })
