@@ -136,7 +136,7 @@ describe('mesh discovery through the tracker', () => {
     expect(b.node.mesh!.neighbours()).toContain(a.node.mesh!.peerId)
   })
 
-  it("with the node's region, discovery asks the tracker for nodes in that region first", async () => {
+  it("with the node's region, discovery asks the tracker for half its peers in that region", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shoal-mesh-region-'))
     cleanups.push(() => rm(dir, { recursive: true, force: true }))
     const tracker = await startTestTracker(dir)
@@ -150,9 +150,13 @@ describe('mesh discovery through the tracker', () => {
     const one = (region: string) => trackerDiscovery(client, { count: 1, region })(cid)
     expect((await one('eu-west')).map((p) => p.peerId)).toEqual([eu.node.mesh!.peerId])
     expect((await one('us-east')).map((p) => p.peerId)).toEqual([us.node.mesh!.peerId])
-    // with more asked for than the region has, its nodes come first
-    const both = await trackerDiscovery(client, { region: 'us-east' })(cid)
+    // half near, the rest from the selection for anyone (here: both nodes), each once
+    const both = await trackerDiscovery(client, { count: 2, region: 'us-east' })(cid)
     expect(both.map((p) => p.peerId)).toEqual([us.node.mesh!.peerId, eu.node.mesh!.peerId])
     expect(both[0]).toMatchObject({ node: us.account.address, multiaddrs: us.node.mesh!.recordMultiaddrs() })
+    const anywhere = await trackerDiscovery(client)(cid)
+    expect(new Set(anywhere.map((p) => p.peerId))).toEqual(
+      new Set([us.node.mesh!.peerId, eu.node.mesh!.peerId]),
+    )
   })
 })
