@@ -542,20 +542,33 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       return t + fetchFrom(slot, missSource, obj)
     }
     // 2. the tracker's nodes for the CID, dialled even past the neighbour limit (by the
-    // fan-out), then in place of the least useful neighbours
+    // fan-out), then in place of the least useful neighbours; each asked as soon as its
+    // connection is up (one already connected but not asked above, at once): the first
+    // yes wins, all no waits for the slowest
     t += nodeAccess[slot]! + trackerRtt[nodeRegion[slot]!]! + lat.trackerServiceMs
     const found = discover(slot, catalogue.cids[obj]!)
-    const dialled = addPeers(slot, found, haveFanOut, true)
-    if (dialled.length > 0) {
-      let dial = 0
-      for (const p of dialled) dial = Math.max(dial, (lat.setupRtts + 1) * nodeRtt(slot, p))
-      const answer = askAll(slot, dialled, obj)
-      if (missSource >= 0) {
-        events.meshDiscoveredHits++
-        return t + dial + answer + fetchFrom(slot, missSource, obj)
+    let firstYes = Number.POSITIVE_INFINITY
+    let allNo = 0
+    missSource = -1
+    const answer = (p: number, at: number) => {
+      if (!hasIt(p, obj)) allNo = Math.max(allNo, at)
+      else if (at < firstYes) {
+        firstYes = at
+        missSource = p
       }
-      t += dial + answer
     }
+    for (const p of found) {
+      if (p !== slot && neighbours[slot]!.has(p) && !asked.includes(p)) answer(p, nodeRtt(slot, p))
+    }
+    for (const p of addPeers(slot, found, haveFanOut, true)) {
+      answer(p, (lat.setupRtts + 2) * nodeRtt(slot, p))
+    }
+    if (missSource >= 0) {
+      neighbours[slot]!.get(missSource)!.useful = now
+      events.meshDiscoveredHits++
+      return t + firstYes + fetchFrom(slot, missSource, obj)
+    }
+    t += allNo
     if (roomLimited) events.meshDiscoveryFull++
     // 3. the origin: a cold connection, the whole body verified before the first byte
     const size = catalogue.sizes[obj]!

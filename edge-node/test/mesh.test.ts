@@ -3,9 +3,12 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { nodeReportTypedData } from '@shoal/client-sdk'
 import {
@@ -390,6 +393,34 @@ describe('mesh: nodes fill their caches from each other', () => {
     await plain.addPeers([meshInfo(idle), meshInfo(useful)], { extra: 1 })
     await plain.addPeers([meshInfo(idle), meshInfo(useful), meshInfo(holder)], { extra: 1, makeRoom: true })
     expect(new Set(plain.neighbours())).toEqual(new Set([idle.peerId, useful.peerId]))
+  })
+
+  it('asks each holder the tracker names as soon as its connection is up, not after the slowest dial', async () => {
+    const { cid, holdings } = await holdingOne(300_000, 9)
+    // a peer that accepts TCP and never answers the handshake: its dial ends only at dialTimeoutMs
+    const stalled = net.createServer()
+    const sockets: net.Socket[] = []
+    stalled.on('connection', (socket) => sockets.push(socket))
+    stalled.listen(0, '127.0.0.1')
+    await once(stalled, 'listening')
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy()
+      stalled.close()
+    })
+    const stalledId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const stalledInfo = {
+      peerId: stalledId,
+      multiaddrs: [`/ip4/127.0.0.1/tcp/${(stalled.address() as AddressInfo).port}/p2p/${stalledId}`],
+    }
+    const holder = await startMesh(holdings)
+    const node = await startMesh(noHoldings, { dialTimeoutMs: 60_000 }, async (c) =>
+      c.text === cid.text ? [stalledInfo, meshInfo(holder)] : [],
+    )
+    const found = await node.findHolder(cid)
+    expect(found?.toString()).toBe(holder.peerId)
+    // the stalled dial is still under way: the node did not wait for it
+    expect(sockets.length).toBe(1)
+    expect(sockets[0]!.destroyed).toBe(false)
   })
 
   it('a node dialled past its high watermark trims its least useful idle neighbours, so it still accepts a new peer', async () => {

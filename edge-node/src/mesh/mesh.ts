@@ -111,6 +111,8 @@ export interface AddPeersOptions {
    * content being fetched now, which are worth more than a neighbour that is not.
    */
   makeRoom?: boolean
+  /** Told of each peer as soon as its connection is up. */
+  onConnected?: (peer: PeerId) => void
 }
 
 export interface Mesh {
@@ -359,7 +361,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         room
           .then(() => node.dial(addrs, { signal }))
           .then(
-            () => undefined,
+            (connection) => options.onConnected?.(connection.remotePeer),
             (err: unknown) =>
               logger?.debug({ peer: peer.peerId, err: (err as Error).message }, 'mesh dial failed'),
           ),
@@ -388,31 +390,39 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     options: { signal?: AbortSignal } = {},
   ): Promise<PeerId | undefined> => {
     running()
-    const ask = async (candidates: PeerId[]): Promise<PeerId | undefined> => {
-      if (candidates.length === 0) return undefined
+    /** Peers asked for this CID. */
+    const asked = new Set<string>()
+    const askOne = async (peer: PeerId, signal: AbortSignal): Promise<PeerId> => {
+      asked.add(peer.toString())
+      const stream = await openStream(peer, HAVE_PROTOCOL, signal)
+      const [has] = await askHave(stream, [cid], { signal })
+      if (has !== true) throw new Error('does not have it')
+      markUseful(peer.toString())
+      return peer
+    }
+    const deadline = (ms: number) => {
       const controller = new AbortController()
       const signal = AbortSignal.any([
         controller.signal,
-        AbortSignal.timeout(haveTimeoutMs),
+        AbortSignal.timeout(ms),
         ...(options.signal ? [options.signal] : []),
       ])
+      return { signal, done: () => controller.abort() }
+    }
+    const ask = async (candidates: PeerId[]): Promise<PeerId | undefined> => {
+      if (candidates.length === 0) return undefined
+      const { signal, done } = deadline(haveTimeoutMs)
       try {
+        // a random few each time, so every neighbour gets asked over time
         return await Promise.any(
-          // a random few each time, so every neighbour gets asked over time
           shuffled(candidates)
             .slice(0, HAVE_FAN_OUT)
-            .map(async (peer) => {
-              const stream = await openStream(peer, HAVE_PROTOCOL, signal)
-              const [has] = await askHave(stream, [cid], { signal })
-              if (has !== true) throw new Error('does not have it')
-              markUseful(peer.toString())
-              return peer
-            }),
+            .map((peer) => askOne(peer, signal)),
         )
       } catch {
         return undefined
       } finally {
-        controller.abort()
+        done()
       }
     }
     const first = await ask(neighbours())
@@ -424,13 +434,43 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       logger?.debug({ cid: cid.text, err: (err as Error).message }, 'mesh discovery failed')
       return undefined
     }
-    const asked = new Set(neighbours().map(String))
     // the tracker's holders of this CID are dialled even when the node's neighbours are
     // full (up to the fan-out past the limit, then in place of idle neighbours that held
     // nothing asked of them lately): otherwise a well-connected node would go to the
-    // origin for what a peer holds
-    await addPeers(discovered, { ...options, extra: HAVE_FAN_OUT, makeRoom: true })
-    return ask(neighbours().filter((p) => !asked.has(p.toString())))
+    // origin for what a peer holds. Each is asked as soon as its connection is up (one
+    // already connected but not asked above, at once): the nearest holder answers first,
+    // and the node does not wait for the slowest dial.
+    const { signal, done } = deadline(dialTimeoutMs + haveTimeoutMs)
+    try {
+      return await new Promise<PeerId | undefined>((resolve) => {
+        let pending = 0
+        let dialling = true
+        const settle = () => {
+          if (!dialling && pending === 0) resolve(undefined)
+        }
+        const start = (peer: PeerId) => {
+          if (asked.has(peer.toString()) || isBanned(peer.toString())) return
+          pending++
+          askOne(peer, signal).then(resolve, () => {
+            pending--
+            settle()
+          })
+        }
+        const connected = new Map(neighbours().map((p) => [p.toString(), p]))
+        for (const peer of discovered) {
+          const id = connected.get(peer.peerId)
+          if (id !== undefined) start(id)
+        }
+        addPeers(discovered, { ...options, extra: HAVE_FAN_OUT, makeRoom: true, onConnected: start })
+          .catch(() => {})
+          .finally(() => {
+            dialling = false
+            settle()
+          })
+      })
+    } finally {
+      done()
+    }
   }
 
   /** Disconnects and bans a peer that sent bad bytes (with evidence) or malformed messages. */
