@@ -13,7 +13,7 @@ import {
   DEFAULT_SELECT_TTL_MS,
   DEFAULT_TTFB_TIMEOUT_MS,
 } from '@shoal/client-sdk'
-import { DEFAULT_MEMORY_POLICY, type EvictionPolicy } from '@shoal/edge-node'
+import { DEFAULT_MEMORY_POLICY, DEFAULT_MESH_NEIGHBOUR_GRACE_MS, type EvictionPolicy } from '@shoal/edge-node'
 import type { NodeIndexInit } from '@shoal/tracker'
 
 export interface RegionSpec {
@@ -156,9 +156,25 @@ export interface SimConfig {
    * dialled (more may dial it), bootstrapped from the tracker's selection for a random
    * CID; a miss asks `haveFanOut` random neighbours, then the tracker's `discoverCount`
    * nodes for the CID (dialled even when the node is full, up to `haveFanOut` past the
-   * limit and never past twice it), then the origin.
+   * limit and never past twice it; past that, in place of the least useful idle
+   * neighbours when `makeRoom`), then the origin. A node refuses inbound connections at
+   * twice `maxNeighbours` (libp2p's `maxConnections`); with `trim`, a node past
+   * `maxNeighbours` + `haveFanOut` closes its least useful neighbours older than
+   * `neighbourGraceMs` down to `maxNeighbours`. `discovery` says which nodes the
+   * tracker is asked for, at start (a random CID) and for a CID's holders: half in the
+   * node's region and the rest anywhere (`both`: `trackerDiscovery` with the node's
+   * `--region`), anywhere (`any`: without a region), or all in the region (`region`).
    */
-  mesh: { maxNeighbours: number; haveFanOut: number; discoverCount: number }
+  mesh: {
+    maxNeighbours: number
+    haveFanOut: number
+    discoverCount: number
+    makeRoom: boolean
+    /** Trim past `maxNeighbours` + `haveFanOut` down to `maxNeighbours`, sparing younger connections. */
+    trim: boolean
+    neighbourGraceMs: number
+    discovery: 'both' | 'any' | 'region'
+  }
   /** Node uplink, bytes/s, log-uniform in this range; downlink is `downlinkFactor` × uplink. */
   uplinkBytes: readonly [number, number]
   downlinkFactor: number
@@ -233,7 +249,15 @@ export const FULL_SIM: SimConfig = {
   chunkBytes: 256 * 1024,
   originRegion: 'us-east',
   trackerRegions: 'all',
-  mesh: { maxNeighbours: 16, haveFanOut: 8, discoverCount: 8 },
+  mesh: {
+    maxNeighbours: 16,
+    haveFanOut: 8,
+    discoverCount: 8,
+    makeRoom: true,
+    trim: true,
+    neighbourGraceMs: DEFAULT_MESH_NEIGHBOUR_GRACE_MS,
+    discovery: 'both',
+  },
   uplinkBytes: [10 * MBIT, 500 * MBIT],
   downlinkFactor: 5,
   probeIntervalMs: 30_000,

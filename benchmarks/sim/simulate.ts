@@ -11,7 +11,7 @@
  * docs/simulation.md describes the model and its limits.
  */
 import { type ByteCache, createByteCache } from '@shoal/edge-node'
-import { formatCid } from '@shoal/protocol'
+import { type Cid, formatCid } from '@shoal/protocol'
 import { createNodeIndex, type NodeIndex, neighborsFromLatency } from '@shoal/tracker'
 import TinyQueue from 'tinyqueue'
 import type { SimConfig } from './config.ts'
@@ -65,6 +65,8 @@ export interface SimReport {
   originOffload: number
   /** Share of misses a peer served instead of the origin. */
   peerShareOfMisses: number
+  /** Share of the origin's bytes that filled the caches of hedges that lost the race. */
+  hedgeLoserOriginShare: number
   /**
    * Why misses happened, as shares of requests: the object's first request in the
    * client's region (`firstInRegion`: new content, or never asked there before), a
@@ -92,6 +94,9 @@ export interface SimReport {
     meshNeighbourHits: number
     meshDiscoveredHits: number
     meshDiscoveryFull: number
+    /** Neighbours closed to make room for a CID's holders; dials refused at `maxConnections`. */
+    meshNeighboursClosed: number
+    meshDialsRefused: number
   }
   index: { nodes: number; byStatus: Record<string, number> }
   catalogueBytes: number
@@ -116,6 +121,8 @@ const PUBLISH_EVERY_MS = 60_000
  */
 const CLIENT_TTFB_SAMPLES = 8
 
+/** A mesh connection as one end sees it: when it opened, when the peer last held what this end asked for (−1: never). */
+type Link = { opened: number; useful: number }
 type ChurnEvent = { t: number; slot: number; kind: 'down' | 'up' | 'forget' | 'join' }
 
 /** Growable list of numbers backed by a Float64Array. */
@@ -195,8 +202,11 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const lastSentLoad = new Float64Array(maxNodes)
   const addresses: string[] = []
   const caches: (ByteCache<number, number> | undefined)[] = []
-  /** Each node's mesh neighbours (open libp2p connections, both directions). */
-  const neighbours: Set<number>[] = []
+  /**
+   * Each node's mesh neighbours (open libp2p connections, both directions), oldest
+   * connection first, each with when it last held what this node asked for (−1: never).
+   */
+  const neighbours: Map<number, Link>[] = []
   const nodeRegionCdf = cumulative(regions.map((r) => r.nodeShare))
   let nodeCount = 0
   const queue = new TinyQueue<ChurnEvent>([], (a, b) => a.t - b.t)
@@ -216,7 +226,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     addresses[slot] = nodeAddress(config.seed, slot)
     plugins.onNode?.(addresses[slot]!, uplink[slot]!)
     caches[slot] = newCache()
-    neighbours[slot] = new Set()
+    neighbours[slot] = new Map()
     state[slot] = up ? UP : DOWN
     registered[slot] = 1
     index.upsert(addresses[slot]!, { region: names[nodeRegion[slot]!]!, capacity: uplink[slot]!, meta: slot })
@@ -263,6 +273,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   let bytes = 0
   let hitBytes = 0
   let originBytes = 0
+  let hedgeLoserOriginBytes = 0
   let misses = 0
   let peerServed = 0
   let missFirst = 0
@@ -296,6 +307,8 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     meshNeighbourHits: 0,
     meshDiscoveredHits: 0,
     meshDiscoveryFull: 0,
+    meshNeighboursClosed: 0,
+    meshDialsRefused: 0,
   }
   const ledger = plugins.settlement ? new SettlementLedger(plugins.settlement, plugins.attackers) : undefined
 
@@ -370,45 +383,112 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
   const originRttFrom = (slot: number) =>
     nodeAccess[slot]! + rtt[nodeRegion[slot]! * R + originRegion]! + lat.datacenterAccessMs
   // ---- the mesh (edge-node/src/mesh/mesh.ts)
-  const { maxNeighbours, haveFanOut, discoverCount } = config.mesh
+  const { maxNeighbours, haveFanOut, discoverCount, makeRoom, trim, neighbourGraceMs, discovery } =
+    config.mesh
+  /** libp2p's `maxConnections`: a node refuses inbound connections at this count. */
+  const maxConnections = maxNeighbours * 2
   const disconnect = (slot: number) => {
-    for (const n of neighbours[slot]!) neighbours[n]!.delete(slot)
+    for (const n of neighbours[slot]!.keys()) neighbours[n]!.delete(slot)
     neighbours[slot]!.clear()
   }
   /**
+   * `trackerDiscovery`: the tracker's nodes for a CID; with the node's region, half its
+   * selection for the region and the rest its selection for anyone.
+   */
+  const discover = (slot: number, cid: Cid): number[] => {
+    const region = names[nodeRegion[slot]!]!
+    if (discovery === 'region') return index.select({ cid, count: discoverCount, region }).map((n) => n.meta!)
+    if (discovery === 'any') return index.select({ cid, count: discoverCount }).map((n) => n.meta!)
+    const near = index.select({ cid, count: Math.ceil(discoverCount / 2), region }).map((n) => n.meta!)
+    const far = index.select({ cid, count: discoverCount }).map((n) => n.meta!)
+    for (const n of far) if (near.length < discoverCount && !near.includes(n)) near.push(n)
+    return near
+  }
+  /**
+   * `leastUseful`: the neighbour that held what this node asked for least recently
+   * (never, first), oldest connection first; not one of `keep`. Every neighbour is idle
+   * between the simulation's requests.
+   */
+  const leastUseful = (
+    slot: number,
+    keep: readonly number[],
+    openedBefore = Number.POSITIVE_INFINITY,
+  ): number => {
+    let victim = -1
+    let victimUseful = Number.POSITIVE_INFINITY
+    for (const [n, link] of neighbours[slot]!) {
+      if (link.useful < victimUseful && link.opened < openedBefore && !keep.includes(n)) {
+        victim = n
+        victimUseful = link.useful
+      }
+    }
+    return victim
+  }
+  const close = (a: number, b: number) => {
+    neighbours[a]!.delete(b)
+    neighbours[b]!.delete(a)
+    events.meshNeighboursClosed++
+  }
+  /** `trim`: past the high watermark, the least useful neighbours out of their grace period go. */
+  const trimmed: number[] = []
+  const trimNeighbours = (slot: number) => {
+    const own = neighbours[slot]!
+    if (!trim || own.size <= maxNeighbours + haveFanOut) return
+    trimmed.length = 0
+    const openedBefore = now - neighbourGraceMs
+    let young = false
+    for (const link of own.values()) if (link.opened >= openedBefore) young = true
+    while (own.size > maxNeighbours) {
+      const victim = leastUseful(slot, trimmed, openedBefore)
+      // a neighbour that held what this node asked for waits for the young ones to be judged
+      if (victim < 0 || (young && own.get(victim)!.useful >= 0)) break
+      close(slot, victim)
+      trimmed.push(victim)
+    }
+  }
+  /**
    * `addPeers`: dials peers while the node has room (its own count, inbound included),
-   * `extra` more for the holders of a CID being fetched, never past twice the limit.
+   * `extra` more for the holders of a CID being fetched, never past twice the limit;
+   * with `room`, closes the least useful neighbour for each peer that finds none. A peer
+   * at libp2p's `maxConnections` refuses the dial.
    */
   let roomLimited = false
-  const addPeers = (slot: number, peers: readonly number[], extra = 0): number[] => {
+  const addPeers = (slot: number, peers: readonly number[], extra = 0, room = false): number[] => {
     const dialled: number[] = []
+    const own = neighbours[slot]!
     const limit = Math.min(maxNeighbours + extra, maxNeighbours * 2)
     roomLimited = false
     for (const p of peers) {
-      if (p === slot || state[p] !== UP || neighbours[slot]!.has(p)) continue
-      if (neighbours[slot]!.size + dialled.length >= limit) {
-        roomLimited = true
-        break
+      if (p === slot || state[p] !== UP || own.has(p)) continue
+      if (own.size + dialled.length >= limit) {
+        const victim = room && makeRoom ? leastUseful(slot, peers) : -1
+        if (victim < 0) {
+          roomLimited = true
+          break
+        }
+        close(slot, victim)
+      }
+      if (neighbours[p]!.size >= maxConnections) {
+        events.meshDialsRefused++
+        continue
       }
       dialled.push(p)
     }
     for (const p of dialled) {
-      neighbours[slot]!.add(p)
-      neighbours[p]!.add(slot)
+      own.set(p, { opened: now, useful: -1 })
+      neighbours[p]!.set(slot, { opened: now, useful: -1 })
+      trimNeighbours(p)
     }
     return dialled
   }
-  /** At start: the tracker's selection for a random CID (no region) as first neighbours. */
+  /** At start: the tracker's selection for a random CID (in the node's region) as first neighbours. */
   let bootstraps = 0
   const bootstrap = (slot: number) => {
     const root = new Uint8Array(32)
     new DataView(root.buffer).setFloat64(0, random.next())
     new DataView(root.buffer).setUint32(8, bootstraps++)
     const cid = formatCid({ chunkSize: config.chunkBytes, size: 1, root })
-    addPeers(
-      slot,
-      index.select({ cid, count: discoverCount }).map((n) => n.meta!),
-    )
+    addPeers(slot, discover(slot, cid))
   }
 
   /**
@@ -439,13 +519,16 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
         }
       } else allNo = Math.max(allNo, d)
     }
+    // the first yes marks its neighbour useful (`markUseful`)
+    const link = missSource >= 0 ? neighbours[slot]!.get(missSource) : undefined
+    if (link !== undefined) link.useful = now
     return missSource >= 0 ? firstYes : allNo
   }
   const asked: number[] = []
   const missDelay = (slot: number, obj: number): number => {
     // 1. a random few neighbours
     asked.length = 0
-    for (const n of neighbours[slot]!) asked.push(n)
+    for (const n of neighbours[slot]!.keys()) asked.push(n)
     for (let i = 0; i < Math.min(haveFanOut, asked.length); i++) {
       const j = i + random.int(asked.length - i)
       const t = asked[i]!
@@ -458,20 +541,34 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       events.meshNeighbourHits++
       return t + fetchFrom(slot, missSource, obj)
     }
-    // 2. the tracker's nodes for the CID, dialled even past the neighbour limit (by the fan-out)
+    // 2. the tracker's nodes for the CID, dialled even past the neighbour limit (by the
+    // fan-out), then in place of the least useful neighbours; each asked as soon as its
+    // connection is up (one already connected but not asked above, at once): the first
+    // yes wins, all no waits for the slowest
     t += nodeAccess[slot]! + trackerRtt[nodeRegion[slot]!]! + lat.trackerServiceMs
-    const found = index.select({ cid: catalogue.cids[obj]!, count: discoverCount }).map((n) => n.meta!)
-    const dialled = addPeers(slot, found, haveFanOut)
-    if (dialled.length > 0) {
-      let dial = 0
-      for (const p of dialled) dial = Math.max(dial, (lat.setupRtts + 1) * nodeRtt(slot, p))
-      const answer = askAll(slot, dialled, obj)
-      if (missSource >= 0) {
-        events.meshDiscoveredHits++
-        return t + dial + answer + fetchFrom(slot, missSource, obj)
+    const found = discover(slot, catalogue.cids[obj]!)
+    let firstYes = Number.POSITIVE_INFINITY
+    let allNo = 0
+    missSource = -1
+    const answer = (p: number, at: number) => {
+      if (!hasIt(p, obj)) allNo = Math.max(allNo, at)
+      else if (at < firstYes) {
+        firstYes = at
+        missSource = p
       }
-      t += dial + answer
     }
+    for (const p of found) {
+      if (p !== slot && neighbours[slot]!.has(p) && !asked.includes(p)) answer(p, nodeRtt(slot, p))
+    }
+    for (const p of addPeers(slot, found, haveFanOut, true)) {
+      answer(p, (lat.setupRtts + 2) * nodeRtt(slot, p))
+    }
+    if (missSource >= 0) {
+      neighbours[slot]!.get(missSource)!.useful = now
+      events.meshDiscoveredHits++
+      return t + firstYes + fetchFrom(slot, missSource, obj)
+    }
+    t += allNo
     if (roomLimited) events.meshDiscoveryFull++
     // 3. the origin: a cold connection, the whole body verified before the first byte
     const size = catalogue.sizes[obj]!
@@ -654,6 +751,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
       requests++
       bytes += size
       originBytes += loserOriginBytes
+      hedgeLoserOriginBytes += loserOriginBytes
       regionRequests[r]!++
       if (hit) {
         hits++
@@ -774,6 +872,7 @@ export function simulate(config: SimConfig, plugins: SimPlugins = {}): SimReport
     byteHitRatio: bytes === 0 ? 0 : hitBytes / bytes,
     originOffload: bytes === 0 ? 0 : 1 - originBytes / bytes,
     peerShareOfMisses: misses === 0 ? 0 : peerServed / misses,
+    hedgeLoserOriginShare: originBytes === 0 ? 0 : hedgeLoserOriginBytes / originBytes,
     missCauses: {
       firstInRegion: requests === 0 ? 0 : missFirst / requests,
       notFirstCandidate: requests === 0 ? 0 : missNotFirst / requests,

@@ -37,15 +37,25 @@ describe('network simulation (small configuration)', () => {
     )
   })
 
-  it('fills a miss as the edge node does: mesh neighbours, then the tracker’s nodes it has room to dial, then the origin', () => {
+  it('fills a miss as the edge node does: mesh neighbours, then the tracker’s nodes (making room for them), then the origin', () => {
     expect(base.events.meshNeighbourHits).toBeGreaterThan(0)
     expect(base.events.meshDiscoveredHits).toBeGreaterThan(0)
-    // with 16 neighbours at most, most nodes are full and dial none of the discovered nodes
-    expect(base.events.meshDiscoveryFull).toBeGreaterThan(base.events.meshDiscoveredHits)
-    const roomy = simulate(withConfig(SMALL_SIM, { mesh: { ...SMALL_SIM.mesh, maxNeighbours: 1_000 } }))
-    expect(roomy.events.meshDiscoveryFull).toBe(0)
-    expect(roomy.events.meshDiscoveredHits).toBeGreaterThan(base.events.meshDiscoveredHits)
-    expect(roomy.peerShareOfMisses).toBeGreaterThan(base.peerShareOfMisses)
+    // a full node closes its least useful neighbours for the tracker's holders: no miss
+    // leaves them undialled
+    expect(base.events.meshDiscoveryFull).toBe(0)
+    expect(base.events.meshNeighboursClosed).toBeGreaterThan(0)
+    const before = simulate(
+      withConfig(SMALL_SIM, { mesh: { ...SMALL_SIM.mesh, makeRoom: false, trim: false, discovery: 'any' } }),
+    )
+    // without it, with 16 neighbours at most, most nodes were full and dialled none of them
+    expect(before.events.meshDiscoveryFull).toBeGreaterThan(before.events.meshDiscoveredHits)
+    expect(base.events.meshDiscoveredHits).toBeGreaterThan(before.events.meshDiscoveredHits)
+    expect(base.peerShareOfMisses).toBeGreaterThan(before.peerShareOfMisses)
+    expect(base.originOffload).toBeGreaterThan(before.originOffload)
+    // trimming past the high watermark leaves room for peers that dial a node: fewer
+    // dials refused at libp2p's maxConnections
+    const noTrim = simulate(withConfig(SMALL_SIM, { mesh: { ...SMALL_SIM.mesh, trim: false } }))
+    expect(base.events.meshDialsRefused).toBeLessThan(noTrim.events.meshDialsRefused)
   })
 
   it('a hedged request that loses still fills its node, from the origin if need be', () => {
@@ -61,6 +71,8 @@ describe('network simulation (small configuration)', () => {
     expect(noHedge.originOffload).toBeGreaterThanOrEqual(noHedge.byteHitRatio)
     // with them, losers' fills cost the origin more than the winners' misses
     expect(base.originOffload).toBeLessThan(base.byteHitRatio)
+    expect(noHedge.hedgeLoserOriginShare).toBe(0)
+    expect(base.hedgeLoserOriginShare).toBeGreaterThan(0)
   })
 
   it('is deterministic for a seed, and another seed gives another run', () => {

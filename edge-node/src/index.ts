@@ -16,6 +16,7 @@ export type { ContentService, OpenResult } from './content/content-service.ts'
 export { type ContentSource, originSource, peerSource } from './content/sources.ts'
 export {
   createMesh,
+  DEFAULT_MESH_NEIGHBOUR_GRACE_MS,
   type Mesh,
   type MeshComponents,
   type MeshInit,

@@ -210,7 +210,12 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             ...(components.meshDiscover !== undefined
               ? { discover: components.meshDiscover }
               : tracker !== undefined
-                ? { discover: trackerDiscovery(tracker) }
+                ? {
+                    discover: trackerDiscovery(
+                      tracker,
+                      options.mesh.region === undefined ? {} : { region: options.mesh.region },
+                    ),
+                  }
                 : {}),
             ...(components.meshReport !== undefined
               ? { report: components.meshReport }

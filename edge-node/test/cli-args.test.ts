@@ -222,6 +222,30 @@ describe('shoal-node arguments', () => {
     )
   })
 
+  it("gives the mesh the node's region, so discovery asks the tracker for regional neighbours", () => {
+    const tracked = parseCommand(
+      ['start', '--tracker', 'http://127.0.0.1:7470', '--region', 'eu-west'],
+      {},
+      undefined,
+    )
+    expect(tracked).toMatchObject({ options: { mesh: { region: 'eu-west' } } })
+    const meshed = parseCommand(
+      ['start', '--tracker', 'http://127.0.0.1:7470', '--mesh-port', '9001'],
+      { SHOAL_REGION: 'ap-south' },
+      undefined,
+    )
+    expect(meshed).toMatchObject({ options: { mesh: { port: 9001, region: 'ap-south' } } })
+    // no tracker, no discovery; a mesh turned off stays off
+    expect(parseCommand(['start', '--region', 'eu-west'], {}, undefined)).not.toMatchObject({
+      options: { mesh: expect.anything() },
+    })
+    expect(
+      parseCommand(['start', '--tracker', 'http://127.0.0.1:7470', '--mesh-port', 'off'], {}, undefined),
+    ).toMatchObject({ options: { mesh: false } })
+    const bad = expect.objectContaining({ code: 'SHOAL_ERR_INVALID_ARGUMENT' })
+    expect(() => resolveMeshInit({ region: 'EU West' }, '127.0.0.1', 0)).toThrow(bad)
+  })
+
   it('puts the mesh beside the HTTP port and checks its options', () => {
     expect(resolveMeshInit({}, '127.0.0.1', 7480).listen).toEqual(['/ip4/127.0.0.1/tcp/7580'])
     expect(resolveMeshInit({}, '127.0.0.1', 0).listen).toEqual(['/ip4/127.0.0.1/tcp/0'])

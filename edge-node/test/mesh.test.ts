@@ -3,9 +3,12 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { nodeReportTypedData } from '@shoal/client-sdk'
 import {
@@ -26,10 +29,18 @@ import { request } from 'undici'
 import { verifyTypedData } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMesh, type MeshHoldings, type MeshPeerInfo, trackerReporter } from '../src/mesh/index.ts'
+import {
+  createMesh,
+  type Mesh,
+  type MeshComponents,
+  type MeshHoldings,
+  type MeshPeerInfo,
+  trackerReporter,
+} from '../src/mesh/index.ts'
 import { createEdgeNode, type EdgeNode } from '../src/node.ts'
 import { frame, rawExchange } from './helpers/mesh-raw.ts'
 import { pattern } from './helpers/pattern.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const publisher = privateKeyToAccount(`0x${'42'.repeat(32)}`)
 const nodeKey = privateKeyToAccount(`0x${'43'.repeat(32)}`)
@@ -97,6 +108,34 @@ const peerOf = (node: EdgeNode): MeshPeerInfo => ({
   peerId: node.mesh!.peerId,
   multiaddrs: node.mesh!.multiaddrs(),
 })
+
+/** A bare mesh (no edge node) on 127.0.0.1, stopped after the test. */
+async function startMesh(holdings: MeshHoldings, init = {}, discover?: MeshComponents['discover']) {
+  const mesh = createMesh(
+    { listen: ['/ip4/127.0.0.1/tcp/0'], ...init },
+    { holdings, ...(discover ? { discover } : {}) },
+  )
+  await mesh.start()
+  cleanups.push(() => mesh.stop())
+  return mesh
+}
+const meshInfo = (m: Mesh): MeshPeerInfo => ({ peerId: m.peerId, multiaddrs: m.multiaddrs() })
+const noHoldings: MeshHoldings = {
+  has: () => false,
+  leaves: async () => undefined,
+  read: async () => undefined,
+}
+/** Holdings of one object of `size` pattern bytes. */
+async function holdingOne(size: number, seed: number) {
+  const bytes = pattern(size, seed)
+  const { cid, leaves } = await computeCid(bytes)
+  const holdings: MeshHoldings = {
+    has: (c) => c.text === cid.text,
+    leaves: async () => leaves,
+    read: async (_c, start, end) => bytes.subarray(start, end),
+  }
+  return { cid, holdings }
+}
 
 async function publish(nodes: EdgeNode[], origin: Origin, bytes: Buffer) {
   const { cid, leaves } = await computeCid(bytes)
@@ -306,48 +345,104 @@ describe('mesh: nodes fill their caches from each other', () => {
   })
 
   it("a node whose neighbours are full still dials the tracker's holders of a CID it misses", async () => {
-    const bytes = pattern(300_000, 5)
-    const { cid, leaves } = await computeCid(bytes)
-    const holding: MeshHoldings = {
-      has: (c) => c.text === cid.text,
-      leaves: async () => leaves,
-      read: async (_c, start, end) => bytes.subarray(start, end),
-    }
-    const empty: MeshHoldings = {
-      has: () => false,
-      leaves: async () => undefined,
-      read: async () => undefined,
-    }
-    const started = async (
-      holdings: MeshHoldings,
-      init = {},
-      discover?: (c: { text: string }) => Promise<MeshPeerInfo[]>,
-    ) => {
-      const mesh = createMesh(
-        { listen: ['/ip4/127.0.0.1/tcp/0'], ...init },
-        { holdings, ...(discover ? { discover } : {}) },
-      )
-      await mesh.start()
-      cleanups.push(() => mesh.stop())
-      return mesh
-    }
-    const holder = await started(holding)
-    const other = await started(empty)
-    const info = (m: typeof holder) => ({ peerId: m.peerId, multiaddrs: m.multiaddrs() })
+    const { cid, holdings } = await holdingOne(300_000, 5)
+    const holder = await startMesh(holdings)
+    const other = await startMesh(noHoldings)
     let discovered = 0
     // the tracker names the holder for this CID (and nobody for the random CID a node
     // bootstraps its neighbours from)
-    const node = await started(empty, { maxNeighbours: 1 }, async (c) => {
+    const node = await startMesh(noHoldings, { maxNeighbours: 1 }, async (c) => {
       if (c.text !== cid.text) return []
       discovered++
-      return [info(holder)]
+      return [meshInfo(holder)]
     })
     // its one neighbour slot is taken by a node that does not hold the CID
-    await node.addPeers([info(other)])
+    await node.addPeers([meshInfo(other)])
     expect(node.neighbours().map(String)).toEqual([other.peerId])
     const found = await node.findHolder(cid)
     expect(discovered).toBe(1)
     expect(found?.toString()).toBe(holder.peerId)
+  })
+
+  it("at its limit a node closes its least useful idle neighbour for the tracker's holder of a CID, and keeps the one that held what it asked for", async () => {
+    const wanted = await holdingOne(300_000, 6)
+    const earlier = await holdingOne(300_000, 7)
+    const holder = await startMesh(wanted.holdings)
+    const useful = await startMesh(earlier.holdings)
+    const idle = await startMesh(noHoldings)
+    // one neighbour, and the fan-out may add one more (never past twice the limit): two
+    // connections at most; the tracker names the holder for the wanted CID only
+    const node = await startMesh(noHoldings, { maxNeighbours: 1 }, async (c) =>
+      c.text === wanted.cid.text ? [meshInfo(holder)] : [],
+    )
+    await node.addPeers([meshInfo(idle)])
+    await node.addPeers([meshInfo(useful)], { extra: 1 })
+    expect(new Set(node.neighbours())).toEqual(new Set([idle.peerId, useful.peerId]))
+    // `useful` holds what the node asks for first; `idle` never held anything it asked for
+    expect((await node.findHolder(earlier.cid))?.toString()).toBe(useful.peerId)
+    const found = await node.findHolder(wanted.cid)
+    expect(found?.toString()).toBe(holder.peerId)
+    expect(new Set(node.neighbours())).toEqual(new Set([useful.peerId, holder.peerId]))
+    expect(node.libp2p!.getConnections().length).toBeLessThanOrEqual(2)
+    // and the holder serves the chunks
+    const stream = await node.source.body(wanted.cid, {})
+    let received = 0
+    for await (const part of stream!) received += part.byteLength
+    expect(received).toBe(300_000)
+    // without room to make (every other neighbour named as a holder too), nobody is closed
+    const plain = await startMesh(noHoldings, { maxNeighbours: 1 })
+    await plain.addPeers([meshInfo(idle), meshInfo(useful)], { extra: 1 })
+    await plain.addPeers([meshInfo(idle), meshInfo(useful), meshInfo(holder)], { extra: 1, makeRoom: true })
+    expect(new Set(plain.neighbours())).toEqual(new Set([idle.peerId, useful.peerId]))
+  })
+
+  it('asks each holder the tracker names as soon as its connection is up, not after the slowest dial', async () => {
+    const { cid, holdings } = await holdingOne(300_000, 9)
+    // a peer that accepts TCP and never answers the handshake: its dial ends only at dialTimeoutMs
+    const stalled = net.createServer()
+    const sockets: net.Socket[] = []
+    stalled.on('connection', (socket) => sockets.push(socket))
+    stalled.listen(0, '127.0.0.1')
+    await once(stalled, 'listening')
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy()
+      stalled.close()
+    })
+    const stalledId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const stalledInfo = {
+      peerId: stalledId,
+      multiaddrs: [`/ip4/127.0.0.1/tcp/${(stalled.address() as AddressInfo).port}/p2p/${stalledId}`],
+    }
+    const holder = await startMesh(holdings)
+    const node = await startMesh(noHoldings, { dialTimeoutMs: 60_000 }, async (c) =>
+      c.text === cid.text ? [stalledInfo, meshInfo(holder)] : [],
+    )
+    const found = await node.findHolder(cid)
+    expect(found?.toString()).toBe(holder.peerId)
+    // the stalled dial is still under way: the node did not wait for it
+    expect(sockets.length).toBe(1)
+    expect(sockets[0]!.destroyed).toBe(false)
+  })
+
+  it('a node dialled past its high watermark trims its least useful idle neighbours, so it still accepts a new peer', async () => {
+    const { cid, holdings } = await holdingOne(300_000, 8)
+    // two neighbours: libp2p refuses inbound connections at four, the node trims past three
+    const node = await startMesh(noHoldings, { maxNeighbours: 2, neighbourGraceMs: 300 })
+    const useful = await startMesh(holdings)
+    await node.addPeers([meshInfo(useful)])
+    expect((await node.findHolder(cid))?.toString()).toBe(useful.peerId)
+    // three peers dial it (libp2p also refuses more than five a second from one host)
+    const others = await Promise.all(Array.from({ length: 3 }, () => startMesh(noHoldings)))
+    for (const other of others) await other.addPeers([meshInfo(node)])
+    expect(others.every((o) => o.neighbours().includes(node.peerId))).toBe(true)
+    // once out of their grace period the idle ones go, the useful neighbour stays
+    await waitFor(() => node.neighbours().length <= 2)
+    expect(node.neighbours()).toContain(useful.peerId)
+    // so a new peer is accepted (at four connections libp2p would refuse it)
+    const late = await startMesh(noHoldings)
+    await late.addPeers([meshInfo(node)])
+    expect(late.neighbours()).toContain(node.peerId)
+    await waitFor(() => node.neighbours().includes(late.peerId))
   })
 
   it('trackerReporter files the evidence as a NodeReport signed by the node key', async () => {

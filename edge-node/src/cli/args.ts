@@ -388,6 +388,9 @@ export function parseCommand(
       ...(upnp ? { upnp } : {}),
     }
   }
+  // the mesh finds its neighbours among the tracker's nodes in the node's own region
+  if (options.mesh !== false && tracker !== undefined)
+    options.mesh = { ...options.mesh, region: announce.region }
 
   let siteSpecs: string[] = values.site ?? []
   if (siteSpecs.length === 0 && env.SHOAL_SITES) siteSpecs = env.SHOAL_SITES.split(',').map((s) => s.trim())

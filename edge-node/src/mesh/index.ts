@@ -1,11 +1,13 @@
 /** The libp2p mesh between nodes (docs/mesh.md). */
 
-export { trackerDiscovery } from './discovery.ts'
+export { type TrackerDiscoveryInit, trackerDiscovery } from './discovery.ts'
 export { type MeshHoldings, storeHoldings } from './holdings.ts'
 export { loadOrCreateMeshKey, MESH_KEY_FILE } from './identity.ts'
 export {
+  type AddPeersOptions,
   createMesh,
   DEFAULT_MESH_MAX_NEIGHBOURS,
+  DEFAULT_MESH_NEIGHBOUR_GRACE_MS,
   type Mesh,
   type MeshComponents,
   type MeshInit,

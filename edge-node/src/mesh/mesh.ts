@@ -44,6 +44,8 @@ export const DEFAULT_MESH_HAVE_TIMEOUT_MS = 2_000
 export const DEFAULT_MESH_REQUEST_TIMEOUT_MS = 10_000
 export const DEFAULT_MESH_DIAL_TIMEOUT_MS = 5_000
 export const DEFAULT_MESH_BAN_MS = 60 * 60_000
+/** How long a new connection is spared when the node trims its neighbours. */
+export const DEFAULT_MESH_NEIGHBOUR_GRACE_MS = 30_000
 /** Relayed connections (a node behind NAT) carry the protocols too, within the relay's limits. */
 const HANDLER_OPTIONS = { maxInboundStreams: 16, runOnLimitedConnection: true }
 /** Peers remembered (for their node address, to report them). */
@@ -71,6 +73,12 @@ export interface MeshInit {
   requestTimeoutMs?: number
   dialTimeoutMs?: number
   banMs?: number
+  /**
+   * Past `maxNeighbours` plus the fan-out, the node closes its least useful idle
+   * neighbours down to `maxNeighbours` (low and high watermarks, as go-libp2p's
+   * connection manager trims), sparing connections younger than this.
+   */
+  neighbourGraceMs?: number
   /** Where `peer-key.json` lives (the node's data dir), when no private key is given. */
   keyDir?: string
   /** Relays, AutoNAT, UPnP, hole punching (docs/mesh.md, "Nodes behind NAT"). */
@@ -101,6 +109,20 @@ export interface MeshComponents {
   sessions?: Pick<Sessions, 'open' | 'accept' | 'meter'>
 }
 
+export interface AddPeersOptions {
+  signal?: AbortSignal
+  /** How many peers may be dialled past `maxNeighbours` (never past twice it). */
+  extra?: number
+  /**
+   * At the limit, close the least useful idle neighbour (see `leastUseful`) for each
+   * peer still to dial, instead of leaving the peer undialled: for the holders of
+   * content being fetched now, which are worth more than a neighbour that is not.
+   */
+  makeRoom?: boolean
+  /** Told of each peer as soon as its connection is up. */
+  onConnected?: (peer: PeerId) => void
+}
+
 export interface Mesh {
   /** This node's peer id (text form). */
   readonly peerId: string
@@ -123,7 +145,7 @@ export interface Mesh {
   /** Peer ids of the connected neighbours. */
   neighbours(): string[]
   /** Dials peers until the neighbour set is full; failures are logged, not thrown. */
-  addPeers(peers: MeshPeerInfo[], options?: { signal?: AbortSignal }): Promise<void>
+  addPeers(peers: MeshPeerInfo[], options?: AddPeersOptions): Promise<void>
   /** A neighbour (or a discovered peer) that holds the CID, or undefined. */
   findHolder(cid: Cid, options?: { signal?: AbortSignal }): Promise<PeerId | undefined>
   /** Peers refused after sending bad bytes. */
@@ -190,11 +212,23 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
   )
   const dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs, DEFAULT_MESH_DIAL_TIMEOUT_MS)
   const banMs = positive('banMs', init.banMs, DEFAULT_MESH_BAN_MS)
+  const neighbourGraceMs = positive(
+    'neighbourGraceMs',
+    init.neighbourGraceMs,
+    DEFAULT_MESH_NEIGHBOUR_GRACE_MS,
+  )
   const { logger, holdings, sessions } = components
   const known = new Map<string, MeshPeerInfo>()
   const bans = new Map<string, number>()
   /** Holders found for a CID and the leaves they sent, between `leaves()` and `body()`. */
   const recent = new Map<string, { peer: PeerId; leaves?: Uint8Array; at: number }>()
+  /** When each peer last answered that it held a CID this node asked for (bounded). */
+  const useful = new Map<string, number>()
+  const markUseful = (peer: string) => {
+    useful.delete(peer)
+    useful.set(peer, Date.now())
+    if (useful.size > MAX_KNOWN_PEERS) useful.delete(useful.keys().next().value!)
+  }
   let libp2p: Libp2p | undefined
   let selfId = ''
 
@@ -215,14 +249,90 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     libp2p === undefined ? [] : libp2p.getPeers().filter((p) => !isBanned(p.toString()))
 
   /**
+   * The neighbour to close to make room: idle (no stream open), not in `keep`, and the
+   * least useful, as libp2p's connection pruner ranks by peer value: the one that held
+   * what this node asked for least recently (never, first), and of those the oldest
+   * connection (it had the longest chance to be useful).
+   */
+  const leastUseful = (
+    node: Libp2p,
+    keep: ReadonlySet<string>,
+    openedBefore = Number.POSITIVE_INFINITY,
+  ): PeerId | undefined => {
+    let victim: PeerId | undefined
+    let victimUseful = Number.POSITIVE_INFINITY
+    let victimOpened = Number.POSITIVE_INFINITY
+    for (const peer of node.getPeers()) {
+      const id = peer.toString()
+      if (keep.has(id)) continue
+      const connections = node.getConnections(peer)
+      if (connections.some((c) => c.streams.length > 0)) continue
+      const usefulAt = useful.get(id) ?? -1
+      const opened = Math.min(...connections.map((c) => c.timeline.open))
+      if (opened >= openedBefore) continue
+      if (usefulAt < victimUseful || (usefulAt === victimUseful && opened < victimOpened)) {
+        victim = peer
+        victimUseful = usefulAt
+        victimOpened = opened
+      }
+    }
+    return victim
+  }
+
+  /**
+   * Keeps room for the peers that dial this node for what it holds: past the high
+   * watermark (`maxNeighbours` + the fan-out, below libp2p's `maxConnections` of twice
+   * `maxNeighbours`), closes the least useful idle neighbours older than the grace period
+   * down to `maxNeighbours`, so inbound dials are not refused at `maxConnections`.
+   */
+  const highWatermark = Math.min(maxNeighbours + HAVE_FAN_OUT, maxNeighbours * 2 - 1)
+  let trimming = false
+  let retryTrim: ReturnType<typeof setTimeout> | undefined
+  const trim = async (node: Libp2p) => {
+    if (trimming || libp2p !== node || node.getPeers().length <= highWatermark) return
+    trimming = true
+    try {
+      const closed = new Set<string>()
+      const openedBefore = Date.now() - neighbourGraceMs
+      // a neighbour that has held what this node asked for is not closed while younger
+      // ones, not yet judged, may turn out less useful
+      const young = node.getConnections().some((c) => c.timeline.open >= openedBefore)
+      const closing: Promise<void>[] = []
+      while (node.getPeers().length - closed.size > maxNeighbours) {
+        const victim = leastUseful(node, closed, openedBefore)
+        if (victim === undefined || (young && useful.has(victim.toString()))) break
+        closed.add(victim.toString())
+        closing.push(node.hangUp(victim).catch(() => {}))
+      }
+      if (closed.size > 0) logger?.debug({ closed: closed.size }, 'mesh neighbours trimmed')
+      await Promise.all(closing)
+    } finally {
+      trimming = false
+    }
+    // still over the high watermark (neighbours busy or young): try again later
+    if (retryTrim === undefined && node.getPeers().length > highWatermark) {
+      retryTrim = setTimeout(
+        () => {
+          retryTrim = undefined
+          void trim(node)
+        },
+        Math.max(100, Math.min(neighbourGraceMs, 5_000)),
+      )
+      retryTrim.unref()
+    }
+  }
+
+  /**
    * Dials `peers` while the node has room for neighbours; `extra` more for peers named as
    * holders of content being fetched now (never past twice the neighbour limit, the
-   * connection manager's ceiling, which prunes the surplus later).
+   * connection manager's ceiling); with `makeRoom`, an idle neighbour is closed for each
+   * peer that finds no room, so the count stays within the limit.
    */
-  const addPeers = async (peers: MeshPeerInfo[], options: { signal?: AbortSignal; extra?: number } = {}) => {
+  const addPeers = async (peers: MeshPeerInfo[], options: AddPeersOptions = {}) => {
     const node = running()
     const connected = new Set(node.getPeers().map(String))
     const limit = Math.min(maxNeighbours + (options.extra ?? 0), maxNeighbours * 2)
+    const keep = new Set(peers.map((p) => p.peerId))
     const dials: Promise<void>[] = []
     for (const peer of peers) {
       if (peer.peerId === selfId || isBanned(peer.peerId)) continue
@@ -232,7 +342,15 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       // bounded: the oldest entries go first (Map keeps insertion order)
       if (known.size > MAX_KNOWN_PEERS) known.delete(known.keys().next().value!)
       if (connected.has(peer.peerId)) continue
-      if (connected.size + dials.length >= limit) break
+      let room: Promise<void> = Promise.resolve()
+      if (connected.size + dials.length >= limit) {
+        const victim = options.makeRoom === true ? leastUseful(node, keep) : undefined
+        if (victim === undefined) break
+        keep.add(victim.toString())
+        connected.delete(victim.toString())
+        logger?.debug({ peer: victim.toString(), for: peer.peerId }, 'mesh neighbour closed to make room')
+        room = node.hangUp(victim).catch(() => {})
+      }
       const addrs = peer.multiaddrs.flatMap((a) => {
         try {
           const m = multiaddr(a)
@@ -248,11 +366,13 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
         ...(options.signal ? [options.signal] : []),
       ])
       dials.push(
-        node.dial(addrs, { signal }).then(
-          () => undefined,
-          (err: unknown) =>
-            logger?.debug({ peer: peer.peerId, err: (err as Error).message }, 'mesh dial failed'),
-        ),
+        room
+          .then(() => node.dial(addrs, { signal }))
+          .then(
+            (connection) => options.onConnected?.(connection.remotePeer),
+            (err: unknown) =>
+              logger?.debug({ peer: peer.peerId, err: (err as Error).message }, 'mesh dial failed'),
+          ),
       )
     }
     await Promise.all(dials)
@@ -278,30 +398,39 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     options: { signal?: AbortSignal } = {},
   ): Promise<PeerId | undefined> => {
     running()
-    const ask = async (candidates: PeerId[]): Promise<PeerId | undefined> => {
-      if (candidates.length === 0) return undefined
+    /** Peers asked for this CID. */
+    const asked = new Set<string>()
+    const askOne = async (peer: PeerId, signal: AbortSignal): Promise<PeerId> => {
+      asked.add(peer.toString())
+      const stream = await openStream(peer, HAVE_PROTOCOL, signal)
+      const [has] = await askHave(stream, [cid], { signal })
+      if (has !== true) throw new Error('does not have it')
+      markUseful(peer.toString())
+      return peer
+    }
+    const deadline = (ms: number) => {
       const controller = new AbortController()
       const signal = AbortSignal.any([
         controller.signal,
-        AbortSignal.timeout(haveTimeoutMs),
+        AbortSignal.timeout(ms),
         ...(options.signal ? [options.signal] : []),
       ])
+      return { signal, done: () => controller.abort() }
+    }
+    const ask = async (candidates: PeerId[]): Promise<PeerId | undefined> => {
+      if (candidates.length === 0) return undefined
+      const { signal, done } = deadline(haveTimeoutMs)
       try {
+        // a random few each time, so every neighbour gets asked over time
         return await Promise.any(
-          // a random few each time, so every neighbour gets asked over time
           shuffled(candidates)
             .slice(0, HAVE_FAN_OUT)
-            .map(async (peer) => {
-              const stream = await openStream(peer, HAVE_PROTOCOL, signal)
-              const [has] = await askHave(stream, [cid], { signal })
-              if (has !== true) throw new Error('does not have it')
-              return peer
-            }),
+            .map((peer) => askOne(peer, signal)),
         )
       } catch {
         return undefined
       } finally {
-        controller.abort()
+        done()
       }
     }
     const first = await ask(neighbours())
@@ -313,11 +442,43 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       logger?.debug({ cid: cid.text, err: (err as Error).message }, 'mesh discovery failed')
       return undefined
     }
-    const asked = new Set(neighbours().map(String))
     // the tracker's holders of this CID are dialled even when the node's neighbours are
-    // full: otherwise a well-connected node would go to the origin for what a peer holds
-    await addPeers(discovered, { ...options, extra: HAVE_FAN_OUT })
-    return ask(neighbours().filter((p) => !asked.has(p.toString())))
+    // full (up to the fan-out past the limit, then in place of idle neighbours that held
+    // nothing asked of them lately): otherwise a well-connected node would go to the
+    // origin for what a peer holds. Each is asked as soon as its connection is up (one
+    // already connected but not asked above, at once): the nearest holder answers first,
+    // and the node does not wait for the slowest dial.
+    const { signal, done } = deadline(dialTimeoutMs + haveTimeoutMs)
+    try {
+      return await new Promise<PeerId | undefined>((resolve) => {
+        let pending = 0
+        let dialling = true
+        const settle = () => {
+          if (!dialling && pending === 0) resolve(undefined)
+        }
+        const start = (peer: PeerId) => {
+          if (asked.has(peer.toString()) || isBanned(peer.toString())) return
+          pending++
+          askOne(peer, signal).then(resolve, () => {
+            pending--
+            settle()
+          })
+        }
+        const connected = new Map(neighbours().map((p) => [p.toString(), p]))
+        for (const peer of discovered) {
+          const id = connected.get(peer.peerId)
+          if (id !== undefined) start(id)
+        }
+        addPeers(discovered, { ...options, extra: HAVE_FAN_OUT, makeRoom: true, onConnected: start })
+          .catch(() => {})
+          .finally(() => {
+            dialling = false
+            settle()
+          })
+      })
+    } finally {
+      done()
+    }
   }
 
   /** Disconnects and bans a peer that sent bad bytes (with evidence) or malformed messages. */
@@ -477,6 +638,7 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
       })
       libp2p = node
       selfId = node.peerId.toString()
+      node.addEventListener('connection:open', () => void trim(node))
       const served = {
         holdings,
         ...(components.egress ? { egress: components.egress } : {}),
@@ -514,6 +676,8 @@ export function createMesh(init: MeshInit, components: MeshComponents): Mesh {
     async stop() {
       const node = libp2p
       libp2p = undefined
+      clearTimeout(retryTrim)
+      retryTrim = undefined
       await node?.stop()
     },
   }

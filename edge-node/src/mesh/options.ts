@@ -28,6 +28,11 @@ export interface MeshOptions {
   /** Peers dialled at start (`{peerId, multiaddrs}`). */
   bootstrap?: MeshPeerInfo[]
   maxNeighbours?: number
+  /**
+   * The node's region (as it registers with the tracker): discovery asks the tracker for
+   * nodes in it, so neighbours and the holders dialled on a miss are regional.
+   */
+  region?: string
   haveTimeoutMs?: number
   requestTimeoutMs?: number
 }
@@ -45,6 +50,10 @@ export function resolveMeshInit(options: MeshOptions, host: string, httpPort: nu
     if (typeof peer?.peerId !== 'string' || !Array.isArray(peer.multiaddrs))
       throw new InvalidArgumentError('each mesh bootstrap peer needs a peerId and multiaddrs')
   }
+  if (options.region !== undefined && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(String(options.region)))
+    throw new InvalidArgumentError(
+      `mesh region "${String(options.region)}" must be lowercase letters, digits and dashes`,
+    )
   for (const relay of options.relays ?? []) {
     if (typeof relay !== 'string' || !/\/p2p\/[^/]+$/.test(relay))
       throw new InvalidArgumentError(`mesh relay "${String(relay)}" must end in /p2p/<peer id>`)
