@@ -379,7 +379,10 @@ export function createTieredStore(
           get sha256() {
             return entry.sha256
           },
-          meta: entry.meta,
+          // parsed only if read: the memory tier keeps the metadata as text until then
+          get meta() {
+            return entry.meta
+          },
           version: 0,
         }
         onCommit?.(result)
