@@ -2,7 +2,7 @@
  * A/B of the 64 KiB storing miss: two builds (or two flag sets) of shoal-node against one
  * origin, measured in alternating laps of `wrk` with a new path per request, each lap
  * recording the server's CPU µs per request (from /proc). Prints the per-lap figures,
- * their medians and B / A. For deciding whether a change to the miss path helps on a
+ * their medians, B / A of the medians and the median of each lap's B / A. For deciding whether a change to the miss path helps on a
  * shared machine: both sides see the same load, lap by lap.
  *
  * Usage (from the repository root):
@@ -156,8 +156,10 @@ end
     }
     const ma = median(sides[0]!.laps)
     const mb = median(sides[1]!.laps)
+    // the ratio of each lap's pair, run back to back under the same load, varies less than either side
+    const paired = median(sides[1]!.laps.map((b, i) => b / sides[0]!.laps[i]!))
     console.log(
-      `median CPU µs per 64 KiB miss: A ${ma.toFixed(1)}, B ${mb.toFixed(1)}, B / A ${(mb / ma).toFixed(3)}`,
+      `median CPU µs per 64 KiB miss: A ${ma.toFixed(1)}, B ${mb.toFixed(1)}, B / A ${(mb / ma).toFixed(3)}; median of the laps' B / A ${paired.toFixed(3)}`,
     )
   } finally {
     await a.stop()
