@@ -180,3 +180,26 @@ export function probeCreateUs(dir: string, files = 256): number {
   times.sort((x, y) => x - y)
   return times[times.length >> 1]!
 }
+
+/** The arguments that start shoal-node `bin` on 127.0.0.1 for the edge benchmarks (run with `process.execPath`). */
+export function shoalStartArgs(
+  bin: string,
+  init: { originPort: number; port: number; dataDir: string; memoryCache: string; extra?: string[] },
+): string[] {
+  return [
+    '--disable-warning=ExperimentalWarning',
+    bin,
+    'start',
+    '--origin',
+    `http://127.0.0.1:${init.originPort}`,
+    '--listen',
+    `127.0.0.1:${init.port}`,
+    '--data-dir',
+    init.dataDir,
+    '--memory-cache',
+    init.memoryCache,
+    '--log-level',
+    'warn',
+    ...(init.extra ?? []),
+  ]
+}

@@ -57,6 +57,7 @@ import {
   probeCreateUs,
   resetPeakRss,
   sampleRss,
+  shoalStartArgs,
   spawnPinned,
   statusMiB,
 } from './procs.ts'
@@ -238,23 +239,13 @@ async function startShoal(
   const child = spawnPinned(
     SERVER_CPU,
     process.execPath,
-    [
-      '--disable-warning=ExperimentalWarning',
-      SHOAL_BIN,
-      'start',
-      '--origin',
-      `http://127.0.0.1:${originPort}`,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--data-dir',
+    shoalStartArgs(SHOAL_BIN, {
+      originPort,
+      port,
       dataDir,
-      '--memory-cache',
-      `${MEMORY_CACHE_MIB}MiB`,
-      ...(diskCache === undefined ? [] : ['--disk-cache', diskCache]),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
+      memoryCache: `${MEMORY_CACHE_MIB}MiB`,
+      extra: [...(diskCache === undefined ? [] : ['--disk-cache', diskCache]), ...extra],
+    }),
     { env: { ...process.env, SHOAL_KEY_PASSPHRASE: PASSPHRASE } },
   )
   const shoal: Shoal = {

@@ -420,6 +420,38 @@ describe('fast-path misses against a raw TCP origin', () => {
     expect((await get('/s/blog/post?x=1')).headers['x-cache']).toBe('HIT')
   })
 
+  it('streams a presized body to a client that reads late, and stores every byte of it', async () => {
+    const body = pattern(900 * 1024, 3)
+    await start(async (_req, socket) => {
+      await writeSplit(socket, fixed(body), [100, 70_000, 300_000, 600_000])
+    })
+    const { port } = new URL(node!.url)
+    const client = net.connect({ host: '127.0.0.1', port: Number(port) })
+    await once(client, 'connect')
+    client.pause()
+    client.write('GET /big.bin HTTP/1.1\r\nhost: x\r\n\r\n')
+    // not reading while the origin sends it all: the node must hold or pause, not lose bytes
+    await sleep(400)
+    const pieces: Buffer[] = []
+    let total = 0
+    const headEnd = (): number => Buffer.concat(pieces).indexOf('\r\n\r\n')
+    client.on('data', (chunk: Buffer) => {
+      pieces.push(chunk)
+      total += chunk.length
+    })
+    client.resume()
+    for (let i = 0; i < 200 && (headEnd() < 0 || total - headEnd() - 4 < body.length); i++) await sleep(25)
+    client.destroy()
+    const all = Buffer.concat(pieces)
+    expect(all.subarray(0, headEnd()).toString('latin1')).toMatch(/^HTTP\/1\.1 200 /)
+    expect(all.subarray(headEnd() + 4).equals(body)).toBe(true)
+    await sleep(50)
+    const again = await get('/big.bin')
+    expect(again.headers['x-cache']).toBe('HIT')
+    expect(again.body.equals(body)).toBe(true)
+    expect(origin!.requests).toHaveLength(1)
+  })
+
   it('answers 504 when the origin does not answer in time', async () => {
     origin = await startRawOrigin(() => {})
     node = createEdgeNode({

@@ -36,6 +36,27 @@ describe('memory tier', () => {
     expect(memory.get('missing')).toBeUndefined()
   })
 
+  it('keeps metadata as it was when stored: one deeply frozen value per entry, an already normalised one as is', () => {
+    const memory = createMemoryTier({ maxBytes: MiB })
+    const meta = { headers: { 'content-type': ['text/css'] }, t: 1, skip: undefined }
+    const entry = memory.set('a', meta, Buffer.from('x'))
+    if (entry === undefined) throw new Error('not stored')
+    // what the caller changes afterwards is not what was stored
+    meta.headers['content-type'].push('text/plain')
+    meta.t = 2
+    expect(entry.meta).toEqual({ headers: { 'content-type': ['text/css'] }, t: 1 })
+    expect(memory.get('a')?.meta).toBe(entry.meta)
+    expect(Object.isFrozen((entry.meta.headers as { 'content-type': string[] })['content-type'])).toBe(true)
+    // metadata read back from an entry is stored as that same value (the disk hands its own on)
+    const again = memory.set('b', entry.meta, Buffer.from('y'))
+    expect(again?.meta).toBe(entry.meta)
+    // a replaced entry's metadata is the new one, and its footprint counts the metadata text
+    const before = memory.stats().bytes
+    memory.updateMeta('b', { long: 'z'.repeat(1000) })
+    expect(memory.get('b')?.meta).toEqual({ long: 'z'.repeat(1000) })
+    expect(memory.stats().bytes).toBeGreaterThan(before + 1000)
+  })
+
   it('stays within its bound in bytes, evicting the least recently used', () => {
     const memory = createMemoryTier({ maxBytes: 100 * KiB, maxObjectBytes: 10 * KiB })
     const evicted: string[] = []

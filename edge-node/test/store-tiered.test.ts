@@ -365,6 +365,39 @@ describe('tiered store: admission to disk at the second use', () => {
     expect(store.memory.get('x')?.body.equals(body)).toBe(true)
   })
 
+  it('keeps pieces that are views of one buffer of the declared length without a copy; copies any other piece', async () => {
+    const store = await open()
+    // The raw upstream client's presized body: consecutive views of one buffer.
+    const whole = Buffer.allocUnsafeSlow(64 * KiB)
+    randomBytes(64 * KiB).copy(whole)
+    await fill(store, 'views', whole)
+    expect(store.memory.peek('views')?.body.buffer).toBe(whole.buffer)
+    expect(store.memory.peek('views')?.body.equals(whole)).toBe(true)
+    // A view, then a piece of other memory: the body is copied from there on, and the
+    // first buffer is left as it was.
+    const first = Buffer.from(whole)
+    const other = randomBytes(60 * KiB)
+    const writer = store.createWriter('mixed', {}, { expectedSize: first.length, admitOnReuse: true })
+    await writer.write(first.subarray(0, 4 * KiB))
+    await writer.write(other)
+    await writer.commit()
+    const stored = store.memory.peek('mixed')?.body
+    expect(stored?.buffer).not.toBe(first.buffer)
+    expect(stored?.equals(Buffer.concat([first.subarray(0, 4 * KiB), other]))).toBe(true)
+    expect(first.equals(whole)).toBe(true)
+    // Views of a larger buffer, or not from its start, are copied.
+    const larger = randomBytes(128 * KiB)
+    await fill(store, 'larger', larger.subarray(0, 64 * KiB))
+    expect(store.memory.peek('larger')?.body.buffer).not.toBe(larger.buffer)
+    expect(store.memory.peek('larger')?.body.equals(larger.subarray(0, 64 * KiB))).toBe(true)
+    // Still checked: a view of the right buffer past the declared length fails the fill.
+    const long = store.createWriter('long', {}, { expectedSize: 10, admitOnReuse: true })
+    const ten = Buffer.allocUnsafeSlow(10)
+    await long.write(ten)
+    await expect(long.write(ten.subarray(0, 1))).rejects.toEqual(code('SHOAL_ERR_INTEGRITY'))
+    expect(store.has('long')).toBe(false)
+  })
+
   it('objects too large for memory go to disk at the commit; of unknown length, once they outgrow it', async () => {
     const store = await open(4 * MiB, 64 * KiB)
     const large = randomBytes(100 * KiB)

@@ -8,7 +8,7 @@ import {
 } from './constants.ts'
 import { type ByteCache, checkEvictionPolicy, type EvictionPolicy, S3FifoCache } from './eviction/index.ts'
 import type { StoreMeta, StoreMetaInput, StoreMetrics, TierStats } from './types.ts'
-import { checkInteger, checkKey, normalizeMeta, sha256Hex } from './util.ts'
+import { checkInteger, checkKey, metaText, parseMeta, sha256Hex } from './util.ts'
 
 export interface MemoryTierInit {
   /** Bound of the tier in bytes: bodies, keys, metadata text and a fixed overhead per entry. */
@@ -139,31 +139,40 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
     metrics?.cacheObjects.set({ tier: 'memory' }, cache.size)
   }
 
-  const footprint = (key: string, metaText: string, body: Buffer): number =>
-    body.byteLength + key.length * 2 + metaText.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES
+  const footprint = (key: string, text: string, body: Buffer): number =>
+    body.byteLength + key.length * 2 + text.length * 2 + MEMORY_ENTRY_OVERHEAD_BYTES
 
+  /**
+   * Keeps an entry. The metadata is kept as its JSON text and parsed (and deep-frozen)
+   * when first read, unless it came already normalised: most objects pulled once are
+   * never read again, and a string is a fraction of the heap of the object it encodes.
+   */
   const store = (
     key: string,
-    meta: StoreMeta,
-    metaText: string,
+    normalized: StoreMeta | undefined,
+    text: string,
     body: Buffer,
     sha256: string | (() => string) | undefined,
     state: boolean | undefined,
   ) => {
     // The SHA-256 is computed when first asked for: a miss held only in memory never needs it.
     let digest = typeof sha256 === 'string' ? sha256 : undefined
+    let meta = normalized
     const entry: MemoryEntry = Object.freeze({
       tier: 'memory',
       key,
       size: body.byteLength,
-      meta,
+      get meta() {
+        meta ??= parseMeta(text)
+        return meta
+      },
       get sha256() {
         digest ??= typeof sha256 === 'function' ? sha256() : sha256Hex(body)
         return digest
       },
       body,
     })
-    const size = footprint(key, metaText, body)
+    const size = footprint(key, text, body)
     if (size > maxBytes) {
       cache.delete(key)
       return undefined
@@ -199,15 +208,15 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
     set(key, meta, body, options = {}) {
       checkKey(key)
       if (!(body instanceof Uint8Array)) throw new InvalidArgumentError('body must be a Uint8Array')
-      const normalized = normalizeMeta(meta, maxMetaBytes)
+      const checked = metaText(meta, maxMetaBytes)
       if (body.byteLength > maxObjectBytes) {
         if (cache.delete(key)) report()
         return undefined
       }
       return store(
         key,
-        normalized.meta,
-        normalized.text,
+        checked.normalized,
+        checked.text,
         ownedBuffer(body),
         options.sha256,
         options.unsaved === true ? false : undefined,
@@ -217,11 +226,11 @@ export function createMemoryTier(init: MemoryTierInit, components: MemoryTierCom
     updateMeta(key, meta) {
       const current = cache.peek(key)
       if (current === undefined) return undefined
-      const normalized = normalizeMeta(meta, maxMetaBytes)
+      const checked = metaText(meta, maxMetaBytes)
       return store(
         key,
-        normalized.meta,
-        normalized.text,
+        checked.normalized,
+        checked.text,
         current.body,
         () => current.sha256,
         unsaved.get(key),

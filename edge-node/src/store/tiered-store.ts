@@ -240,7 +240,10 @@ export function createTieredStore(
   ): ObjectWriter => {
     const { signal, expectedSha256, onCommit } = options
     if (signal?.aborted) throw abortError(signal)
-    let whole: Buffer | undefined = expected === undefined ? undefined : Buffer.allocUnsafeSlow(expected)
+    /** The body of declared length, allocated at the first piece unless that piece's buffer is adopted. */
+    let whole: Buffer | undefined
+    /** `whole` is the memory of the pieces themselves (see `append`). */
+    let adopted = false
     let pieces: Buffer[] | undefined = expected === undefined ? [] : undefined
     /** The disk writer that took over a body of undeclared length too large for memory. */
     let through: ObjectWriter | undefined
@@ -272,7 +275,20 @@ export function createTieredStore(
         pieces?.push(Buffer.from(chunk))
       } else if (filled + chunk.byteLength > expected) {
         return new IntegrityError(`body is longer than the expected ${expected} bytes`)
-      } else whole?.set(chunk, filled)
+      } else if (filled === 0 && chunk.byteOffset === 0 && chunk.buffer.byteLength === expected) {
+        // Pieces that are consecutive views of one buffer of exactly the declared length
+        // (the raw upstream client's presized body) are kept as they are, not copied.
+        whole = Buffer.from(chunk.buffer, 0, expected)
+        adopted = true
+      } else if (!adopted || chunk.buffer !== whole?.buffer || chunk.byteOffset !== filled) {
+        if (whole === undefined || adopted) {
+          const own = Buffer.allocUnsafeSlow(expected)
+          if (whole !== undefined) whole.copy(own, 0, 0, filled)
+          whole = own
+          adopted = false
+        }
+        whole.set(chunk, filled)
+      }
       filled += chunk.byteLength
       return undefined
     }
@@ -329,7 +345,7 @@ export function createTieredStore(
         }
         if (expected !== undefined && filled !== expected)
           return fail(new IntegrityError(`body is ${filled} bytes, expected ${expected}`))
-        const body = expected === undefined ? Buffer.concat(pieces ?? [], filled) : (whole as Buffer)
+        const body = expected === undefined ? Buffer.concat(pieces ?? [], filled) : (whole ?? Buffer.alloc(0))
         pieces = undefined
         const sha256 = expectedSha256 === undefined ? undefined : sha256Hex(body)
         if (sha256 !== undefined && sha256 !== expectedSha256) {
@@ -363,7 +379,10 @@ export function createTieredStore(
           get sha256() {
             return entry.sha256
           },
-          meta: entry.meta,
+          // parsed only if read: the memory tier keeps the metadata as text until then
+          get meta() {
+            return entry.meta
+          },
           version: 0,
         }
         onCommit?.(result)

@@ -112,7 +112,10 @@ export interface ObjectWriter {
   /**
    * Appends a piece. Resolves once the writer no longer needs `chunk` (it is copied
    * or written): do not reuse the buffer before. Rejects with `TooLargeError` past
-   * the size limit (the writer is then aborted).
+   * the size limit (the writer is then aborted). One exception, with `admitOnReuse` and
+   * `expectedSize`: pieces that are consecutive views of one `ArrayBuffer` of exactly
+   * `expectedSize` bytes, from its start, are kept as the stored body without a copy, so
+   * that buffer must never be modified afterwards.
    */
   write(chunk: Uint8Array, options?: AbortOptions): Promise<void>
   /** Makes the entry visible, atomically replacing any previous one for the key. */

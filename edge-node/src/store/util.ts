@@ -42,10 +42,21 @@ const NORMALIZED_TEXT = new WeakMap<object, string>()
  * Throws `InvalidArgumentError` when it is not a JSON object, `TooLargeError` past `maxBytes`.
  */
 export function normalizeMeta(meta: unknown, maxBytes: number): NormalizedMeta {
+  const { text, normalized } = metaText(meta, maxBytes)
+  return { meta: normalized ?? parseMeta(text), text }
+}
+
+/**
+ * The checked JSON text of metadata, and the metadata itself when it is already
+ * normalised (`normalized`); `parseMeta(text)` gives the normalised value otherwise.
+ * For a store that keeps the text and parses it only when the metadata is read.
+ * Throws as `normalizeMeta`.
+ */
+export function metaText(meta: unknown, maxBytes: number): { text: string; normalized?: StoreMeta } {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
     throw new InvalidArgumentError('meta must be a JSON object')
   }
-  // Metadata this function produced (deeply frozen, so its text still holds) is not
+  // Metadata this module produced (deeply frozen, so its text still holds) is not
   // normalised again: a fill hands the disk's result to the memory tier.
   const known = NORMALIZED_TEXT.get(meta)
   let text: string
@@ -57,10 +68,14 @@ export function normalizeMeta(meta: unknown, maxBytes: number): NormalizedMeta {
   if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) {
     throw new TooLargeError(`meta is larger than ${maxBytes} bytes as JSON`)
   }
-  if (known !== undefined) return { meta: meta as StoreMeta, text }
+  return known === undefined ? { text } : { text, normalized: meta as StoreMeta }
+}
+
+/** The normalised (parsed, deeply frozen) metadata of a `metaText` text. */
+export function parseMeta(text: string): StoreMeta {
   const normalized = deepFreeze(JSON.parse(text) as StoreMeta)
   NORMALIZED_TEXT.set(normalized, text)
-  return { meta: normalized, text }
+  return normalized
 }
 
 /** Freezes `value` and everything it holds. */

@@ -10,7 +10,7 @@
  * bound that kept `miss_ratio_vs_origin_64k` far under its goal; undici's per-request cost
  * (dispatcher, handler and Readable body layers) is most of the "out" half. This client
  * does the little an origin pull needs: one request head written in one call, the
- * response head parsed once, the body handed on as the socket's own buffers.
+ * response head parsed once, the body copied once out of the socket's reused read buffer.
  *
  * Deliberately narrow, never lenient:
  * - framing by `Content-Length` or `Transfer-Encoding: chunked` (decoded, trailers
@@ -25,6 +25,13 @@
  *   retried once on a new connection (only `GET`/`HEAD` are sent, both idempotent);
  * - the headers timeout runs from the request to the end of the response head, the body
  *   timeout between body reads (both as idle timeouts of the socket): `UpstreamTimeoutError`.
+ *
+ * Memory: each socket reads into one reused buffer (`onread`), so a read allocates
+ * nothing; every body piece handed on is a copy that outlives the next read. A body of
+ * known length up to `presizeBodyBytes` is allocated once at that size and its pieces
+ * are consecutive views into it, which a store writer expecting that length keeps
+ * without copying (`createTieredStore`'s memory-only writer): one allocation per miss
+ * instead of one per read plus the stored copy.
  *
  * @example
  * const raw = createRawHttpUpstream({ connectTimeoutMs: 5000, headersTimeoutMs: 15000, bodyTimeoutMs: 30000 })
@@ -46,6 +53,11 @@ export interface RawHttpUpstreamInit {
   keepAliveTimeoutMs?: number
   /** Largest response head read. Default 16 KiB. */
   maxHeaderBytes?: number
+  /**
+   * A body with a `Content-Length` up to this is allocated whole when its head arrives,
+   * its pieces views into that one buffer; longer bodies get a buffer per read. Default 1 MiB.
+   */
+  presizeBodyBytes?: number
 }
 
 export interface RawHttpUpstream {
@@ -60,6 +72,9 @@ export interface RawHttpUpstream {
 export const DEFAULT_RAW_CONNECTIONS = 64
 export const DEFAULT_RAW_KEEP_ALIVE_TIMEOUT_MS = 4_000
 export const DEFAULT_RAW_MAX_HEADER_BYTES = 16 * 1024
+export const DEFAULT_RAW_PRESIZE_BODY_BYTES = 1024 * 1024
+/** Each socket's reused read buffer (libuv's usual read size). */
+const READ_BUFFER_BYTES = 64 * 1024
 /** Body bytes queued for a consumer before the socket is paused. */
 const HIGH_WATER_BYTES = 256 * 1024
 const MAX_CHUNK_LINE = 1024
@@ -98,6 +113,13 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return v
 }
 
+function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new InvalidArgumentError(`${name} must be a non-negative integer`)
+  return v
+}
+
 class Pool {
   readonly host: string
   readonly port: number
@@ -118,6 +140,7 @@ interface Shared {
   readonly connections: number
   readonly keepAliveTimeoutMs: number
   readonly maxHeaderBytes: number
+  readonly presizeBodyBytes: number
   readonly conns: Set<Conn>
   closed: boolean
 }
@@ -137,14 +160,19 @@ class Conn {
   constructor(shared: Shared, pool: Pool) {
     this.shared = shared
     this.pool = pool
-    const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true })
+    // Reads land in one buffer reused for the socket's life: pieces are copied out before the next read.
+    const socket = net.connect({
+      host: pool.host,
+      port: pool.port,
+      noDelay: true,
+      onread: { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: this.onRead },
+    })
     this.socket = socket
     socket.setTimeout(shared.connectTimeoutMs)
     socket.once('connect', () => {
       this.connected = true
       socket.setTimeout(this.exchange === undefined ? shared.keepAliveTimeoutMs : shared.headersTimeoutMs)
     })
-    socket.on('data', this.onData)
     socket.on('timeout', this.onTimeout)
     socket.on('error', this.onError)
     socket.on('end', this.onEnd)
@@ -153,14 +181,16 @@ class Conn {
     shared.conns.add(this)
   }
 
-  readonly onData = (chunk: Buffer): void => {
+  /** `buf[0, n)` was read into the socket's reused buffer: valid only until this returns. */
+  readonly onRead = (n: number, buf: Buffer): boolean => {
     const ex = this.exchange
     if (ex === undefined) {
       // Bytes from an idle socket: nothing was asked, the stream cannot be trusted.
       this.kill()
-      return
+      return false
     }
-    ex.onData(chunk)
+    ex.onData(buf.subarray(0, n))
+    return true
   }
 
   readonly onTimeout = (): void => {
@@ -266,6 +296,9 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
   extra = false
   line = ''
   trailerBytes = 0
+  /** The whole body when presized (`presizeBodyBytes`); pieces are views into it. */
+  body: Buffer | undefined
+  filled = 0
   readonly queue: Buffer[] = []
   queued = 0
   paused = false
@@ -289,6 +322,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
     else pool.waiting.push(this)
   }
 
+  /** `chunk` is the socket's reused read buffer: whatever outlives this call is copied. */
   onData(chunk: Buffer): void {
     this.gotBytes = true
     let buf = chunk
@@ -302,7 +336,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
             this.fail(new UpstreamError('the origin sent a response head over the size limit'))
             return
           }
-          this.headBuf = pos === 0 ? buf : buf.subarray(pos)
+          this.headBuf = Buffer.from(buf.subarray(pos))
           return
         }
         if (crlf - pos > this.shared.maxHeaderBytes) {
@@ -414,6 +448,8 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
       }
       this.remaining = Number(first)
       next = this.remaining === 0 ? S_DONE : S_LENGTH
+      if (this.remaining > 0 && this.remaining <= this.shared.presizeBodyBytes)
+        this.body = Buffer.allocUnsafeSlow(this.remaining)
     } else {
       this.keepAlive = false
       next = S_CLOSE
@@ -434,14 +470,14 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
       switch (this.state) {
         case S_LENGTH: {
           const n = Math.min(this.remaining, end - pos)
-          this.push(pos === 0 && n === end ? buf : buf.subarray(pos, pos + n))
+          this.push(buf, pos, pos + n)
           pos += n
           this.remaining -= n
           if (this.remaining === 0) this.state = S_DONE
           break
         }
         case S_CLOSE:
-          this.push(pos === 0 ? buf : buf.subarray(pos))
+          this.push(buf, pos, end)
           return
         case S_CHUNK_SIZE:
         case S_TRAILERS: {
@@ -485,7 +521,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
         }
         case S_CHUNK_DATA: {
           const n = Math.min(this.remaining, end - pos)
-          this.push(buf.subarray(pos, pos + n))
+          this.push(buf, pos, pos + n)
           pos += n
           this.remaining -= n
           if (this.remaining === 0) {
@@ -515,8 +551,20 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
     if (this.state === S_DONE) this.finish()
   }
 
-  push(chunk: Buffer): void {
-    if (chunk.length === 0) return
+  /** Hands on a copy of `buf[start, end)`: into the presized body, or a buffer of its own. */
+  push(buf: Buffer, start: number, end: number): void {
+    if (end <= start) return
+    let chunk: Buffer
+    const body = this.body
+    if (body !== undefined) {
+      const at = this.filled
+      buf.copy(body, at, start, end)
+      this.filled = at + end - start
+      chunk = body.subarray(at, this.filled)
+    } else {
+      chunk = Buffer.allocUnsafe(end - start)
+      buf.copy(chunk, 0, start, end)
+    }
     const pull = this.pull
     if (pull !== undefined) {
       this.pull = undefined
@@ -593,7 +641,7 @@ class Exchange implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
     pull?.reject(err)
   }
 
-  // ---- the body: an async iterable of the socket's buffers
+  // ---- the body: an async iterable of copies of what the socket read
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     return this
@@ -674,6 +722,11 @@ export function createRawHttpUpstream(init: RawHttpUpstreamInit): RawHttpUpstrea
       DEFAULT_RAW_KEEP_ALIVE_TIMEOUT_MS,
     ),
     maxHeaderBytes: positiveInt('maxHeaderBytes', init.maxHeaderBytes, DEFAULT_RAW_MAX_HEADER_BYTES),
+    presizeBodyBytes: nonNegativeInt(
+      'presizeBodyBytes',
+      init.presizeBodyBytes,
+      DEFAULT_RAW_PRESIZE_BODY_BYTES,
+    ),
     conns: new Set(),
     closed: false,
   }
