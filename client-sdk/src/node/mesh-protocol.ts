@@ -16,7 +16,7 @@
  * checked against the CID's leaves as they arrive (`SHOAL_ERR_INTEGRITY`, with the
  * evidence a tracker report needs).
  */
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import {
   AbortError,
@@ -137,8 +137,23 @@ export async function writeFrames(
   if (!stream.send(list)) await stream.onDrain(options)
 }
 
+/** A JSON message's bytes, to be framed (`writeFrames`) together with what follows it. */
+export function jsonFrame(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value))
+}
+
 export async function writeJson(stream: Stream, value: unknown, options: { signal?: AbortSignal } = {}) {
-  await writeFrame(stream, new TextEncoder().encode(JSON.stringify(value)), options)
+  await writeFrame(stream, jsonFrame(value), options)
+}
+
+export interface FrameReadOptions {
+  signal?: AbortSignal
+  /**
+   * Fed the frame's bytes as they arrive, each piece right after the transport
+   * decrypted it (while it is still in the CPU's cache), instead of all at once when
+   * the frame is complete; the caller digests it once `next` returned the frame.
+   */
+  hash?: Hash
 }
 
 export interface FrameReader {
@@ -147,7 +162,7 @@ export interface FrameReader {
    * cleanly between frames. Throws `TooLargeError` or `InvalidFormatError` on a bad
    * frame, `AbortError`/`TimeoutError` when the signal fires.
    */
-  next(maxBytes: number, options?: { signal?: AbortSignal }): Promise<Uint8ArrayList | undefined>
+  next(maxBytes: number, options?: FrameReadOptions): Promise<Uint8ArrayList | undefined>
   /** Stops reading (removes the listeners). */
   release(): void
 }
@@ -176,6 +191,26 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
   let paused = false
   /** Bytes the waiting `next` needs buffered before it can return: no wake-up per message below it. */
   let want = 1
+  /** The waiting `next`'s hash: fed the frame's body up to buffer offset `fed`; `end` once its prefix is read. */
+  let sink: { hash: Hash; max: number; fed: number; end: number | undefined } | undefined
+  const feed = () => {
+    if (sink === undefined) return
+    if (sink.end === undefined) {
+      let head: [number, number] | undefined
+      try {
+        head = prefix()
+      } catch {
+        return // `next` throws it
+      }
+      if (head === undefined || head[0] > sink.max) return
+      sink.fed = head[1]
+      sink.end = head[1] + head[0]
+    }
+    const to = Math.min(sink.end, buffer.byteLength)
+    if (to <= sink.fed) return
+    for (const part of buffer.sublist(sink.fed, to)) sink.hash.update(part)
+    sink.fed = to
+  }
   const notify = () => {
     const w = wake
     wake = undefined
@@ -183,6 +218,7 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
   }
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }) => {
     buffer.append(evt.data)
+    feed()
     if (!paused && buffer.byteLength > highWater && stream.status === 'open') {
       paused = true
       stream.pause()
@@ -239,39 +275,51 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
     return undefined
   }
 
-  return {
-    async next(maxBytes, options = {}) {
-      while (true) {
-        const head = buffer.byteLength > 0 ? prefix() : undefined
-        if (head !== undefined) {
-          const [length, skip] = head
-          if (length > maxBytes)
-            throw new TooLargeError(`frame of ${length} bytes is larger than the ${maxBytes} allowed here`)
-          if (buffer.byteLength >= skip + length) {
-            const frame = buffer.sublist(skip, skip + length)
-            buffer.consume(skip + length)
-            want = 1
-            if (paused && buffer.byteLength <= highWater / 2 && stream.status === 'open') {
-              paused = false
-              stream.resume()
-            }
-            return frame
-          }
-          // the frame is bigger than what is buffered: let the remote send it
-          if (paused && stream.status === 'open') {
+  const read = async (maxBytes: number, signal: AbortSignal | undefined) => {
+    while (true) {
+      const head = buffer.byteLength > 0 ? prefix() : undefined
+      if (head !== undefined) {
+        const [length, skip] = head
+        if (length > maxBytes)
+          throw new TooLargeError(`frame of ${length} bytes is larger than the ${maxBytes} allowed here`)
+        if (buffer.byteLength >= skip + length) {
+          feed()
+          const frame = buffer.sublist(skip, skip + length)
+          buffer.consume(skip + length)
+          want = 1
+          if (paused && buffer.byteLength <= highWater / 2 && stream.status === 'open') {
             paused = false
             stream.resume()
           }
-          want = skip + length
-        } else {
-          want = buffer.byteLength + 1
+          return frame
         }
-        if (ended) {
-          if (failure !== undefined) throw failure
-          if (buffer.byteLength === 0) return undefined
-          throw new InvalidFormatError('the stream ended in the middle of a frame')
+        // the frame is bigger than what is buffered: let the remote send it
+        if (paused && stream.status === 'open') {
+          paused = false
+          stream.resume()
         }
-        await wait(options.signal)
+        want = skip + length
+      } else {
+        want = buffer.byteLength + 1
+      }
+      if (ended) {
+        if (failure !== undefined) throw failure
+        if (buffer.byteLength === 0) return undefined
+        throw new InvalidFormatError('the stream ended in the middle of a frame')
+      }
+      await wait(signal)
+    }
+  }
+
+  return {
+    async next(maxBytes, options = {}) {
+      if (options.hash === undefined) return read(maxBytes, options.signal)
+      sink = { hash: options.hash, max: maxBytes, fed: 0, end: undefined }
+      try {
+        feed()
+        return await read(maxBytes, options.signal)
+      } finally {
+        sink = undefined
       }
     },
     release() {
@@ -410,12 +458,6 @@ export const DEFAULT_MESH_STALL_TIMEOUT_MS = 10_000
 
 const hex = (bytes: Uint8Array): `0x${string}` => `0x${Buffer.from(bytes).toString('hex')}`
 
-/** The leaf hash of a chunk held in parts, without copying it. */
-function leafHash(list: Uint8ArrayList): Buffer {
-  const h = createHash('sha256').update(LEAF_PREFIX)
-  for (const part of list) h.update(part)
-  return h.digest()
-}
 const LEAF_PREFIX = new Uint8Array([0])
 
 /**
@@ -461,10 +503,12 @@ export async function* requestChunks(
     for (let index = from; index < to; index++) {
       const span = chunkSpan(cid, index)
       const length = span.end - span.start
-      const frame = await reader.next(length, frameOptions())
+      // the leaf hash is computed as the chunk's pieces arrive (`FrameReadOptions.hash`)
+      const hash = createHash('sha256').update(LEAF_PREFIX)
+      const frame = await reader.next(length, { ...frameOptions(), hash })
       if (frame === undefined || frame.byteLength !== length)
         throw new InvalidFormatError(`chunk ${index} of ${cid.text} must be a frame of ${length} bytes`)
-      const got = leafHash(frame)
+      const got = hash.digest()
       if (!got.equals(leaves.subarray(index * 32, index * 32 + 32))) {
         throw new MeshIntegrityError(
           `chunk ${index} of ${cid.text} from a mesh peer does not match its leaf`,
