@@ -9,6 +9,7 @@ import {
   decodeChunkRequest,
   decodeHaveRequest,
   frameReader,
+  jsonFrame,
   MESH_LIMITS,
   writeFrame,
   writeFrames,
@@ -85,29 +86,36 @@ export function haveHandler(init: MeshServerInit, components: MeshServerComponen
 /** Bytes of chunk frames handed to the stream in one send. */
 const SEND_BATCH_BYTES = 1024 * 1024
 
-/** Sends chunks `[from, to)`: one frame per chunk, never copying a memory-tier body. */
+/**
+ * Sends `lead` (the header and leaves frames) and then chunks `[from, to)`: one frame
+ * per chunk, never copying a memory-tier body. The lead goes out with the first chunk
+ * alone, so the peer starts verifying after one chunk is encrypted, not a whole batch;
+ * the rest go in batches of about `SEND_BATCH_BYTES`.
+ */
 async function sendChunks(
   stream: Stream,
-  holdings: MeshHoldings,
   cid: Cid,
   request: ChunkRequest,
+  lead: Uint8Array[],
+  body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
   signal: AbortSignal,
   egress: Pick<TokenBucket, 'take'> | undefined,
 ): Promise<number> {
-  if (request.from === request.to) return 0
+  if (body === undefined || request.from === request.to) {
+    await writeFrames(stream, lead, { signal })
+    return 0
+  }
   const start = chunkSpan(cid, request.from).start
   const end = chunkSpan(cid, request.to - 1).end
-  const body = await holdings.read(cid, start, end, { signal })
-  if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
   if (body instanceof Uint8Array) {
     // a few chunks a send (write batching): fewer Yamux frames and Noise messages
-    let batch: Uint8Array[] = []
+    let batch: Uint8Array[] = [...lead]
     let batched = 0
     for (let i = request.from; i < request.to; i++) {
       const span = chunkSpan(cid, i)
       batch.push(body.subarray(span.start - start, span.end - start))
       batched += span.end - span.start
-      if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
+      if (batched >= SEND_BATCH_BYTES || i === request.from || i === request.to - 1) {
         await egress?.take(batched, { signal })
         await writeFrames(stream, batch, { signal })
         batch = []
@@ -116,6 +124,7 @@ async function sendChunks(
     }
     return end - start
   }
+  await writeFrames(stream, lead, { signal })
   // from disk: regroup the file's pieces into whole chunks
   let index = request.from
   let pending = new Uint8ArrayList()
@@ -164,10 +173,16 @@ export function chunkHandler(init: MeshServerInit, components: MeshServerCompone
       const leaves = request.leaves ? await holdings.leaves(cid, { signal: controller.signal }) : undefined
       if (request.leaves && leaves === undefined)
         throw new NotFoundError(`this node has no leaves of ${cid.text}`)
+      let body: Uint8Array | AsyncIterable<Uint8Array> | undefined
+      if (request.from < request.to) {
+        const start = chunkSpan(cid, request.from).start
+        const end = chunkSpan(cid, request.to - 1).end
+        body = await holdings.read(cid, start, end, { signal: controller.signal })
+        if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
+      }
       answered = true
-      await writeJson(stream, { status: 'ok' }, { signal: controller.signal })
-      if (leaves !== undefined) await writeFrame(stream, leaves, { signal: controller.signal })
-      const bytes = await sendChunks(stream, holdings, cid, request, controller.signal, components.egress)
+      const lead = [jsonFrame({ status: 'ok' }), ...(leaves === undefined ? [] : [leaves])]
+      const bytes = await sendChunks(stream, cid, request, lead, body, controller.signal, components.egress)
       await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
       components.onServed?.('chunk', bytes)
     } catch (err) {
