@@ -16,7 +16,7 @@
  * checked against the CID's leaves as they arrive (`SHOAL_ERR_INTEGRITY`, with the
  * evidence a tracker report needs).
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import {
   AbortError,
@@ -146,23 +146,13 @@ export async function writeJson(stream: Stream, value: unknown, options: { signa
   await writeFrame(stream, jsonFrame(value), options)
 }
 
-export interface FrameReadOptions {
-  signal?: AbortSignal
-  /**
-   * Fed the frame's bytes as they arrive, each piece right after the transport
-   * decrypted it (while it is still in the CPU's cache), instead of all at once when
-   * the frame is complete; the caller digests it once `next` returned the frame.
-   */
-  hash?: Hash
-}
-
 export interface FrameReader {
   /**
    * The next frame (at most `maxBytes` long), or `undefined` when the remote closed
    * cleanly between frames. Throws `TooLargeError` or `InvalidFormatError` on a bad
    * frame, `AbortError`/`TimeoutError` when the signal fires.
    */
-  next(maxBytes: number, options?: FrameReadOptions): Promise<Uint8ArrayList | undefined>
+  next(maxBytes: number, options?: { signal?: AbortSignal }): Promise<Uint8ArrayList | undefined>
   /** Stops reading (removes the listeners). */
   release(): void
 }
@@ -191,26 +181,6 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
   let paused = false
   /** Bytes the waiting `next` needs buffered before it can return: no wake-up per message below it. */
   let want = 1
-  /** The waiting `next`'s hash: fed the frame's body up to buffer offset `fed`; `end` once its prefix is read. */
-  let sink: { hash: Hash; max: number; fed: number; end: number | undefined } | undefined
-  const feed = () => {
-    if (sink === undefined) return
-    if (sink.end === undefined) {
-      let head: [number, number] | undefined
-      try {
-        head = prefix()
-      } catch {
-        return // `next` throws it
-      }
-      if (head === undefined || head[0] > sink.max) return
-      sink.fed = head[1]
-      sink.end = head[1] + head[0]
-    }
-    const to = Math.min(sink.end, buffer.byteLength)
-    if (to <= sink.fed) return
-    for (const part of buffer.sublist(sink.fed, to)) sink.hash.update(part)
-    sink.fed = to
-  }
   const notify = () => {
     const w = wake
     wake = undefined
@@ -218,7 +188,6 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
   }
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }) => {
     buffer.append(evt.data)
-    feed()
     if (!paused && buffer.byteLength > highWater && stream.status === 'open') {
       paused = true
       stream.pause()
@@ -275,51 +244,39 @@ export function frameReader(stream: Stream, init: FrameReaderInit = {}): FrameRe
     return undefined
   }
 
-  const read = async (maxBytes: number, signal: AbortSignal | undefined) => {
-    while (true) {
-      const head = buffer.byteLength > 0 ? prefix() : undefined
-      if (head !== undefined) {
-        const [length, skip] = head
-        if (length > maxBytes)
-          throw new TooLargeError(`frame of ${length} bytes is larger than the ${maxBytes} allowed here`)
-        if (buffer.byteLength >= skip + length) {
-          feed()
-          const frame = buffer.sublist(skip, skip + length)
-          buffer.consume(skip + length)
-          want = 1
-          if (paused && buffer.byteLength <= highWater / 2 && stream.status === 'open') {
+  return {
+    async next(maxBytes, options = {}) {
+      while (true) {
+        const head = buffer.byteLength > 0 ? prefix() : undefined
+        if (head !== undefined) {
+          const [length, skip] = head
+          if (length > maxBytes)
+            throw new TooLargeError(`frame of ${length} bytes is larger than the ${maxBytes} allowed here`)
+          if (buffer.byteLength >= skip + length) {
+            const frame = buffer.sublist(skip, skip + length)
+            buffer.consume(skip + length)
+            want = 1
+            if (paused && buffer.byteLength <= highWater / 2 && stream.status === 'open') {
+              paused = false
+              stream.resume()
+            }
+            return frame
+          }
+          // the frame is bigger than what is buffered: let the remote send it
+          if (paused && stream.status === 'open') {
             paused = false
             stream.resume()
           }
-          return frame
+          want = skip + length
+        } else {
+          want = buffer.byteLength + 1
         }
-        // the frame is bigger than what is buffered: let the remote send it
-        if (paused && stream.status === 'open') {
-          paused = false
-          stream.resume()
+        if (ended) {
+          if (failure !== undefined) throw failure
+          if (buffer.byteLength === 0) return undefined
+          throw new InvalidFormatError('the stream ended in the middle of a frame')
         }
-        want = skip + length
-      } else {
-        want = buffer.byteLength + 1
-      }
-      if (ended) {
-        if (failure !== undefined) throw failure
-        if (buffer.byteLength === 0) return undefined
-        throw new InvalidFormatError('the stream ended in the middle of a frame')
-      }
-      await wait(signal)
-    }
-  }
-
-  return {
-    async next(maxBytes, options = {}) {
-      if (options.hash === undefined) return read(maxBytes, options.signal)
-      sink = { hash: options.hash, max: maxBytes, fed: 0, end: undefined }
-      try {
-        feed()
-        return await read(maxBytes, options.signal)
-      } finally {
-        sink = undefined
+        await wait(options.signal)
       }
     },
     release() {
@@ -458,6 +415,12 @@ export const DEFAULT_MESH_STALL_TIMEOUT_MS = 10_000
 
 const hex = (bytes: Uint8Array): `0x${string}` => `0x${Buffer.from(bytes).toString('hex')}`
 
+/** The leaf hash of a chunk held in parts, without copying it. */
+function leafHash(list: Uint8ArrayList): Buffer {
+  const h = createHash('sha256').update(LEAF_PREFIX)
+  for (const part of list) h.update(part)
+  return h.digest()
+}
 const LEAF_PREFIX = new Uint8Array([0])
 
 /**
@@ -484,17 +447,27 @@ export async function* requestChunks(
     await writeJson(stream, { cid: cid.text, from, to, leaves: wantLeaves }, options)
     await stream.close(options)
     const stallMs = options.stallTimeoutMs ?? DEFAULT_MESH_STALL_TIMEOUT_MS
-    const frameOptions = () => ({
-      signal: AbortSignal.any([AbortSignal.timeout(stallMs), ...(options.signal ? [options.signal] : [])]),
-    })
-    const headerFrame = await reader.next(MESH_LIMITS.maxHeaderBytes, frameOptions())
+    // one signal for every frame, its stall timer armed only while a frame is awaited
+    // (not an AbortSignal.timeout and an AbortSignal.any per chunk)
+    const stall = new AbortController()
+    const signal = options.signal ? AbortSignal.any([stall.signal, options.signal]) : stall.signal
+    const onStall = () => stall.abort(new DOMException('the mesh peer stalled', 'TimeoutError'))
+    const nextFrame = async (maxBytes: number) => {
+      const timer = setTimeout(onStall, stallMs)
+      try {
+        return await reader.next(maxBytes, { signal })
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    const headerFrame = await nextFrame(MESH_LIMITS.maxHeaderBytes)
     if (headerFrame === undefined) throw new InvalidFormatError('the peer closed without an answer')
     const header = decodeChunkResponseHeader(headerFrame)
     if (header.status === 'error') throw new MeshPeerError(header.code, `mesh peer: ${header.message}`)
     let leaves = options.leaves
     if (leaves === undefined) {
       const expected = chunkCount(cid) * 32
-      const frame = await reader.next(expected, frameOptions())
+      const frame = await nextFrame(expected)
       if (frame === undefined || frame.byteLength !== expected)
         throw new InvalidFormatError(`the leaves frame of ${cid.text} must be ${expected} bytes`)
       leaves = await verifyLeaves(cid, frame.subarray())
@@ -503,12 +476,10 @@ export async function* requestChunks(
     for (let index = from; index < to; index++) {
       const span = chunkSpan(cid, index)
       const length = span.end - span.start
-      // the leaf hash is computed as the chunk's pieces arrive (`FrameReadOptions.hash`)
-      const hash = createHash('sha256').update(LEAF_PREFIX)
-      const frame = await reader.next(length, { ...frameOptions(), hash })
+      const frame = await nextFrame(length)
       if (frame === undefined || frame.byteLength !== length)
         throw new InvalidFormatError(`chunk ${index} of ${cid.text} must be a frame of ${length} bytes`)
-      const got = hash.digest()
+      const got = leafHash(frame)
       if (!got.equals(leaves.subarray(index * 32, index * 32 + 32))) {
         throw new MeshIntegrityError(
           `chunk ${index} of ${cid.text} from a mesh peer does not match its leaf`,
