@@ -83,14 +83,17 @@ export function haveHandler(init: MeshServerInit, components: MeshServerComponen
   }
 }
 
-/** Bytes of chunk frames handed to the stream in one send. */
-const SEND_BATCH_BYTES = 1024 * 1024
+/** Most bytes of chunk frames handed to the stream in one send (one Yamux frame). */
+const SEND_BATCH_BYTES = 4 * 1024 * 1024
 
 /**
  * Sends `lead` (the header and leaves frames) and then chunks `[from, to)`: one frame
- * per chunk, never copying a memory-tier body. The lead goes out with the first chunk
- * alone, so the peer starts verifying after one chunk is encrypted, not a whole batch;
- * the rest go in batches of about `SEND_BATCH_BYTES`.
+ * per chunk, never copying a memory-tier body. Sends grow: the lead goes out with the
+ * first chunk alone, so the peer starts verifying after one chunk is encrypted, and
+ * each later send is twice the last, up to `SEND_BATCH_BYTES`. Yamux hands a data
+ * frame to the reader only once it is whole and answers each with a window update,
+ * so large sends cost the receiver least, while the ramp keeps it busy from the start
+ * (it verifies one send while the next is encrypted).
  */
 async function sendChunks(
   stream: Stream,
@@ -108,16 +111,18 @@ async function sendChunks(
   const start = chunkSpan(cid, request.from).start
   const end = chunkSpan(cid, request.to - 1).end
   if (body instanceof Uint8Array) {
-    // a few chunks a send (write batching): fewer Yamux frames and Noise messages
+    // several chunks a send (write batching): fewer Yamux frames and Noise messages
     let batch: Uint8Array[] = [...lead]
     let batched = 0
+    let limit = 1
     for (let i = request.from; i < request.to; i++) {
       const span = chunkSpan(cid, i)
       batch.push(body.subarray(span.start - start, span.end - start))
       batched += span.end - span.start
-      if (batched >= SEND_BATCH_BYTES || i === request.from || i === request.to - 1) {
+      if (batched >= limit || i === request.to - 1) {
         await egress?.take(batched, { signal })
         await writeFrames(stream, batch, { signal })
+        limit = Math.min(2 * Math.max(limit, batched), SEND_BATCH_BYTES)
         batch = []
         batched = 0
       }
