@@ -13,7 +13,7 @@
  *   each side spent per MiB over the mesh, which a busy machine disturbs less.
  *
  * The floor, in the same rounds (A B C): the same 64 MiB on a bare libp2p stream over
- * the same kind of connection (TCP + Noise + Yamux, 4 MiB sends, no frames, no
+ * the same kind of connection (TCP + Noise + Yamux, 1 MiB sends, no frames, no
  * verification; `server.ts`), as `noise_yamux_ratio_vs_tcp`: what libp2p itself leaves
  * of raw TCP on these cores, before the chunk protocol verifies anything. And the
  * receiver's crypto alone, on its core: decrypting the 64 MiB as Noise does (Node's

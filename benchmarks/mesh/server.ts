@@ -4,7 +4,7 @@
  * bytes in its memory tier (hot content: at most 8 MiB an object enters memory), and a
  * raw TCP server that writes the same bytes, all objects back to back, to every
  * connection. The node's libp2p also answers `RAW_PROTOCOL` with the same bytes on a
- * bare stream (4 MiB sends, the chunk protocol's largest, no frames, nothing to verify):
+ * bare stream (1 MiB sends, the chunk protocol's largest, no frames, nothing to verify):
  * what TCP + Noise + Yamux alone reach, the floor under the chunk protocol. Answers `{ type: 'ready', cids, peerId, multiaddrs, tcpPort }`;
  * `{ type: 'stop' }` stops both.
  */
@@ -51,8 +51,8 @@ if (objects.some(({ cid }) => node.content.peek(cid) === undefined))
 await node.mesh!.libp2p!.handle(
   RAW_PROTOCOL,
   async (stream) => {
-    for (let at = 0; at < bytes.length; at += 4 * 2 ** 20)
-      if (!stream.send(bytes.subarray(at, at + 4 * 2 ** 20))) await stream.onDrain()
+    for (let at = 0; at < bytes.length; at += 2 ** 20)
+      if (!stream.send(bytes.subarray(at, at + 2 ** 20))) await stream.onDrain()
     await stream.close()
   },
   { runOnLimitedConnection: true },

@@ -302,7 +302,7 @@ describe('mesh: nodes fill their caches from each other', () => {
     const node = { peerId: mesh.peerId, multiaddrs: mesh.multiaddrs() }
     expect(Buffer.from(await sdk.fetch(node, cid)).equals(bytes)).toBe(true)
     expect(taken.reduce((a, b) => a + b, 0)).toBe(bytes.length)
-    // sends grow from one chunk, and under a cap never past 1 MiB (the peer waits for whole sends)
+    // sends grow from one chunk to 1 MiB (the peer sees nothing of a send until it is whole)
     expect(taken[0]).toBe(cid.chunkSize)
     expect(Math.max(...taken)).toBe(2 ** 20)
   })

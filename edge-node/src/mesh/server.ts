@@ -83,24 +83,19 @@ export function haveHandler(init: MeshServerInit, components: MeshServerComponen
   }
 }
 
-/** Most bytes of chunk frames handed to the stream in one send (one Yamux frame). */
-const SEND_BATCH_BYTES = 4 * 1024 * 1024
 /**
- * The same under an egress cap: a batch waits for all its tokens before any of it
- * leaves, and the peer waits for a whole Yamux frame, so a capped node sends less at a
- * time (the peer's stall timeout counts per chunk).
+ * Most bytes of chunk frames handed to the stream in one send (one Yamux frame). Larger
+ * sends cost both sides a little less per MiB, but the peer sees nothing of a Yamux
+ * frame until it is whole and times out a wait for one chunk after 10 s: at 1 MiB a
+ * send still arrives in time over a 1 Mbit/s uplink.
  */
-const CAPPED_SEND_BATCH_BYTES = 1024 * 1024
+const SEND_BATCH_BYTES = 1024 * 1024
 
 /**
  * Sends `lead` (the header and leaves frames) and then chunks `[from, to)`: one frame
  * per chunk, never copying a memory-tier body. Sends grow: the lead goes out with the
  * first chunk alone, so the peer starts verifying after one chunk is encrypted, and
- * each later send is twice the last, up to `SEND_BATCH_BYTES` (`CAPPED_SEND_BATCH_BYTES`
- * under an egress cap). Yamux hands a data frame to the reader only once it is whole
- * and answers each with a window update, so large sends cost the receiver least, while
- * the ramp keeps it busy from the start (it verifies one send while the next is
- * encrypted).
+ * each later send is twice the last, up to `SEND_BATCH_BYTES`.
  */
 async function sendChunks(
   stream: Stream,
@@ -129,10 +124,7 @@ async function sendChunks(
       if (batched >= limit || i === request.to - 1) {
         await egress?.take(batched, { signal })
         await writeFrames(stream, batch, { signal })
-        limit = Math.min(
-          2 * Math.max(limit, batched),
-          egress === undefined ? SEND_BATCH_BYTES : CAPPED_SEND_BATCH_BYTES,
-        )
+        limit = Math.min(2 * Math.max(limit, batched), SEND_BATCH_BYTES)
         batch = []
         batched = 0
       }
