@@ -236,6 +236,9 @@ try {
         pinned,
         load_average: [loadAtStart, round(loadavg()[0]!, 2)],
         ratios: ratios.map((r) => round(r)),
+        // the run-to-run noise behind the medians
+        mesh_mib_s_runs: p2p.map((m) => round(m, 0)),
+        tcp_mib_s_runs: tcp.map((t) => round(t, 0)),
         // CPU per MiB moved, which a busy machine disturbs less than throughput
         receiver_cpu_ms_per_mib: round(cpu.receiver / cpu.mib, 2),
         sender_cpu_ms_per_mib: round(cpu.sender / cpu.mib, 2),

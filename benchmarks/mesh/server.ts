@@ -4,7 +4,7 @@
  * bytes in its memory tier (hot content: at most 8 MiB an object enters memory), and a
  * raw TCP server that writes the same bytes, all objects back to back, to every
  * connection. The node's libp2p also answers `RAW_PROTOCOL` with the same bytes on a
- * bare stream (1 MiB sends, as the chunk protocol's, no frames, nothing to verify):
+ * bare stream (1 MiB sends, the chunk protocol's largest, no frames, nothing to verify):
  * what TCP + Noise + Yamux alone reach, the floor under the chunk protocol. Answers `{ type: 'ready', cids, peerId, multiaddrs, tcpPort }`;
  * `{ type: 'stop' }` stops both.
  */

@@ -322,7 +322,7 @@ describe('mesh: nodes fill their caches from each other', () => {
   })
 
   it('chunks served to peers take tokens from the egress cap (a mesh over a stub holdings bag)', async () => {
-    const bytes = pattern(600_000, 4)
+    const bytes = pattern(3_000_000, 4)
     const { cid, leaves } = await computeCid(bytes)
     const taken: number[] = []
     const holdings: MeshHoldings = {
@@ -342,6 +342,9 @@ describe('mesh: nodes fill their caches from each other', () => {
     const node = { peerId: mesh.peerId, multiaddrs: mesh.multiaddrs() }
     expect(Buffer.from(await sdk.fetch(node, cid)).equals(bytes)).toBe(true)
     expect(taken.reduce((a, b) => a + b, 0)).toBe(bytes.length)
+    // sends grow from one chunk to 1 MiB (the peer sees nothing of a send until it is whole)
+    expect(taken[0]).toBe(cid.chunkSize)
+    expect(Math.max(...taken)).toBe(2 ** 20)
   })
 
   it("a node whose neighbours are full still dials the tracker's holders of a CID it misses", async () => {

@@ -3,7 +3,7 @@
  * fetches content over `/shoal/chunk/1.0.0`, so it reaches nodes that have no public
  * HTTP address. Every chunk is checked against the CID's leaves before it is yielded.
  */
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError,
@@ -15,11 +15,24 @@ import {
   UnavailableError,
 } from '@shoal/protocol'
 import type { SessionRequest } from '../receipts/payments.ts'
-import { askHave, CHUNK_PROTOCOL, HAVE_PROTOCOL, MESH_LIMITS, requestChunks } from './mesh-protocol.ts'
+import {
+  askHave,
+  CHUNK_PROTOCOL,
+  HAVE_PROTOCOL,
+  MESH_LIMITS,
+  MeshIntegrityError,
+  MeshPeerError,
+  requestChunks,
+} from './mesh-protocol.ts'
 import { openMeshSession, RECEIPT_PROTOCOL, sendMeshReceipt } from './mesh-receipts.ts'
 import { createMeshTransport } from './mesh-transport.ts'
 
 export const DEFAULT_MESH_CLIENT_TIMEOUT_MS = 10_000
+/**
+ * How long a chunk stream opened ahead for a node's next request waits for one before
+ * it is dropped: well under a node's own wait for a request (10 s by default).
+ */
+export const MESH_SPARE_STREAM_MAX_AGE_MS = 1000
 
 /** A node to fetch from: its peer id and where to dial it. */
 export interface MeshNode {
@@ -116,6 +129,67 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])])
 
   /**
+   * Per node, one `/shoal/chunk/1.0.0` stream opened (protocol negotiated) while the
+   * previous request was running, so the next request skips that round trip.
+   */
+  const spares = new Map<
+    string,
+    { stream: Stream; p2p: Libp2p; connection: Connection; timer: ReturnType<typeof setTimeout> }
+  >()
+  const opening = new Set<string>()
+  const dropSpares = () => {
+    for (const { stream, timer } of spares.values()) {
+      clearTimeout(timer)
+      stream.abort(new AbortError('the mesh client stopped'))
+    }
+    spares.clear()
+  }
+  const takeSpare = (peerId: string): Stream | undefined => {
+    const spare = spares.get(peerId)
+    if (spare === undefined) return undefined
+    spares.delete(peerId)
+    clearTimeout(spare.timer)
+    const { stream } = spare
+    // the node may have given up on it
+    if (
+      stream.status !== 'open' ||
+      stream.writeStatus !== 'writable' ||
+      stream.remoteWriteStatus !== 'writable'
+    ) {
+      stream.abort(new AbortError('a stale spare stream'))
+      return undefined
+    }
+    // and the request after this one gets its own
+    openSpare(spare.p2p, spare.connection, peerId)
+    return stream
+  }
+  const openSpare = (p2p: Libp2p, connection: Connection, peerId: string) => {
+    if (spares.has(peerId) || opening.has(peerId)) return
+    opening.add(peerId)
+    connection
+      .newStream(CHUNK_PROTOCOL, { signal: signalOf(), runOnLimitedConnection: true })
+      .then(
+        (stream) => {
+          if (libp2p !== p2p || spares.has(peerId)) {
+            stream.abort(new AbortError('no spare stream needed'))
+            return
+          }
+          const timer = setTimeout(() => {
+            if (spares.get(peerId)?.stream !== stream) return
+            spares.delete(peerId)
+            stream.abort(new AbortError('the spare stream was not used'))
+          }, MESH_SPARE_STREAM_MAX_AGE_MS)
+          timer.unref?.()
+          spares.set(peerId, { stream, p2p, connection, timer })
+        },
+        () => {
+          // no spare: the next request opens its own stream
+        },
+      )
+      .finally(() => opening.delete(peerId))
+  }
+
+  /**
    * The connection to use: an open one to the peer (a direct one first, else a relayed
    * one), else a dial of its relay addresses first and then its own. Asking libp2p for
    * all at once tries the direct ones first, and behind NAT those hang until a timeout;
@@ -151,7 +225,8 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     try {
       const connection = await connect(p2p, node.peerId, addrs, signal)
       return {
-        peer: connection.remotePeer,
+        p2p,
+        connection,
         stream: await connection.newStream(protocol, {
           signal: signalOf(signal),
           runOnLimitedConnection: true,
@@ -185,23 +260,50 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     const last = Math.ceil(end / cid.chunkSize)
     for (let from = first; from < last; from += MESH_LIMITS.maxChunksPerRequest) {
       const to = Math.min(last, from + MESH_LIMITS.maxChunksPerRequest)
-      const { stream: s } = await dial(node, CHUNK_PROTOCOL, options.signal)
-      for await (const chunk of requestChunks(s, cid, from, to, {
-        ...(leaves === undefined ? {} : { leaves }),
-        onLeaves: (l) => {
-          leaves = l
-        },
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.session === undefined ? {} : { session: options.session }),
-        stallTimeoutMs: timeoutMs,
-      })) {
-        // the chunk's offset in the object; only the parts inside [start, end) are yielded
-        let at = chunk.index * cid.chunkSize
-        for (const part of chunk.bytes) {
-          const lo = Math.max(start - at, 0)
-          const hi = Math.min(end - at, part.length)
-          if (hi > lo) yield lo === 0 && hi === part.length ? part : part.subarray(lo, hi)
-          at += part.length
+      let spare = takeSpare(node.peerId)
+      while (true) {
+        let s = spare
+        if (s === undefined) {
+          const dialed = await dial(node, CHUNK_PROTOCOL, options.signal)
+          s = dialed.stream
+          // the next request's stream, negotiated while this one runs
+          openSpare(dialed.p2p, dialed.connection, node.peerId)
+        }
+        let yielded = false
+        try {
+          for await (const chunk of requestChunks(s, cid, from, to, {
+            ...(leaves === undefined ? {} : { leaves }),
+            onLeaves: (l) => {
+              leaves = l
+            },
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.session === undefined ? {} : { session: options.session }),
+            stallTimeoutMs: timeoutMs,
+          })) {
+            yielded = true
+            // the chunk's offset in the object; only the parts inside [start, end) are yielded
+            let at = chunk.index * cid.chunkSize
+            for (const part of chunk.bytes) {
+              const lo = Math.max(start - at, 0)
+              const hi = Math.min(end - at, part.length)
+              if (hi > lo) yield lo === 0 && hi === part.length ? part : part.subarray(lo, hi)
+              at += part.length
+            }
+          }
+          break
+        } catch (err) {
+          // a spare the node dropped before our request reached it: once more on a fresh
+          // stream; bad bytes and a node's refusal are never retried
+          if (
+            spare === undefined ||
+            yielded ||
+            options.signal?.aborted === true ||
+            err instanceof MeshIntegrityError ||
+            // a node that timed out waiting for the request on the spare answers so
+            (err instanceof MeshPeerError && err.code !== 'SHOAL_ERR_TIMEOUT')
+          )
+            throw err
+          spare = undefined
         }
       }
     }
@@ -223,6 +325,7 @@ export function createMeshClient(init: MeshClientInit = {}): MeshClient {
     async stop() {
       const p2p = libp2p
       libp2p = undefined
+      dropSpares()
       await p2p?.stop()
     },
     async has(node, cidInput, options = {}) {

@@ -144,8 +144,13 @@ export async function writeFrames(
   if (!stream.send(list)) await stream.onDrain(options)
 }
 
+/** A JSON message's bytes, to be framed (`writeFrames`) together with what follows it. */
+export function jsonFrame(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value))
+}
+
 export async function writeJson(stream: Stream, value: unknown, options: { signal?: AbortSignal } = {}) {
-  await writeFrame(stream, new TextEncoder().encode(JSON.stringify(value)), options)
+  await writeFrame(stream, jsonFrame(value), options)
 }
 
 export interface FrameReader {
@@ -456,17 +461,27 @@ export async function* requestChunks(
     await writeJson(stream, request, options)
     await stream.close(options)
     const stallMs = options.stallTimeoutMs ?? DEFAULT_MESH_STALL_TIMEOUT_MS
-    const frameOptions = () => ({
-      signal: AbortSignal.any([AbortSignal.timeout(stallMs), ...(options.signal ? [options.signal] : [])]),
-    })
-    const headerFrame = await reader.next(MESH_LIMITS.maxHeaderBytes, frameOptions())
+    // one signal for every frame, its stall timer armed only while a frame is awaited
+    // (not an AbortSignal.timeout and an AbortSignal.any per chunk)
+    const stall = new AbortController()
+    const signal = options.signal ? AbortSignal.any([stall.signal, options.signal]) : stall.signal
+    const onStall = () => stall.abort(new DOMException('the mesh peer stalled', 'TimeoutError'))
+    const nextFrame = async (maxBytes: number) => {
+      const timer = setTimeout(onStall, stallMs)
+      try {
+        return await reader.next(maxBytes, { signal })
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    const headerFrame = await nextFrame(MESH_LIMITS.maxHeaderBytes)
     if (headerFrame === undefined) throw new InvalidFormatError('the peer closed without an answer')
     const header = decodeChunkResponseHeader(headerFrame)
     if (header.status === 'error') throw new MeshPeerError(header.code, `mesh peer: ${header.message}`)
     let leaves = options.leaves
     if (leaves === undefined) {
       const expected = chunkCount(cid) * 32
-      const frame = await reader.next(expected, frameOptions())
+      const frame = await nextFrame(expected)
       if (frame === undefined || frame.byteLength !== expected)
         throw new InvalidFormatError(`the leaves frame of ${cid.text} must be ${expected} bytes`)
       leaves = await verifyLeaves(cid, frame.subarray())
@@ -475,7 +490,7 @@ export async function* requestChunks(
     for (let index = from; index < to; index++) {
       const span = chunkSpan(cid, index)
       const length = span.end - span.start
-      const frame = await reader.next(length, frameOptions())
+      const frame = await nextFrame(length)
       if (frame === undefined || frame.byteLength !== length)
         throw new InvalidFormatError(`chunk ${index} of ${cid.text} must be a frame of ${length} bytes`)
       const got = leafHash(frame)

@@ -4,7 +4,10 @@
  * DCUtR for nodes behind NAT. Yamux is tuned for bulk chunk transfer (see docs/mesh.md,
  * "Throughput"): a 16 MiB stream window from the start, so a sender never waits for
  * the window to grow, and what one `send` hands over becomes one Yamux frame (up to the
- * window), which Noise cuts into full 64 KiB messages.
+ * window), which Noise cuts into full 64 KiB messages. The TCP sockets buffer up to
+ * `MESH_SOCKET_HIGH_WATER_MARK_BYTES` before a write reports backpressure, so a sender
+ * encrypts ahead while the kernel drains and the receiver never waits on the sender's
+ * next wake-up (Node's default of 16 KiB stops it after every write).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -21,6 +24,11 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 
 /** Yamux stream window: the most bytes a sender may have in flight on one stream. */
 export const MESH_STREAM_WINDOW_BYTES = 16 * 2 ** 20
+/**
+ * Bytes a mesh TCP socket buffers in user space before `write` reports backpressure
+ * (Node's default is 16 KiB): what a sender may have encrypted ahead of the kernel.
+ */
+export const MESH_SOCKET_HIGH_WATER_MARK_BYTES = 2 * 2 ** 20
 export const DEFAULT_MESH_MAX_CONNECTIONS = 64
 /** What a relay lets one relayed connection carry before closing it. */
 export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 256 * 2 ** 20
@@ -74,6 +82,8 @@ export async function createMeshTransport(init: MeshTransportInit = {}): Promise
           denyOutboundEncryptedConnection: (peer: PeerId) => denied(peer),
         }),
   }
+  // spread into net.connect / net.createServer options (TCPSocketOptions types only a subset)
+  const socketOptions = { noDelay: true, highWaterMark: MESH_SOCKET_HIGH_WATER_MARK_BYTES }
   const nat = init.nat ?? {}
   const relay = nat.relayServer
   // biome-ignore lint/suspicious/noExplicitAny: libp2p types each service factory by its own components
@@ -102,7 +112,7 @@ export async function createMeshTransport(init: MeshTransportInit = {}): Promise
       ...(init.announce === undefined ? {} : { announce: init.announce }),
     },
     // every peer can dial through a relay; only nodes with `relays` listen on one
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [tcp({ dialOpts: socketOptions, listenOpts: socketOptions }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({

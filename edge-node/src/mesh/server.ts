@@ -9,6 +9,7 @@ import {
   decodeChunkRequest,
   decodeHaveRequest,
   frameReader,
+  jsonFrame,
   MESH_LIMITS,
   writeFrame,
   writeFrames,
@@ -91,42 +92,64 @@ export function haveHandler(init: MeshServerInit, components: MeshServerComponen
   }
 }
 
-/** Bytes of chunk frames handed to the stream in one send. */
+/**
+ * Most bytes of chunk frames handed to the stream in one send (one Yamux frame). Larger
+ * sends cost both sides a little less per MiB, but the peer sees nothing of a Yamux
+ * frame until it is whole and times out a wait for one chunk after 10 s: at 1 MiB a
+ * send still arrives in time over a 1 Mbit/s uplink.
+ */
 const SEND_BATCH_BYTES = 1024 * 1024
 
-/** Sends chunks `[from, to)`: one frame per chunk, never copying a memory-tier body. */
+/**
+ * Sends `lead` (the header and leaves frames) and then chunks `[from, to)`: one frame
+ * per chunk, never copying a memory-tier body. Sends grow: the lead goes out with the
+ * first chunk alone, so the peer starts verifying after one chunk is encrypted, and
+ * each later send is twice the last, up to `SEND_BATCH_BYTES`. `meter` counts the
+ * paid bytes of each send (`leadBytes` of the lead: the leaves, not the header) before it
+ * is written: a client that verified them may sign for them before the write returns.
+ */
 async function sendChunks(
   stream: Stream,
-  holdings: MeshHoldings,
   cid: Cid,
   request: ChunkRequest,
+  lead: Uint8Array[],
+  leadBytes: number,
+  body: Uint8Array | AsyncIterable<Uint8Array> | undefined,
   signal: AbortSignal,
   egress: Pick<TokenBucket, 'take'> | undefined,
   meter: (bytes: number) => void,
 ): Promise<number> {
-  if (request.from === request.to) return 0
+  if (body === undefined || request.from === request.to) {
+    if (leadBytes > 0) meter(leadBytes)
+    await writeFrames(stream, lead, { signal })
+    return 0
+  }
   const start = chunkSpan(cid, request.from).start
   const end = chunkSpan(cid, request.to - 1).end
-  const body = await holdings.read(cid, start, end, { signal })
-  if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
   if (body instanceof Uint8Array) {
-    // a few chunks a send (write batching): fewer Yamux frames and Noise messages
-    let batch: Uint8Array[] = []
+    // several chunks a send (write batching): fewer Yamux frames and Noise messages
+    let batch: Uint8Array[] = [...lead]
     let batched = 0
+    let metered = leadBytes
+    let limit = 1
     for (let i = request.from; i < request.to; i++) {
       const span = chunkSpan(cid, i)
       batch.push(body.subarray(span.start - start, span.end - start))
       batched += span.end - span.start
-      if (batched >= SEND_BATCH_BYTES || i === request.to - 1) {
+      if (batched >= limit || i === request.to - 1) {
         await egress?.take(batched, { signal })
-        meter(batched)
+        meter(metered + batched)
         await writeFrames(stream, batch, { signal })
+        metered = 0
+        limit = Math.min(2 * Math.max(limit, batched), SEND_BATCH_BYTES)
         batch = []
         batched = 0
       }
     }
     return end - start
   }
+  if (leadBytes > 0) meter(leadBytes)
+  await writeFrames(stream, lead, { signal })
   // from disk: regroup the file's pieces into whole chunks
   let index = request.from
   let pending = new Uint8ArrayList()
@@ -176,8 +199,13 @@ export function chunkHandler(init: MeshServerInit, components: MeshServerCompone
       const leaves = request.leaves ? await holdings.leaves(cid, { signal: controller.signal }) : undefined
       if (request.leaves && leaves === undefined)
         throw new NotFoundError(`this node has no leaves of ${cid.text}`)
-      // bytes are metered before they are written: a client that verified them may sign
-      // for them before the write returns
+      let body: Uint8Array | AsyncIterable<Uint8Array> | undefined
+      if (request.from < request.to) {
+        const start = chunkSpan(cid, request.from).start
+        const end = chunkSpan(cid, request.to - 1).end
+        body = await holdings.read(cid, start, end, { signal: controller.signal })
+        if (body === undefined) throw new NotFoundError(`${cid.text} is no longer held`)
+      }
       const { session } = request
       const meterSession = components.meter
       const meter =
@@ -185,16 +213,14 @@ export function chunkHandler(init: MeshServerInit, components: MeshServerCompone
           ? () => {}
           : (n: number) => meterSession(session, n)
       answered = true
-      await writeJson(stream, { status: 'ok' }, { signal: controller.signal })
-      if (leaves !== undefined) {
-        meter(leaves.byteLength)
-        await writeFrame(stream, leaves, { signal: controller.signal })
-      }
+      const lead = [jsonFrame({ status: 'ok' }), ...(leaves === undefined ? [] : [leaves])]
       const bytes = await sendChunks(
         stream,
-        holdings,
         cid,
         request,
+        lead,
+        leaves?.byteLength ?? 0,
+        body,
         controller.signal,
         components.egress,
         meter,
