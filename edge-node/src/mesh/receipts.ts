@@ -8,11 +8,11 @@
  * malformed or oversized frame closes the stream too. Nothing a peer sends can throw out
  * of the handler.
  */
-import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
-import { decodePaymentRequest, frameReader, MESH_RECEIPT_LIMITS, writeJson } from '@shoal/client-sdk/node'
+import type { StreamHandler } from '@libp2p/interface'
+import { decodePaymentRequest, MESH_RECEIPT_LIMITS } from '@shoal/client-sdk/node'
 import type { Logger } from 'pino'
 import type { Sessions } from '../receipts/sessions.ts'
-import { failStream } from './server.ts'
+import { requestAnswerHandler } from './server.ts'
 
 export interface MeshReceiptsComponents {
   sessions: Pick<Sessions, 'open' | 'accept'>
@@ -29,28 +29,16 @@ export interface MeshReceiptsInit {
  * await libp2p.handle(RECEIPT_PROTOCOL, receiptHandler({ requestTimeoutMs: 10_000 }, { sessions }))
  */
 export function receiptHandler(init: MeshReceiptsInit, components: MeshReceiptsComponents): StreamHandler {
-  return async (stream: Stream, connection: Connection) => {
-    const reader = frameReader(stream)
-    const peer = connection.remotePeer.toString()
-    try {
-      const frame = await reader.next(MESH_RECEIPT_LIMITS.maxRequestBytes, {
-        signal: AbortSignal.timeout(init.requestTimeoutMs),
-      })
-      if (frame === undefined) {
-        stream.abort(new Error('no request'))
-        return
-      }
+  return requestAnswerHandler(
+    { ...init, maxRequestBytes: MESH_RECEIPT_LIMITS.maxRequestBytes },
+    components.logger,
+    async (frame) => {
       const request = decodePaymentRequest(frame)
       const answer =
         'open' in request
           ? await components.sessions.open(request.open)
           : await components.sessions.accept(request.receipt)
-      await writeJson(stream, { status: 'ok', ...answer })
-      await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
-    } catch (err) {
-      await failStream(stream, err, components.logger, peer).catch(() => {})
-    } finally {
-      reader.release()
-    }
-  }
+      return { status: 'ok', ...answer }
+    },
+  )
 }

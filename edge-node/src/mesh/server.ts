@@ -46,7 +46,7 @@ const codeOf = (err: unknown): string => (isShoalError(err) ? err.code : 'SHOAL_
  * Ends a stream on a failure: an error header and a clean close when one can still be
  * sent, else a reset. Never throws.
  */
-export async function failStream(
+async function failStream(
   stream: Stream,
   err: unknown,
   log: Logger | undefined,
@@ -67,29 +67,47 @@ export async function failStream(
   stream.abort(err instanceof Error ? err : new Error(String(err)))
 }
 
-/** `/shoal/have/1.0.0`: which of these CIDs do you hold? */
-export function haveHandler(init: MeshServerInit, components: MeshServerComponents): StreamHandler {
+/**
+ * A handler for a one-frame request and a one-frame JSON answer (`have`, `receipt`): reads
+ * the request within `requestTimeoutMs` and at most `maxRequestBytes`, writes what
+ * `answer` returns and closes the stream; a refusal or a malformed frame ends the stream
+ * through `failStream`. Nothing a peer sends can throw out of it.
+ */
+export function requestAnswerHandler(
+  init: MeshServerInit & { maxRequestBytes: number },
+  logger: Logger | undefined,
+  answer: (frame: Uint8ArrayList) => Promise<object> | object,
+  onAnswered?: () => void,
+): StreamHandler {
   return async (stream: Stream, connection: Connection) => {
     const reader = frameReader(stream)
-    const peer = connection.remotePeer.toString()
     try {
-      const frame = await reader.next(MESH_LIMITS.maxRequestBytes, {
+      const frame = await reader.next(init.maxRequestBytes, {
         signal: AbortSignal.timeout(init.requestTimeoutMs),
       })
       if (frame === undefined) {
         stream.abort(new Error('no request'))
         return
       }
-      const cids = decodeHaveRequest(frame)
-      await writeJson(stream, { have: cids.map((cid) => components.holdings.has(cid)) })
+      await writeJson(stream, await answer(frame))
       await stream.close({ signal: AbortSignal.timeout(init.requestTimeoutMs) })
-      components.onServed?.('have', 0)
+      onAnswered?.()
     } catch (err) {
-      await failStream(stream, err, components.logger, peer).catch(() => {})
+      await failStream(stream, err, logger, connection.remotePeer.toString()).catch(() => {})
     } finally {
       reader.release()
     }
   }
+}
+
+/** `/shoal/have/1.0.0`: which of these CIDs do you hold? */
+export function haveHandler(init: MeshServerInit, components: MeshServerComponents): StreamHandler {
+  return requestAnswerHandler(
+    { ...init, maxRequestBytes: MESH_LIMITS.maxRequestBytes },
+    components.logger,
+    (frame) => ({ have: decodeHaveRequest(frame).map((cid) => components.holdings.has(cid)) }),
+    () => components.onServed?.('have', 0),
+  )
 }
 
 /**
