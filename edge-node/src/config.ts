@@ -25,6 +25,8 @@ export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5 * 60_000
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000
+/** A client that takes no bytes of a fast-path response for this long is dropped (nginx's `send_timeout`). */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
 export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
 export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS = 15_000
 export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 30_000
@@ -93,6 +95,12 @@ export interface EdgeNodeOptions {
   headersTimeoutMs?: number
   requestTimeoutMs?: number
   keepAliveTimeoutMs?: number
+  /**
+   * A client that takes none of a fast-path response's bytes for this long (hits and
+   * first misses) is dropped, so a reader that stopped cannot hold its connection
+   * forever. Default 60 s.
+   */
+  sendTimeoutMs?: number
   upstreamConnectTimeoutMs?: number
   upstreamHeadersTimeoutMs?: number
   upstreamBodyTimeoutMs?: number
@@ -241,6 +249,7 @@ export function resolveOptions(init: EdgeNodeOptions): ResolvedEdgeNodeOptions {
       init.keepAliveTimeoutMs,
       DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     ),
+    sendTimeoutMs: positiveInt('sendTimeoutMs', init.sendTimeoutMs, DEFAULT_SEND_TIMEOUT_MS),
     upstreamConnectTimeoutMs: positiveInt(
       'upstreamConnectTimeoutMs',
       init.upstreamConnectTimeoutMs,

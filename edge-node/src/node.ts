@@ -633,6 +633,7 @@ export function createEdgeNode(init: EdgeNodeOptions, components: EdgeNodeCompon
             maxHeaderBytes: options.maxHeaderBytes,
             headersTimeoutMs: options.headersTimeoutMs,
             keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+            sendTimeoutMs: options.sendTimeoutMs,
           },
           { fallback: server, lookup, logger: storeLogger },
         )

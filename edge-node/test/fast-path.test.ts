@@ -779,6 +779,50 @@ describe('connection handling', () => {
   })
 })
 
+describe('send timeout', () => {
+  it('drops a client that takes no bytes for sendTimeoutMs, and keeps a slow one that does', async () => {
+    const big = prepareResponse({ body: Buffer.alloc(8 * 2 ** 20) })
+    const h = await startHarness({
+      lookup: () => big,
+      init: { sendTimeoutMs: 1000, keepAliveTimeoutMs: 60_000 },
+    })
+    const open = async () => {
+      const socket = net.connect({ port: h.port, host: '127.0.0.1' })
+      await once(socket, 'connect')
+      socket.on('error', () => {}) // the stalled one may see a reset
+      let received = 0
+      socket.on('data', (d: Buffer) => {
+        received += d.length
+      })
+      socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(4))
+      return { socket, received: () => received, closed: once(socket, 'close') }
+    }
+    // the stalled client reads nothing: the server's buffers fill and stay full
+    const stalled = await open()
+    stalled.socket.pause()
+    // the slow client takes a little every 50 ms: progress, never a stall of a second
+    const slow = await open()
+    slow.socket.pause()
+    const trickle = setInterval(() => {
+      slow.socket.resume()
+      setTimeout(() => slow.socket.pause(), 2)
+    }, 50)
+    try {
+      await until(() => h.fastPath.counters.sendTimeouts === 1, 10_000)
+      // a paused socket sees the server's reset only once it reads again
+      stalled.socket.resume()
+      await stalled.closed
+      // slow but moving: it gets all four answers and is never dropped
+      await until(() => slow.received() >= 4 * 8 * 2 ** 20, 20_000)
+      expect(slow.socket.destroyed).toBe(false)
+    } finally {
+      clearInterval(trickle)
+      slow.socket.destroy()
+    }
+    expect(h.fastPath.counters.sendTimeouts).toBe(1)
+  })
+})
+
 describe('graceful close', () => {
   it('closes idle connections now, busy ones after their response, handed-off ones when idle', async () => {
     const size = 4 * 2 ** 20

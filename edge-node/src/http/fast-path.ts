@@ -29,6 +29,7 @@ import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_SEND_TIMEOUT_MS,
 } from '../config.ts'
 import {
   createHeadInfo,
@@ -65,6 +66,12 @@ export interface FastPathInit {
   headersTimeoutMs?: number
   /** An idle keep-alive connection is closed after this. Default 5 s, like node:http. */
   keepAliveTimeoutMs?: number
+  /**
+   * A client that takes none of a response's bytes for this long (its socket's buffers
+   * full, no write completing) is dropped, so a reader that stopped cannot hold a
+   * connection and its response forever. Default 60 s (nginx's `send_timeout`).
+   */
+  sendTimeoutMs?: number
   /** Close a connection (`Connection: close`) after this many fast-path responses; 0 for no limit. */
   maxRequestsPerSocket?: number
   /** Responses up to this many bytes are joined into one buffer; larger ones are written as head + body. Default 4 KiB. */
@@ -150,6 +157,8 @@ export interface FastPathCounters {
   headersTimeouts: number
   /** Idle keep-alive connections closed after `keepAliveTimeoutMs`. */
   idleCloses: number
+  /** Connections dropped because their client took no bytes for `sendTimeoutMs`. */
+  sendTimeouts: number
   /** Times `lookup` threw (the request then went to node:http). */
   lookupErrors: number
 }
@@ -262,6 +271,7 @@ interface Context {
   readonly maxHeaderBytes: number
   readonly headersTimeoutMs: number
   readonly keepAliveTimeoutMs: number
+  readonly sendTimeoutMs: number
   readonly maxRequestsPerSocket: number
   readonly joinMaxBytes: number
   readonly fallback: HttpServer
@@ -295,6 +305,12 @@ class Connection implements StreamOwner {
   /** When the head being read began (the connection's start for the first one); 0 between requests. */
   headStart: number
   lastActive: number
+  /** 'drain' events seen, and the unsent bytes at the last sweep: the send timeout's signs of progress. */
+  drains = 0
+  sweepDrains = 0
+  sweepUnsent = 0
+  /** When a response's bytes last moved (or began to wait). */
+  sendProgressAt = 0
   waitingDrain = false
   readEnded = false
   requests = 0
@@ -326,6 +342,7 @@ class Connection implements StreamOwner {
   }
 
   readonly onDrain = (): void => {
+    this.drains++
     if (this.response !== undefined) {
       this.response.emit('drain')
       return
@@ -663,11 +680,21 @@ class Connection implements StreamOwner {
   tick(now: number): void {
     if (this.state !== STATE_FAST) return
     const socket = this.socket
+    const ctx = this.ctx
     if (this.waitingDrain || this.response !== undefined || socket.writableLength > 0) {
       this.lastActive = now
+      // a response in flight: dropped when its client takes nothing for sendTimeoutMs
+      const unsent = socket.writableLength
+      if (unsent === 0 || this.drains !== this.sweepDrains || unsent !== this.sweepUnsent) {
+        this.sweepDrains = this.drains
+        this.sweepUnsent = unsent
+        this.sendProgressAt = now
+      } else if (now - this.sendProgressAt >= ctx.sendTimeoutMs) {
+        ctx.counters.sendTimeouts++
+        socket.destroy() // 'close' ends a streamed response (socketClosed)
+      }
       return
     }
-    const ctx = this.ctx
     const hasInput = this.buf !== undefined && this.end > this.pos
     if (this.headStart !== 0 && hasInput) {
       if (now - this.headStart >= ctx.headersTimeoutMs) {
@@ -721,6 +748,7 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
     DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     1,
   )
+  const sendTimeoutMs = checkInt('sendTimeoutMs', init.sendTimeoutMs, DEFAULT_SEND_TIMEOUT_MS, 1)
   const maxRequestsPerSocket = checkInt(
     'maxRequestsPerSocket',
     init.maxRequestsPerSocket,
@@ -729,7 +757,10 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
   )
   const joinMaxBytes = checkInt('joinMaxBytes', init.joinMaxBytes, DEFAULT_FAST_PATH_JOIN_MAX_BYTES, 0)
 
-  const sweepMs = Math.min(1000, Math.max(10, Math.floor(Math.min(headersTimeoutMs, keepAliveTimeoutMs) / 4)))
+  const sweepMs = Math.min(
+    1000,
+    Math.max(10, Math.floor(Math.min(headersTimeoutMs, keepAliveTimeoutMs, sendTimeoutMs) / 4)),
+  )
   let sweepTimer: NodeJS.Timeout | undefined
   let closingTimer: NodeJS.Timeout | undefined
   let closed: Promise<void> | undefined
@@ -747,6 +778,7 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
     handoffsTooLarge: 0,
     headersTimeouts: 0,
     idleCloses: 0,
+    sendTimeouts: 0,
     lookupErrors: 0,
   }
 
@@ -754,6 +786,7 @@ export function createFastPath(init: FastPathInit, components: FastPathComponent
     maxHeaderBytes,
     headersTimeoutMs,
     keepAliveTimeoutMs,
+    sendTimeoutMs,
     maxRequestsPerSocket,
     joinMaxBytes,
     fallback,
