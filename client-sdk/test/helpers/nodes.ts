@@ -16,19 +16,9 @@ import { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from '@shoal/edge
 import { type Cid, computeCid } from '@shoal/protocol'
 import { request } from 'undici'
 import type { LocalAccount } from 'viem/accounts'
+import { pattern } from '../../../test-support/pattern.ts'
 
-/** Deterministic bytes (xorshift32). */
-export function pattern(size: number, seed = 7): Uint8Array {
-  const out = new Uint8Array(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
+export { pattern }
 
 export interface Content {
   bytes: Uint8Array

@@ -1,17 +1,12 @@
+import { pattern as patternBytes } from '../../../test-support/pattern.ts'
+
 /**
- * Deterministic test bytes (xorshift32): the same `size` and `seed` give the same bytes.
+ * Deterministic test bytes (test-support's xorshift32 pattern) as a Buffer, without a copy.
  *
  * @example
  * const body = pattern(600_000, 4)
  */
 export function pattern(size: number, seed = 7): Buffer {
-  const out = Buffer.alloc(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
+  const bytes = patternBytes(size, seed)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
